@@ -1,0 +1,8 @@
+"""Stage backends. Importing this package registers the built-in ones (their heavy imports stay lazy)."""
+
+from workbench.backends import asr, vad  # noqa: F401  (registration side effects)
+from workbench.backends.base import Backend, BackendOptions
+from workbench.backends.asr import ASR_BACKENDS
+from workbench.backends.vad import VAD_BACKENDS
+
+__all__ = ["ASR_BACKENDS", "VAD_BACKENDS", "Backend", "BackendOptions"]

@@ -1,0 +1,184 @@
+"""Speech recognition backends. ``faster-whisper``: Whisper on CTranslate2, sequential or batched.
+
+When the VAD stage found speech regions and ``vad_gating`` is on, only speech is transcribed, the way
+faster-whisper's own ``vad_filter`` does it (speech chunks concatenated, timestamps mapped back), so
+the result equals calling faster-whisper directly with the same VAD settings.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable
+from typing import Literal
+
+import numpy as np
+from pydantic import Field
+
+from workbench.backends.base import Backend, BackendOptions
+from workbench.datamodel import Segment, Span, Transcript, Word
+from workbench.errors import BackendUnavailable
+from workbench.model_sources import ModelSource, hub_offline, resolve_whisper
+from workbench.registry import Registry
+
+log = logging.getLogger(__name__)
+
+SAMPLE_RATE = 16000
+Progress = Callable[[float], None]
+
+
+class AsrBackend(Backend):
+    def transcribe(self, samples: np.ndarray, speech: tuple[Span, ...] | None, progress: Progress | None = None) -> Transcript:
+        raise NotImplementedError
+
+
+ASR_BACKENDS: Registry[AsrBackend] = Registry("asr")
+
+DEFAULT_TEMPERATURES = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
+
+
+class FasterWhisperOptions(BackendOptions):
+    model: str = Field("base", description="tiny.en / base (bundled), a size or hub id (large-v3, distil-large-v3), or a local folder")
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    compute_type: str = Field("auto", description="auto = int8 on CPU, float16 on CUDA; or any CTranslate2 type")
+    cpu_threads: int = Field(0, ge=0, description="0 = all cores")
+    beam_size: int = Field(5, ge=1)
+    language: str | None = None
+    task: Literal["transcribe", "translate"] = "transcribe"
+    word_timestamps: bool = False
+    temperature: float | tuple[float, ...] = DEFAULT_TEMPERATURES
+    condition_on_previous_text: bool = True
+    initial_prompt: str | None = None
+    no_speech_threshold: float | None = 0.6
+    log_prob_threshold: float | None = -1.0
+    compression_ratio_threshold: float | None = 2.4
+    repetition_penalty: float = Field(1.0, gt=0)
+    no_repeat_ngram_size: int = Field(0, ge=0)
+    hallucination_silence_threshold: float | None = None
+    vad_gating: bool = Field(True, description="transcribe only the VAD stage's speech regions")
+    batch_size: int = Field(0, ge=0, description="0 = sequential decoding; N > 0 = BatchedInferencePipeline with batch N")
+
+
+@ASR_BACKENDS.register("faster-whisper")
+class FasterWhisper(AsrBackend):
+    Options = FasterWhisperOptions
+    requires = (("faster_whisper", "faster-whisper"), ("ctranslate2", "ctranslate2"))
+
+    def __init__(self, options: FasterWhisperOptions):
+        super().__init__(options)
+        self._model = None
+        self._batched = None
+        self._source: ModelSource | None = None
+        self._device = self._compute_type = None
+
+    @classmethod
+    def check(cls, options: FasterWhisperOptions) -> None:
+        super().check(options)
+        resolve_whisper(options.model, build=False)
+
+    def _resolve_device(self) -> tuple[str, str]:
+        device = self.options.device
+        if device == "auto":
+            import ctranslate2
+
+            device = "cuda" if ctranslate2.get_cuda_device_count() > 0 else "cpu"
+        compute = self.options.compute_type
+        if compute == "auto":
+            compute = "float16" if device == "cuda" else "int8"
+        return device, compute
+
+    def load(self) -> None:
+        from faster_whisper import BatchedInferencePipeline, WhisperModel
+
+        self._source = resolve_whisper(self.options.model)
+        self._device, self._compute_type = self._resolve_device()
+        threads = self.options.cpu_threads or (os.cpu_count() or 1)
+        try:
+            self._model = WhisperModel(
+                self._source.location,
+                device=self._device,
+                compute_type=self._compute_type,
+                cpu_threads=threads,
+                local_files_only=hub_offline(),
+            )
+        except Exception as exc:  # noqa: BLE001 - turn any load failure into one actionable line
+            raise BackendUnavailable(
+                f"could not load Whisper model {self.options.model!r} from {self._source.provenance}: {exc}",
+                "check the model name or folder; a hub model needs network access or a pre-downloaded folder",
+            ) from exc
+        if self.options.batch_size:
+            self._batched = BatchedInferencePipeline(self._model)
+
+    def unload(self) -> None:
+        self._model = self._batched = None
+
+    def _kwargs(self) -> dict:
+        o = self.options
+        return dict(
+            beam_size=o.beam_size,
+            language=o.language,
+            task=o.task,
+            word_timestamps=o.word_timestamps,
+            temperature=list(o.temperature) if isinstance(o.temperature, tuple) else o.temperature,
+            condition_on_previous_text=o.condition_on_previous_text,
+            initial_prompt=o.initial_prompt,
+            no_speech_threshold=o.no_speech_threshold,
+            log_prob_threshold=o.log_prob_threshold,
+            compression_ratio_threshold=o.compression_ratio_threshold,
+            repetition_penalty=o.repetition_penalty,
+            no_repeat_ngram_size=o.no_repeat_ngram_size,
+            hallucination_silence_threshold=o.hallucination_silence_threshold,
+        )
+
+    def transcribe(self, samples: np.ndarray, speech: tuple[Span, ...] | None, progress: Progress | None = None) -> Transcript:
+        if self._model is None:
+            self.load()
+        gate = speech is not None and self.options.vad_gating
+        if gate and not speech:
+            log.info("VAD found no speech: nothing to transcribe")
+            return Transcript((), self.options.language)
+        if self._batched is not None:
+            segments, info = self._transcribe_batched(samples, speech if gate else None)
+        else:
+            segments, info = self._transcribe_sequential(samples, speech if gate else None)
+        out = []
+        for seg in segments:  # decoding happens here, lazily
+            out.append(_segment(seg))
+            if progress is not None:
+                progress(seg.end)
+        return Transcript(tuple(out), info.language)
+
+    def _transcribe_sequential(self, samples: np.ndarray, speech: tuple[Span, ...] | None):
+        if speech is None:
+            return self._model.transcribe(samples, vad_filter=False, **self._kwargs())
+        from faster_whisper.transcribe import restore_speech_timestamps
+        from faster_whisper.vad import collect_chunks
+
+        chunks = [{"start": int(s.start * SAMPLE_RATE), "end": int(s.end * SAMPLE_RATE)} for s in speech]
+        audio_chunks, _ = collect_chunks(samples, chunks)
+        segments, info = self._model.transcribe(np.concatenate(audio_chunks), vad_filter=False, **self._kwargs())
+        return restore_speech_timestamps(segments, chunks, SAMPLE_RATE), info
+
+    def _transcribe_batched(self, samples: np.ndarray, speech: tuple[Span, ...] | None):
+        if speech is None:  # no VAD: fixed 30 s windows, as Whisper itself reads audio
+            duration = len(samples) / SAMPLE_RATE
+            speech = tuple(Span(t, min(t + 30.0, duration)) for t in np.arange(0.0, duration, 30.0))
+        clips = [{"start": s.start, "end": s.end} for s in speech]
+        return self._batched.transcribe(
+            samples, vad_filter=False, clip_timestamps=clips, batch_size=self.options.batch_size, **self._kwargs()
+        )
+
+    def describe(self) -> dict:
+        info = super().describe()
+        if self._source is not None:
+            info.update(model_source=self._source.provenance, model_location=self._source.location)
+        if self._device:
+            info.update(device=self._device, compute_type=self._compute_type)
+        return info
+
+
+def _segment(seg) -> Segment:
+    words = tuple(
+        Word(round(w.start, 3), round(w.end, 3), w.word.strip(), round(w.probability, 4)) for w in (seg.words or ())
+    )
+    return Segment(round(seg.start, 3), round(seg.end, 3), seg.text.strip(), None, words)

@@ -1,0 +1,69 @@
+"""What every stage backend has: validated options, an availability check, a load step, versions."""
+
+from __future__ import annotations
+
+import importlib.metadata
+import importlib.util
+from typing import ClassVar
+
+from pydantic import BaseModel, ConfigDict
+
+from workbench.errors import BackendUnavailable
+
+
+class BackendOptions(BaseModel):
+    """Options of one backend, read from a recipe table. Unknown keys are errors."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Backend:
+    name: ClassVar[str] = ""
+    Options: ClassVar[type[BackendOptions]] = BackendOptions
+    #: PyPI distributions this backend imports: (import name, distribution name).
+    requires: ClassVar[tuple[tuple[str, str], ...]] = ()
+
+    def __init__(self, options: BackendOptions):
+        self.options = options
+
+    @classmethod
+    def requirements(cls, options: BackendOptions) -> tuple[tuple[str, str], ...]:
+        """The (import name, distribution) pairs these options need."""
+        return cls.requires
+
+    @classmethod
+    def check(cls, options: BackendOptions) -> None:
+        """Raise :class:`BackendUnavailable` if this backend cannot run here. Cheap: loads nothing."""
+        require_packages(cls.requirements(options), extra_hint=f"(needed by the {cls.name!r} backend)")
+
+    def load(self) -> None:
+        """Load models; called once, timed as the run's ``load`` stage."""
+
+    def unload(self) -> None:
+        """Release models."""
+
+    def describe(self) -> dict:
+        """What produced the output: model ids, sources and settings (no secrets)."""
+        return {"backend": self.name, **self.options.model_dump(mode="json")}
+
+    def versions(self) -> dict[str, str]:
+        return package_versions(dist for _, dist in self.requirements(self.options))
+
+
+def require_packages(requires: tuple[tuple[str, str], ...], extra_hint: str = "") -> None:
+    missing = [dist for module, dist in requires if importlib.util.find_spec(module) is None]
+    if missing:
+        raise BackendUnavailable(
+            f"missing Python package{'s' if len(missing) > 1 else ''} {', '.join(missing)} {extra_hint}".strip(),
+            f"install with: pip install {' '.join(missing)}",
+        )
+
+
+def package_versions(dists) -> dict[str, str]:
+    out = {}
+    for dist in dists:
+        try:
+            out[dist] = importlib.metadata.version(dist)
+        except importlib.metadata.PackageNotFoundError:
+            out[dist] = "not installed"
+    return out

@@ -1,0 +1,10 @@
+"""Pipelines behind one protocol; recipes pick one by name (``pipeline = "cascade"``)."""
+
+from workbench.pipelines.base import PIPELINES, Pipeline, PipelineOutput
+from workbench.pipelines import cascade  # noqa: F401  (registers "cascade")
+
+__all__ = ["PIPELINES", "Pipeline", "PipelineOutput", "build_pipeline"]
+
+
+def build_pipeline(recipe) -> Pipeline:
+    return PIPELINES.get(recipe.pipeline)(recipe)

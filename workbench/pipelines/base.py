@@ -1,0 +1,40 @@
+"""The pipeline protocol every arm of the comparison implements."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+
+from workbench.datamodel import Transcript, Usage
+from workbench.measure import StageClock
+from workbench.registry import Registry
+
+
+@dataclass(frozen=True)
+class PipelineOutput:
+    transcript: Transcript
+    usage: Usage
+
+
+class Pipeline(Protocol):
+    """Loads its models once (timed as ``load``), then runs on 16 kHz mono samples, timing each stage."""
+
+    name: str
+
+    @classmethod
+    def stage_registries(cls) -> dict[str, Registry]: ...
+
+    def load(self, clock: StageClock) -> None: ...
+
+    def run(self, samples: np.ndarray, clock: StageClock) -> PipelineOutput: ...
+
+    def unload(self) -> None: ...
+
+    def describe(self) -> dict: ...
+
+    def versions(self) -> dict[str, str]: ...
+
+
+PIPELINES: Registry = Registry("pipeline")

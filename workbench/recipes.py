@@ -1,0 +1,178 @@
+"""Pipeline recipes: TOML files naming the backend and settings of each stage.
+
+A recipe is validated against the registries when it is loaded: an unknown pipeline, stage, backend or
+option is an error that lists the valid ones. Its hash covers the pipeline and every stage setting
+(defaults filled in), not its name or description, so the same configuration always hashes the same.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from workbench.backends.base import Backend, BackendOptions
+from workbench.errors import BackendUnavailable, RecipeError
+from workbench.registry import Registry
+
+RECIPE_SUFFIX = ".toml"
+
+
+@dataclass(frozen=True)
+class StageSpec:
+    stage: str
+    backend: str
+    options: BackendOptions
+
+    def build(self, registry: Registry) -> Backend:
+        return registry.get(self.backend)(self.options)
+
+
+@dataclass(frozen=True)
+class Recipe:
+    name: str
+    pipeline: str
+    stages: tuple[StageSpec, ...]
+    description: str = ""
+    path: str = ""
+
+    def stage(self, name: str) -> StageSpec:
+        for spec in self.stages:
+            if spec.stage == name:
+                return spec
+        raise KeyError(name)
+
+    def to_dict(self) -> dict:
+        return {
+            "pipeline": self.pipeline,
+            "stages": {s.stage: {"backend": s.backend, **s.options.model_dump(mode="json")} for s in self.stages},
+        }
+
+    @property
+    def hash(self) -> str:
+        canonical = json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class Availability:
+    ok: bool
+    reason: str = ""
+    fix: str = ""
+
+
+def stage_registries(pipeline: str) -> dict[str, Registry]:
+    """The stages of a pipeline kind, in order, each with its backend registry."""
+    from workbench.pipelines import PIPELINES
+
+    return PIPELINES.get(pipeline).stage_registries()
+
+
+def parse_recipe(data: dict, *, name: str, path: str = "") -> Recipe:
+    where = path or name
+    data = dict(data)
+    pipeline = data.pop("pipeline", None)
+    if not isinstance(pipeline, str):
+        from workbench.pipelines import PIPELINES
+
+        raise RecipeError(f"{where}: missing 'pipeline = \"...\"'; known pipelines: {', '.join(PIPELINES.names())}")
+    try:
+        registries = stage_registries(pipeline)
+    except RecipeError as exc:
+        raise RecipeError(f"{where}: {exc}") from None
+    recipe_name = data.pop("name", name)
+    description = data.pop("description", "")
+    unknown = [k for k in data if k not in registries]
+    if unknown:
+        raise RecipeError(
+            f"{where}: unknown key{'s' if len(unknown) > 1 else ''} {', '.join(map(repr, unknown))}; "
+            f"a {pipeline!r} recipe has name, description, pipeline and the stages {', '.join(registries)}"
+        )
+    stages = []
+    for stage, registry in registries.items():
+        table = data.get(stage, {"backend": "none"})
+        if not isinstance(table, dict):
+            raise RecipeError(f"{where}: [{stage}] must be a table with a 'backend' key")
+        table = dict(table)
+        backend_name = table.pop("backend", None)
+        if backend_name is None:
+            raise RecipeError(f"{where}: [{stage}] needs backend = one of {', '.join(registry.names())}")
+        try:
+            backend = registry.get(backend_name)
+        except RecipeError as exc:
+            raise RecipeError(f"{where}: [{stage}] {exc}") from None
+        stages.append(StageSpec(stage, backend_name, _validate_options(backend, table, f"{where}: [{stage}] {backend_name}")))
+    return Recipe(str(recipe_name), pipeline, tuple(stages), str(description), path)
+
+
+def _validate_options(backend: type[Backend], table: dict, where: str) -> BackendOptions:
+    try:
+        return backend.Options.model_validate(table)
+    except ValidationError as exc:
+        fields = sorted(backend.Options.model_fields)
+        problems = []
+        for err in exc.errors():
+            loc = ".".join(str(p) for p in err["loc"]) or "(options)"
+            if err["type"] == "extra_forbidden":
+                problems.append(f"unknown option {loc!r}; valid options: {', '.join(fields) or '(none)'}")
+            else:
+                problems.append(f"option {loc!r}: {err['msg']} (got {err.get('input')!r})")
+        raise RecipeError(f"{where}: " + "; ".join(problems)) from None
+
+
+def load_recipe_file(path: str | os.PathLike) -> Recipe:
+    path = Path(path)
+    try:
+        with open(path, "rb") as f:
+            data = tomllib.load(f)
+    except FileNotFoundError:
+        raise RecipeError(f"recipe file {path} not found") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise RecipeError(f"{path}: not valid TOML: {exc}") from None
+    return parse_recipe(data, name=path.stem, path=str(path))
+
+
+def recipe_dirs() -> list[Path]:
+    """Where recipes are looked up: $WORKBENCH_RECIPES (os.pathsep-separated), ./pipelines, the shipped ones."""
+    dirs = [Path(p) for p in os.environ.get("WORKBENCH_RECIPES", "").split(os.pathsep) if p]
+    dirs.append(Path.cwd() / "pipelines")
+    dirs.append(Path(__file__).resolve().parent.parent / "pipelines")
+    unique: list[Path] = []
+    for d in dirs:
+        if d.is_dir() and d.resolve() not in [u.resolve() for u in unique]:
+            unique.append(d)
+    return unique
+
+
+def available_recipe_files() -> dict[str, Path]:
+    found: dict[str, Path] = {}
+    for d in recipe_dirs():
+        for f in sorted(d.glob(f"*{RECIPE_SUFFIX}")):
+            found.setdefault(f.stem, f)
+    return found
+
+
+def load_recipe(name_or_path: str) -> Recipe:
+    """A recipe by name (from :func:`recipe_dirs`) or by path to a TOML file."""
+    if name_or_path.endswith(RECIPE_SUFFIX) or os.sep in name_or_path:
+        return load_recipe_file(name_or_path)
+    files = available_recipe_files()
+    if name_or_path not in files:
+        raise RecipeError(f"unknown recipe {name_or_path!r}; known: {', '.join(files) or '(none found)'}")
+    return load_recipe_file(files[name_or_path])
+
+
+def check_recipe(recipe: Recipe) -> Availability:
+    """Can this recipe run here? Cheap: checks packages and model files, loads nothing."""
+    registries = stage_registries(recipe.pipeline)
+    for spec in recipe.stages:
+        try:
+            registries[spec.stage].get(spec.backend).check(spec.options)
+        except BackendUnavailable as exc:
+            return Availability(False, f"[{spec.stage}] {spec.backend}: {exc.reason}", exc.fix)
+    return Availability(True)

@@ -1,0 +1,150 @@
+"""One recording × one recipe: what came out, how well, how fast, at what cost, and what produced it."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+from workbench.cost import HardwarePrice, usd_per_audio_hour
+from workbench.datamodel import Recording, StageTiming, Transcript, Usage
+from workbench.metrics import ErrorCounts
+
+SCHEMA_VERSION = 1
+
+
+@dataclass(frozen=True)
+class Scores:
+    """Error counts against a reference; ``words``/``chars`` are ``None`` when the reference has no text."""
+
+    words: ErrorCounts | None
+    chars: ErrorCounts | None
+    normalizer: str
+    reference: str
+    reference_format: str
+
+
+@dataclass(frozen=True)
+class RunResult:
+    run_id: str
+    recipe: str
+    recipe_hash: str
+    pipeline: str
+    recording: Recording
+    transcript: Transcript | None
+    timings: tuple[StageTiming, ...] = ()
+    usage: Usage = field(default_factory=Usage)
+    scores: Scores | None = None
+    error: str | None = None
+    error_stage: str | None = None
+    peak_rss_mb: float | None = None
+    price: HardwarePrice | None = None
+    components: dict = field(default_factory=dict)
+    versions: dict = field(default_factory=dict)
+    hardware: dict = field(default_factory=dict)
+    recipe_path: str = ""
+    created_at: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    @property
+    def load_s(self) -> float | None:
+        return next((t.wall_s for t in self.timings if t.stage == "load"), None)
+
+    @property
+    def processing_s(self) -> float | None:
+        """Wall seconds of the pipeline's stages, model load excluded; None for a failed run."""
+        if not self.ok:
+            return None
+        return sum(t.wall_s for t in self.timings if t.stage != "load")
+
+    @property
+    def cpu_s(self) -> float | None:
+        if not self.ok:
+            return None
+        return sum(t.cpu_s or 0.0 for t in self.timings if t.stage != "load")
+
+    @property
+    def rtfx(self) -> float | None:
+        """Audio seconds per processing second (higher is faster); None when not measurable."""
+        processing = self.processing_s
+        if not processing or processing <= 0:
+            return None
+        return self.recording.duration_s / processing
+
+    @property
+    def cost_usd_per_audio_hour(self) -> float | None:
+        return usd_per_audio_hour(self.price, self.rtfx) if self.price else None
+
+    def to_json(self) -> dict:
+        """The results.jsonl form: every figure present, ``null`` where it could not be measured."""
+        words = self.scores.words if self.scores else None
+        chars = self.scores.chars if self.scores else None
+        transcript = self.transcript or Transcript()
+        return {
+            "schema": SCHEMA_VERSION,
+            "run_id": self.run_id,
+            "created_at": self.created_at,
+            "recipe": self.recipe,
+            "recipe_hash": self.recipe_hash,
+            "recipe_path": self.recipe_path,
+            "pipeline": self.pipeline,
+            "recording": asdict(self.recording),
+            "transcript": {
+                "text": transcript.text,
+                "language": transcript.language,
+                "segments": [
+                    {
+                        "start": s.start,
+                        "end": s.end,
+                        "speaker": s.speaker,
+                        "text": s.text,
+                        "words": [[w.start, w.end, w.text, w.probability] for w in s.words],
+                    }
+                    for s in transcript.segments
+                ],
+                "formatted": transcript.formatted,
+                "summary": transcript.summary,
+            },
+            "metrics": {
+                "wer": words.rate if words else None,
+                "cer": chars.rate if chars else None,
+                "substitutions": words.substitutions if words else None,
+                "deletions": words.deletions if words else None,
+                "insertions": words.insertions if words else None,
+                "hits": words.hits if words else None,
+                "reference_words": words.reference_length if words else None,
+                "char_errors": chars.errors if chars else None,
+                "reference_chars": chars.reference_length if chars else None,
+                "normalizer": self.scores.normalizer if self.scores else None,
+                "reference": self.scores.reference if self.scores else None,
+                "reference_format": self.scores.reference_format if self.scores else None,
+            },
+            "timings": {t.stage: round(t.wall_s, 4) for t in self.timings},
+            "cpu_timings": {t.stage: None if t.cpu_s is None else round(t.cpu_s, 4) for t in self.timings},
+            "stage_details": {t.stage: t.detail for t in self.timings if t.detail},
+            "processing_s": _round(self.processing_s),
+            "cpu_s": _round(self.cpu_s),
+            "rtfx": _round(self.rtfx),
+            "peak_rss_mb": _round(self.peak_rss_mb, 1),
+            "usage": asdict(self.usage),
+            "cost_usd_per_audio_hour": _round(self.cost_usd_per_audio_hour, 6),
+            "cost": None
+            if self.price is None
+            else {
+                "hardware": self.price.id,
+                "usd_per_hour": self.price.usd_per_hour,
+                "source": self.price.source,
+                "date": self.price.date,
+                "method": "self-hosted: hardware $/hour ÷ RTFx",
+            },
+            "error": self.error,
+            "error_stage": self.error_stage,
+            "components": self.components,
+            "versions": self.versions,
+            "hardware": self.hardware,
+        }
+
+
+def _round(value: float | None, digits: int = 4) -> float | None:
+    return None if value is None else round(value, digits)

@@ -1,0 +1,180 @@
+"""Run recipes over recordings: decode once, load each recipe's models once, score, write as you go.
+
+A failing recipe records its error (its output scored as all deletions) and the others still run;
+each result is appended to ``results.jsonl`` the moment it exists, so nothing finished is lost.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import secrets
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+from workbench import environment
+from workbench.audio import Audio, load_audio
+from workbench.cost import HardwarePrice
+from workbench.datamodel import Reference, StageTiming, Transcript
+from workbench.errors import BackendUnavailable, WorkbenchError
+from workbench.hooks import Hook, null_hook
+from workbench.measure import StageClock, peak_rss_mb, reset_peak_rss
+from workbench.metrics import score_text
+from workbench.pipelines import build_pipeline
+from workbench.recipes import Recipe, check_recipe
+from workbench.references import load_reference
+from workbench.result import RunResult, Scores
+
+log = logging.getLogger(__name__)
+
+RESULTS_FILE = "results.jsonl"
+
+
+@dataclass(frozen=True)
+class Item:
+    """One recording with its reference(s), decoded and parsed."""
+
+    audio: Audio
+    references: tuple[Reference, ...] = ()
+
+    @property
+    def text_reference(self) -> Reference | None:
+        return next((r for r in self.references if r.has_text), None)
+
+
+def load_item(audio_path: str, reference_paths: Sequence[str] = (), *, max_duration_s: float | None = None) -> Item:
+    """Decode and parse up front, so bad input fails before any model is loaded."""
+    kwargs = {} if max_duration_s is None else {"max_duration_s": max_duration_s}
+    audio = load_audio(audio_path, **kwargs)
+    return Item(audio, tuple(load_reference(p) for p in reference_paths))
+
+
+def new_run_id() -> str:
+    return time.strftime("%Y%m%d-%H%M%S") + "-" + secrets.token_hex(2)
+
+
+@dataclass
+class ResultWriter:
+    """Appends each result to ``<out_dir>/results.jsonl`` as soon as it exists."""
+
+    out_dir: Path
+    results: list[RunResult] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        self.path = self.out_dir / RESULTS_FILE
+
+    def write(self, result: RunResult) -> None:
+        with open(self.path, "a", encoding="utf-8") as f:
+            f.write(json.dumps(result.to_json(), ensure_ascii=False) + "\n")
+            f.flush()
+        self.results.append(result)
+
+
+def score(item: Item, transcript: Transcript | None, normalizer: str) -> Scores | None:
+    """Score against the text reference; a missing transcript scores as empty (all deletions)."""
+    if not item.references:
+        return None
+    ref = item.text_reference or item.references[0]
+    if not ref.has_text:
+        return Scores(None, None, normalizer, ref.source, ref.format)
+    words, chars = score_text(ref.text, transcript.text if transcript else "", normalizer)
+    return Scores(words, chars, normalizer, ref.source, ref.format)
+
+
+def _prefixed(hook: Hook, prefix: str) -> Hook:
+    def prefixed(step_name, artifact=None, *, total=None, completed=None):
+        hook(f"{prefix}/{step_name}", artifact, total=total, completed=completed)
+
+    return prefixed
+
+
+def run_recipes(
+    recipes: Sequence[Recipe],
+    items: Sequence[Item],
+    *,
+    writer: ResultWriter,
+    run_id: str,
+    price: HardwarePrice | None = None,
+    normalizer: str = "whisper-english",
+    hook: Hook = null_hook,
+) -> list[RunResult]:
+    """Every recipe on every item; models load once per recipe and are released before the next."""
+    results: list[RunResult] = []
+    for recipe in recipes:
+        results.extend(_run_recipe(recipe, items, writer, run_id, price, normalizer, _prefixed(hook, recipe.name)))
+    return results
+
+
+def _run_recipe(recipe, items, writer, run_id, price, normalizer, hook) -> list[RunResult]:
+    def result(item: Item, **kw) -> RunResult:
+        base = dict(
+            run_id=run_id,
+            recipe=recipe.name,
+            recipe_hash=recipe.hash,
+            recipe_path=recipe.path,
+            pipeline=recipe.pipeline,
+            recording=item.audio.recording,
+            price=price,
+            hardware=environment.hardware(),
+            created_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        )
+        base.update(kw)
+        if kw.get("error") is not None:
+            base["scores"] = score(item, None, normalizer)
+        return RunResult(**base)
+
+    def fail_all(message: str, stage: str, timings=()) -> list[RunResult]:
+        out = [result(item, transcript=None, error=message, error_stage=stage, timings=tuple(timings), versions=environment.versions()) for item in items]
+        for r in out:
+            writer.write(r)
+        return out
+
+    availability = check_recipe(recipe)
+    if not availability.ok:
+        message = f"unavailable: {availability.reason}" + (f". To make it available: {availability.fix}" if availability.fix else "")
+        log.warning("%s: %s", recipe.name, message)
+        return fail_all(message, "check")
+
+    pipeline = build_pipeline(recipe)
+    reset_peak_rss()
+    load_clock = StageClock(hook)
+    try:
+        pipeline.load(load_clock)
+    except BackendUnavailable as exc:
+        return fail_all(f"unavailable: {exc}", "load", load_clock.timings)
+    except Exception as exc:  # noqa: BLE001 - a failing recipe must not stop the others
+        log.exception("%s: model load failed", recipe.name)
+        return fail_all(f"load failed: {type(exc).__name__}: {exc}", "load", load_clock.timings)
+
+    versions = environment.versions(pipeline.versions())
+    components = pipeline.describe()
+    load_timing = load_clock.timings[-1]
+    load_timing = StageTiming("load", load_timing.wall_s, load_timing.cpu_s, {**load_timing.detail, "shared_by_recordings": len(items)})
+    out: list[RunResult] = []
+    try:
+        for item in items:
+            clock = StageClock(hook)
+            try:
+                output = pipeline.run(item.audio.samples, clock)
+            except KeyboardInterrupt:
+                raise
+            except Exception as exc:  # noqa: BLE001
+                stage = clock.timings[-1].stage if clock.timings else "run"
+                if not isinstance(exc, WorkbenchError):
+                    log.exception("%s failed on %s", recipe.name, item.audio.recording.id)
+                r = result(item, transcript=None, error=f"{type(exc).__name__}: {exc}", error_stage=stage,
+                           timings=(load_timing, *clock.timings), versions=versions, components=components,
+                           peak_rss_mb=peak_rss_mb())
+            else:
+                r = result(item, transcript=output.transcript, usage=output.usage, timings=(load_timing, *clock.timings),
+                           scores=score(item, output.transcript, normalizer), versions=versions,
+                           components=components, peak_rss_mb=peak_rss_mb())
+            writer.write(r)
+            out.append(r)
+    finally:
+        pipeline.unload()
+    return out

@@ -1,0 +1,171 @@
+"""Side-by-side comparison of recipes, aggregated over recordings, for the terminal and Markdown.
+
+Corpus figures add up: WER = Σerrors / Σreference words; RTFx = Σaudio seconds / Σprocessing seconds.
+A figure that could not be measured is shown as "—", never as 0.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from workbench.cost import usd_per_audio_hour
+from workbench.metrics import ErrorCounts
+from workbench.result import RunResult
+
+MISSING = "—"
+
+
+@dataclass(frozen=True)
+class RecipeSummary:
+    recipe: str
+    recipe_hash: str
+    recordings: int
+    failed: int
+    words: ErrorCounts | None
+    chars: ErrorCounts | None
+    audio_s: float
+    processing_s: float | None
+    load_s: float | None
+    stage_s: dict[str, float]
+    cpu_s: float | None
+    peak_rss_mb: float | None
+    cost_usd_per_audio_hour: float | None
+    errors: tuple[str, ...]
+
+    @property
+    def rtfx(self) -> float | None:
+        if not self.processing_s:
+            return None
+        return self.audio_s / self.processing_s
+
+
+def summarize(results: Sequence[RunResult]) -> list[RecipeSummary]:
+    by_recipe: dict[str, list[RunResult]] = {}
+    for r in results:
+        by_recipe.setdefault(r.recipe, []).append(r)
+    out = []
+    for recipe, rs in by_recipe.items():
+        ok = [r for r in rs if r.ok]
+        scored_words = [r.scores.words for r in rs if r.scores and r.scores.words is not None]
+        scored_chars = [r.scores.chars for r in rs if r.scores and r.scores.chars is not None]
+        stage_s: dict[str, float] = {}
+        for r in ok:
+            for t in r.timings:
+                if t.stage != "load":
+                    stage_s[t.stage] = stage_s.get(t.stage, 0.0) + t.wall_s
+        processing = sum(r.processing_s for r in ok) if ok else None
+        audio = sum(r.recording.duration_s for r in ok)
+        rtfx = audio / processing if processing else None
+        price = next((r.price for r in rs if r.price), None)
+        out.append(
+            RecipeSummary(
+                recipe=recipe,
+                recipe_hash=rs[0].recipe_hash,
+                recordings=len(rs),
+                failed=len(rs) - len(ok),
+                words=sum(scored_words, ErrorCounts()) if scored_words else None,
+                chars=sum(scored_chars, ErrorCounts()) if scored_chars else None,
+                audio_s=audio,
+                processing_s=processing,
+                load_s=next((r.load_s for r in rs if r.load_s is not None), None),
+                stage_s=stage_s,
+                cpu_s=sum(r.cpu_s for r in ok) if ok else None,
+                peak_rss_mb=max((r.peak_rss_mb for r in rs if r.peak_rss_mb is not None), default=None),
+                cost_usd_per_audio_hour=usd_per_audio_hour(price, rtfx) if price else None,
+                errors=tuple(dict.fromkeys(r.error for r in rs if r.error)),
+            )
+        )
+    return out
+
+
+def _pct(x: float | None) -> str:
+    return MISSING if x is None else f"{100 * x:.1f}%"
+
+
+def _num(fmt: str) -> Callable[[float | None], str]:
+    return lambda x: MISSING if x is None else format(x, fmt)
+
+
+# (label, value getter, formatter, which is better: "min" / "max" / None)
+ROWS: list[tuple[str, Callable[[RecipeSummary], float | None], Callable[[float | None], str], str | None]] = [
+    ("WER", lambda s: s.words.rate if s.words else None, _pct, "min"),
+    ("CER", lambda s: s.chars.rate if s.chars else None, _pct, "min"),
+    ("substitutions", lambda s: s.words.substitutions if s.words else None, _num("d"), None),
+    ("deletions", lambda s: s.words.deletions if s.words else None, _num("d"), None),
+    ("insertions", lambda s: s.words.insertions if s.words else None, _num("d"), None),
+    ("reference words", lambda s: s.words.reference_length if s.words else None, _num("d"), None),
+    ("RTFx (audio s / processing s)", lambda s: s.rtfx, _num(".1f"), "max"),
+    ("processing s (load excluded)", lambda s: s.processing_s, _num(".2f"), "min"),
+    ("model load s", lambda s: s.load_s, _num(".2f"), "min"),
+    ("CPU s", lambda s: s.cpu_s, _num(".2f"), "min"),
+    ("peak RSS MB", lambda s: s.peak_rss_mb, _num(".0f"), "min"),
+    ("cost $/audio hour", lambda s: s.cost_usd_per_audio_hour, _num(".4f"), "min"),
+]
+
+
+def table(summaries: Sequence[RecipeSummary], *, mark_best: Callable[[str], str] | None = None) -> tuple[list[str], list[list[str]]]:
+    """Rows of metrics × columns of recipes. ``mark_best`` wraps the best cell of rows that have one."""
+    stages = list(dict.fromkeys(st for s in summaries for st in s.stage_s))
+    rows = list(ROWS)
+    for st in stages:
+        rows.append((f"  {st} s", lambda s, st=st: s.stage_s.get(st), _num(".2f"), None))
+    headers = ["metric", *(s.recipe for s in summaries)]
+    body = []
+    for label, get, fmt, better in rows:
+        values = [get(s) for s in summaries]
+        cells = [fmt(v) for v in values]
+        present = [v for v in values if v is not None]
+        if mark_best and better and len(present) > 1:
+            best = min(present) if better == "min" else max(present)
+            cells = [mark_best(c) if v == best else c for c, v in zip(cells, values)]
+        body.append([label, *cells])
+    body.append(["failed recordings", *(f"{s.failed}/{s.recordings}" for s in summaries)])
+    return headers, body
+
+
+def markdown(results: Sequence[RunResult], *, title: str = "Comparison") -> str:
+    """The Markdown summary written beside results.jsonl."""
+    summaries = summarize(results)
+    headers, body = table(summaries, mark_best=lambda c: f"**{c}**")
+    lines = [f"# {title}", ""]
+    recordings = list(dict.fromkeys((r.recording.id, r.recording.path, r.recording.duration_s) for r in results))
+    lines.append("Recordings: " + ", ".join(f"`{_md(i)}` ({d:.1f} s)" for i, _, d in recordings))
+    refs = list(dict.fromkeys(r.scores.reference for r in results if r.scores))
+    lines.append("")
+    lines.append("Reference: " + (", ".join(f"`{_md(x)}`" for x in refs) if refs else "none (WER not measured)"))
+    lines += ["", "| " + " | ".join(_md(h) for h in headers) + " |", "|" + "---|" * len(headers)]
+    lines += ["| " + " | ".join(_md(c, keep_bold=True) for c in row) + " |" for row in body]
+    lines += ["", "Best value per row in **bold**. — means not measured (no reference, or the recipe failed).",
+              "WER/CER: Whisper English normaliser on both sides, jiwer alignment; corpus WER = Σ(S+D+I)/ΣN.",
+              "RTFx = audio seconds / processing seconds (model load excluded). "
+              "Cost = hardware $/hour ÷ RTFx."]
+    first = results[0] if results else None
+    if first and first.price:
+        p = first.price
+        lines.append(f"Hardware price: `{p.id}` ${p.usd_per_hour}/h ({_md(p.source)}, {p.date}).")
+    errors = [(s.recipe, e) for s in summaries for e in s.errors]
+    if errors:
+        lines += ["", "## Errors", ""] + [f"- **{_md(name)}**: {_md(e)}" for name, e in errors]
+    lines += ["", "## Transcripts", ""]
+    for r in results:
+        text = r.transcript.text if r.transcript else ""
+        lines.append(f"- **{_md(r.recipe)}** on `{_md(r.recording.id)}`: " + (_md(text) if text else "*(empty)*"))
+    if first:
+        lines += ["", "## Provenance", ""]
+        for s in summaries:
+            lines.append(f"- `{_md(s.recipe)}` recipe hash `{s.recipe_hash}`")
+        hw = first.hardware
+        lines.append(f"- hardware: {_md(str(hw.get('cpu')))}, {hw.get('cpu_count')} cores, {hw.get('memory_gb')} GB, GPU: {', '.join(hw.get('gpu') or []) or 'none'}")
+        versions = {k: v for r in results for k, v in r.versions.items()}
+        lines.append("- versions: " + ", ".join(f"{_md(k)} {_md(v)}" for k, v in sorted(versions.items())))
+    return "\n".join(lines) + "\n"
+
+
+def _md(text: str, keep_bold: bool = False) -> str:
+    """Escape untrusted text (model output, file names) for Markdown tables: no HTML, no table breaks."""
+    text = str(text).replace("\\", "\\\\").replace("|", "\\|").replace("<", "&lt;").replace(">", "&gt;")
+    text = text.replace("\n", " ").replace("`", "'")
+    if not keep_bold:
+        text = text.replace("*", "\\*").replace("_", "\\_").replace("[", "\\[")
+    return text

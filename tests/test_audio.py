@@ -17,7 +17,7 @@ av = pytest.importorskip("av")
 from workbench.audio import TARGET_RATE, Audio, load_audio, probe_audio  # noqa: E402
 from workbench.errors import AudioError  # noqa: E402
 
-SAMPLE_WAV = Path("/work/shared/data/pyannote-sample/sample.wav")
+SAMPLE_WAV = Path(__file__).resolve().parent.parent / "samples" / "pyannote" / "sample.wav"
 
 # Each channel gets its own tones (all below 4 kHz, so they survive any rate here unchanged).
 _TONES = [

@@ -11,7 +11,7 @@ from workbench.datamodel import Reference, Segment, Span, Word
 from workbench.errors import ReferenceFormatError
 from workbench.references import REFERENCE_FORMATS, load_reference, reference_to_json, write_rttm, write_stm
 
-SAMPLE = Path("/work/shared/data/pyannote-sample")
+SAMPLE = Path(__file__).resolve().parent.parent / "samples" / "pyannote"
 needs_sample = pytest.mark.skipif(not (SAMPLE / "sample.stm").exists(), reason="pyannote sample not present")
 
 

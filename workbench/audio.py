@@ -340,7 +340,7 @@ def _decode(av, path, container, stream, max_duration_s, expected_s):
     if nonfinite:
         raise AudioError(path, "contains invalid samples (NaN or infinity); the file is corrupt")
     samples = out.result()
-    peak = float(np.abs(samples).max()) if len(samples) else 0.0
+    peak = max(float(samples.max()), -float(samples.min())) if len(samples) else 0.0  # no temporary
     if peak > 1.0:
         (logger.warning if peak > 1.01 else logger.debug)(
             "%s: peak %.3f is above full scale; clipping to [-1, 1]", path, peak

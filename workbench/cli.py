@@ -54,7 +54,7 @@ def _setup_logging(verbose: int) -> None:
 
 def _fail(exc: Exception) -> None:
     code = EXIT_BAD_INPUT if isinstance(exc, BadInputError) else EXIT_FAILED
-    console.print(f"[bold red]error:[/] {escape(str(exc))}")
+    console.print(f"[bold red]error:[/] {escape(str(exc))}", soft_wrap=True)
     raise typer.Exit(code)
 
 
@@ -188,5 +188,5 @@ def main() -> None:
     try:
         app()
     except WorkbenchError as exc:  # anything a command did not catch itself
-        console.print(f"[bold red]error:[/] {escape(str(exc))}")
+        console.print(f"[bold red]error:[/] {escape(str(exc))}", soft_wrap=True)
         sys.exit(EXIT_BAD_INPUT if isinstance(exc, BadInputError) else EXIT_FAILED)

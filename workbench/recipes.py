@@ -95,7 +95,11 @@ def parse_recipe(data: dict, *, name: str, path: str = "") -> Recipe:
         )
     stages = []
     for stage, registry in registries.items():
-        table = data.get(stage, {"backend": "none"})
+        table = data.get(stage)
+        if table is None:  # an omitted stage is skipped where the stage can be ("none"), else required
+            if "none" not in registry:
+                raise RecipeError(f"{where}: missing [{stage}] table; it needs backend = one of {', '.join(registry.names())}")
+            table = {"backend": "none"}
         if not isinstance(table, dict):
             raise RecipeError(f"{where}: [{stage}] must be a table with a 'backend' key")
         table = dict(table)

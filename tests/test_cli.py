@@ -1,0 +1,104 @@
+"""The CLI's bad-input paths: one clear line naming the file and the problem, exit code 2, no traceback.
+
+Every case here fails before any model is loaded, so these tests are fast.
+"""
+
+from __future__ import annotations
+
+import pytest
+from typer.testing import CliRunner
+
+from conftest import PYANNOTE_STM, PYANNOTE_WAV, write_wav
+from workbench.cli import app
+
+runner = CliRunner()
+
+
+def invoke(*args):
+    return runner.invoke(app, [str(a) for a in args])
+
+
+def assert_clean_failure(result, *phrases, code=2):
+    assert result.exit_code == code, result.output
+    assert "Traceback" not in result.output
+    assert "error:" in result.output
+    for phrase in phrases:
+        assert phrase in result.output, result.output
+
+
+@pytest.fixture
+def out(tmp_path):
+    return tmp_path / "reports"
+
+
+def test_missing_audio(tmp_path, out):
+    assert_clean_failure(invoke("compare", tmp_path / "nope.wav", "--out", out), "nope.wav", "not found")
+    assert not out.exists()  # nothing half-written
+
+
+def test_empty_audio(tmp_path, out):
+    (tmp_path / "empty.wav").write_bytes(b"")
+    assert_clean_failure(invoke("run", "cascade-fast", tmp_path / "empty.wav", "--out", out), "empty.wav", "empty")
+
+
+def test_non_audio(tmp_path, out):
+    (tmp_path / "notes.mp3").write_text("this is not audio\n" * 50)
+    assert_clean_failure(invoke("compare", tmp_path / "notes.mp3", "--out", out), "notes.mp3")
+
+
+def test_too_short_audio(tmp_path, out):
+    path = write_wav(tmp_path / "blip.wav", __import__("numpy").zeros(400, dtype="float32"))
+    assert_clean_failure(invoke("compare", path, "--out", out), "blip.wav", "short")
+
+
+def test_too_long_audio(out):
+    assert_clean_failure(invoke("compare", PYANNOTE_WAV, "--max-duration", 10, "--out", out), "sample.wav", "limit")
+
+
+def test_malformed_reference_names_file_and_line(tmp_path, out):
+    bad = tmp_path / "bad.stm"
+    bad.write_text("sample 1 A 0.0 1.0 hello\nsample 1 B 2.0 oops world\n")
+    assert_clean_failure(invoke("compare", PYANNOTE_WAV, "--reference", bad, "--out", out), "bad.stm:2")
+
+
+def test_unknown_reference_format(tmp_path, out):
+    ref = tmp_path / "ref.docx"
+    ref.write_text("x")
+    assert_clean_failure(invoke("compare", PYANNOTE_WAV, "-r", ref, "--out", out), "ref.docx", ".stm")
+
+
+def test_unknown_recipe_lists_known(out):
+    assert_clean_failure(invoke("compare", PYANNOTE_WAV, "--recipes", "nope", "--out", out), "nope", "cascade-fast")
+
+
+def test_unknown_hardware_lists_rows(out):
+    assert_clean_failure(invoke("compare", PYANNOTE_WAV, "--hardware", "abacus", "--out", out), "abacus", "aws-c7i.large")
+
+
+def test_unknown_normalizer(out):
+    assert_clean_failure(invoke("compare", PYANNOTE_WAV, "--normalizer", "shout", "--out", out), "shout", "whisper-english")
+
+
+def test_invalid_recipe_file(tmp_path, out):
+    recipe = tmp_path / "mine.toml"
+    recipe.write_text('pipeline = "cascade"\n[asr]\nbackend = "faster-whisper"\nbeam = 3\n')
+    assert_clean_failure(invoke("run", recipe, PYANNOTE_WAV, "--out", out), "mine.toml", "beam_size")
+
+
+def test_recipes_lists_availability(tmp_path, monkeypatch):
+    extra = tmp_path / "recipes"
+    extra.mkdir()
+    (extra / "big.toml").write_text('pipeline = "cascade"\n[asr]\nbackend = "faster-whisper"\nmodel = "large-v3"\n')
+    monkeypatch.setenv("WORKBENCH_RECIPES", str(extra))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("COLUMNS", "200")
+    result = invoke("recipes")
+    assert result.exit_code == 0, result.output
+    for name in ("cascade", "cascade-fast", "whisper-raw", "big"):
+        assert name in result.output
+    assert "large-v3" in result.output and "download" in result.output
+    assert result.output.count("yes") >= 3
+
+
+def test_reference_files_exist_for_docs():
+    assert PYANNOTE_STM.exists()

@@ -1,0 +1,314 @@
+"""Wiring of run_recipes: results written as they come, failures recorded, timings and hooks.
+
+The pipeline here is a FAKE registered under a test-only name: these tests check the runner's wiring
+(what is written, scored, timed and reported), not any model. Audio and references are the real samples.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from workbench.audio import Audio, load_audio
+from workbench.datamodel import Segment, Transcript, Usage
+from workbench.measure import StageClock
+from workbench.metrics import normalize
+from workbench.pipelines import PIPELINES, PipelineOutput
+from workbench.recipes import Recipe, load_recipe
+from workbench.references import load_reference
+from workbench.runner import RESULTS_FILE, Item, ResultWriter, load_item, run_recipes, score
+
+ROOT = Path(__file__).resolve().parent.parent
+WAV = ROOT / "samples" / "pyannote" / "sample.wav"
+STM = ROOT / "samples" / "pyannote" / "sample.stm"
+RTTM = ROOT / "samples" / "pyannote" / "sample.rttm"
+
+FAKE = "test-fake"
+
+#: recipe name -> behaviour of the fake pipeline: {"load": exc, "run": {item_index: exc}, "text": str}
+BEHAVIOUR: dict[str, dict] = {}
+#: what the fakes did, in order
+EVENTS: list[tuple] = []
+
+
+class FakePipeline:
+    """Fake, for wiring tests only: "transcribes" by returning a configured text."""
+
+    def __init__(self, recipe: Recipe):
+        self.recipe = recipe
+        self.behaviour = BEHAVIOUR.get(recipe.name, {})
+        self.calls = 0
+
+    @classmethod
+    def stage_registries(cls) -> dict:
+        return {}
+
+    def load(self, clock: StageClock) -> None:
+        EVENTS.append(("load", self.recipe.name))
+        with clock.stage("load") as detail:
+            time.sleep(0.03)  # load is slow: it must not count against RTFx
+            detail["fake"] = True
+            if "load" in self.behaviour:
+                raise self.behaviour["load"]
+
+    def run(self, samples: np.ndarray, clock: StageClock) -> PipelineOutput:
+        index = self.calls
+        self.calls += 1
+        EVENTS.append(("run", self.recipe.name, index))
+        duration = len(samples) / 16000
+        if "before_run" in self.behaviour:
+            self.behaviour["before_run"](index)
+        with clock.stage("vad") as detail:
+            detail["regions"] = 1
+        with clock.stage("asr", total=duration):
+            clock.hook("asr", None, total=duration, completed=duration / 2)
+            failure = self.behaviour.get("run", {}).get(index)
+            if failure is not None:
+                raise failure
+        text = self.behaviour.get("text", "")
+        return PipelineOutput(Transcript((Segment(0.0, duration, text),), "en"), Usage(audio_s=duration, calls=1))
+
+    def unload(self) -> None:
+        EVENTS.append(("unload", self.recipe.name))
+
+    def describe(self) -> dict:
+        return {"asr": {"backend": "fake"}}
+
+    def versions(self) -> dict[str, str]:
+        return {"fake-asr": "0.0"}
+
+
+@pytest.fixture(autouse=True)
+def fake_pipeline(monkeypatch):
+    """Register the fake under its test-only name for each test, and take it away afterwards."""
+    monkeypatch.setitem(PIPELINES._items, FAKE, FakePipeline)
+    FakePipeline.name = FAKE
+    BEHAVIOUR.clear()
+    EVENTS.clear()
+    yield
+    BEHAVIOUR.clear()
+    EVENTS.clear()
+
+
+@pytest.fixture(scope="module")
+def audio() -> Audio:
+    return load_audio(WAV)
+
+
+@pytest.fixture(scope="module")
+def stm():
+    return load_reference(STM)
+
+
+def make_items(audio: Audio, references, n: int = 2) -> list[Item]:
+    items = []
+    for i in range(n):
+        rec = dataclasses.replace(audio.recording, id=f"{audio.recording.id}-{i}")
+        items.append(Item(Audio(rec, audio.samples), tuple(references)))
+    return items
+
+
+def recipe(name: str, **behaviour) -> Recipe:
+    BEHAVIOUR[name] = behaviour
+    return Recipe(name, FAKE, stages=(), description="fake", path=f"/fake/{name}.toml")
+
+
+def read_lines(out_dir: Path) -> list[dict]:
+    path = out_dir / RESULTS_FILE
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+
+
+def test_one_line_per_recording_and_recipe_written_immediately(tmp_path, audio, stm):
+    items = make_items(audio, [stm], n=2)
+    seen_at_run = {}  # lines on disk when each run starts: earlier results are already written
+    recipes = [recipe("a", text=stm.text), recipe("b", text=stm.text)]
+    BEHAVIOUR["a"]["before_run"] = lambda i: seen_at_run.__setitem__(("a", i), len(read_lines(tmp_path)))
+    BEHAVIOUR["b"]["before_run"] = lambda i: seen_at_run.__setitem__(("b", i), len(read_lines(tmp_path)))
+    writer = ResultWriter(tmp_path)
+    results = run_recipes(recipes, items, writer=writer, run_id="run-x")
+    assert seen_at_run == {("a", 0): 0, ("a", 1): 1, ("b", 0): 2, ("b", 1): 3}
+    lines = read_lines(tmp_path)
+    assert len(lines) == len(results) == 4
+    assert [(j["recipe"], j["recording"]["id"]) for j in lines] == [
+        ("a", "sample-0"), ("a", "sample-1"), ("b", "sample-0"), ("b", "sample-1"),
+    ]
+    assert writer.results == results
+    for j in lines:
+        assert j["run_id"] == "run-x"
+        assert j["error"] is None
+        assert j["metrics"]["wer"] == 0.0
+        assert j["metrics"]["reference_words"] == len(normalize(stm.text).split())
+        assert j["recipe_path"].startswith("/fake/")
+        assert j["versions"]["fake-asr"] == "0.0"
+        assert j["components"] == {"asr": {"backend": "fake"}}
+    # models load once per recipe and are released before the next recipe loads
+    assert EVENTS == [
+        ("load", "a"), ("run", "a", 0), ("run", "a", 1), ("unload", "a"),
+        ("load", "b"), ("run", "b", 0), ("run", "b", 1), ("unload", "b"),
+    ]
+
+
+def test_results_file_is_appended_across_calls(tmp_path, audio, stm):
+    items = make_items(audio, [stm], n=1)
+    writer = ResultWriter(tmp_path)
+    run_recipes([recipe("a", text="hello")], items, writer=writer, run_id="r1")
+    assert len(read_lines(tmp_path)) == 1
+    run_recipes([recipe("b", text="hello")], items, writer=writer, run_id="r1")
+    assert [j["recipe"] for j in read_lines(tmp_path)] == ["a", "b"]
+
+
+def test_load_failure_is_recorded_and_next_recipe_runs(tmp_path, audio, stm):
+    items = make_items(audio, [stm], n=2)
+    recipes = [recipe("broken", load=RuntimeError("no weights")), recipe("good", text=stm.text)]
+    results = run_recipes(recipes, items, writer=ResultWriter(tmp_path), run_id="r")
+    assert [(r.recipe, r.ok) for r in results] == [("broken", False), ("broken", False), ("good", True), ("good", True)]
+    n_words = len(normalize(stm.text).split())
+    for r in results[:2]:
+        assert r.error_stage == "load"
+        assert "no weights" in r.error and "RuntimeError" in r.error
+        assert r.transcript is None
+        assert r.scores.words.deletions == n_words == r.scores.words.reference_length
+        assert r.scores.words.rate == 1.0
+        assert r.rtfx is None and r.cost_usd_per_audio_hour is None
+        assert [t.stage for t in r.timings] == ["load"]
+    lines = read_lines(tmp_path)
+    assert lines[0]["error_stage"] == "load"
+    assert lines[0]["metrics"]["wer"] == 1.0
+    assert lines[0]["metrics"]["deletions"] == n_words
+    assert lines[0]["rtfx"] is None and lines[0]["cost_usd_per_audio_hour"] is None
+    assert lines[2]["error"] is None and lines[2]["metrics"]["wer"] == 0.0
+    assert ("run", "broken", 0) not in EVENTS
+
+
+def test_run_failure_on_one_item_continues_with_next(tmp_path, audio, stm):
+    items = make_items(audio, [stm], n=3)
+    r = recipe("flaky", text=stm.text, run={1: ValueError("decoder exploded")})
+    results = run_recipes([r], items, writer=ResultWriter(tmp_path), run_id="r")
+    assert [x.ok for x in results] == [True, False, True]
+    failed = results[1]
+    assert failed.error == "ValueError: decoder exploded"
+    assert failed.error_stage == "asr"  # the stage that was running
+    assert failed.scores.words.rate == 1.0
+    assert failed.rtfx is None
+    assert [t.stage for t in failed.timings] == ["load", "vad", "asr"]
+    assert results[2].scores.words.rate == 0.0
+    assert EVENTS[-1] == ("unload", "flaky")
+    assert [j["error"] for j in read_lines(tmp_path)] == [None, "ValueError: decoder exploded", None]
+
+
+def test_load_time_in_timings_but_excluded_from_rtfx(tmp_path, audio, stm):
+    items = make_items(audio, [stm], n=2)
+    results = run_recipes([recipe("a", text="x")], items, writer=ResultWriter(tmp_path), run_id="r")
+    for r in results:
+        stages = [t.stage for t in r.timings]
+        assert stages == ["load", "vad", "asr"]
+        load = r.timings[0]
+        assert load.wall_s > 0
+        assert load.detail["shared_by_recordings"] == 2
+        assert load.detail["fake"] is True
+        processing = sum(t.wall_s for t in r.timings if t.stage != "load")
+        assert r.processing_s == pytest.approx(processing)
+        assert r.rtfx == pytest.approx(audio.recording.duration_s / processing)
+        assert r.load_s == load.wall_s
+    j = read_lines(tmp_path)[0]
+    assert set(j["timings"]) == {"load", "vad", "asr"}
+    assert j["rtfx"] == round(results[0].rtfx, 4)
+    assert j["timings"]["load"] == round(results[0].load_s, 4)
+    assert j["peak_rss_mb"] > 0
+
+
+def test_hook_receives_prefixed_steps(tmp_path, audio, stm):
+    calls = []
+
+    def hook(step_name, artifact=None, *, total=None, completed=None):
+        calls.append((step_name, artifact, total, completed))
+
+    items = make_items(audio, [stm], n=1)
+    run_recipes([recipe("rx", text="x")], items, writer=ResultWriter(tmp_path), run_id="r", hook=hook)
+    names = [c[0] for c in calls]
+    assert set(names) == {"rx/load", "rx/vad", "rx/asr"}
+    assert all(name.startswith("rx/") for name in names)
+    duration = audio.recording.duration_s
+    asr = [(c[2], c[3]) for c in calls if c[0] == "rx/asr"]
+    assert asr == [(duration, 0), (duration, duration / 2), (duration, duration)]
+    ends = [c[1] for c in calls if c[1] is not None]
+    assert [t.stage for t in ends] == ["load", "vad", "asr"]
+
+
+def test_keyboard_interrupt_propagates_and_keeps_written_results(tmp_path, audio, stm):
+    items = make_items(audio, [stm], n=3)
+    recipes = [recipe("a", text="x", run={1: KeyboardInterrupt()}), recipe("never", text="x")]
+    with pytest.raises(KeyboardInterrupt):
+        run_recipes(recipes, items, writer=ResultWriter(tmp_path), run_id="r")
+    lines = read_lines(tmp_path)
+    assert [(j["recipe"], j["recording"]["id"]) for j in lines] == [("a", "sample-0")]
+    assert ("unload", "a") in EVENTS  # models are released on the way out
+    assert ("load", "never") not in EVENTS
+
+
+def test_rttm_only_reference_gives_no_wer(tmp_path, audio):
+    rttm = load_reference(RTTM)
+    assert not rttm.has_text
+    items = make_items(audio, [rttm], n=1)
+    (r,) = run_recipes([recipe("a", text="hello there")], items, writer=ResultWriter(tmp_path), run_id="r")
+    assert r.ok
+    assert r.scores is not None and r.scores.words is None and r.scores.chars is None
+    assert r.scores.reference_format == "rttm"
+    j = read_lines(tmp_path)[0]
+    assert j["metrics"]["wer"] is None  # not measurable, not 0
+    assert j["metrics"]["cer"] is None
+    assert j["metrics"]["reference_format"] == "rttm"
+
+
+def test_rttm_only_reference_failed_run_still_no_wer(tmp_path, audio):
+    items = make_items(audio, [load_reference(RTTM)], n=1)
+    (r,) = run_recipes([recipe("a", load=RuntimeError("x"))], items, writer=ResultWriter(tmp_path), run_id="r")
+    assert r.error_stage == "load"
+    assert r.scores.words is None
+
+
+def test_text_reference_preferred_over_rttm(audio, stm):
+    item = make_items(audio, [load_reference(RTTM), stm], n=1)[0]
+    assert item.text_reference is stm
+    scores = score(item, Transcript((Segment(0, 1, stm.text),)), "whisper-english")
+    assert scores.reference_format == "stm" and scores.words.rate == 0.0
+
+
+def test_no_reference_no_scores(tmp_path, audio):
+    items = make_items(audio, [], n=1)
+    (r,) = run_recipes([recipe("a", text="hi")], items, writer=ResultWriter(tmp_path), run_id="r")
+    assert r.scores is None
+    assert read_lines(tmp_path)[0]["metrics"]["wer"] is None
+
+
+def test_unavailable_recipe_is_recorded_at_check_without_loading(tmp_path, audio, stm):
+    real = load_recipe("cascade-fast")
+    asr = real.stage("asr")
+    missing = dataclasses.replace(
+        real,
+        name="missing-model",
+        stages=(real.stage("vad"), dataclasses.replace(asr, options=asr.options.model_copy(update={"model": "/nonexistent/folder"}))),
+    )
+    items = make_items(audio, [stm], n=2)
+    results = run_recipes([missing, recipe("ok", text=stm.text)], items, writer=ResultWriter(tmp_path), run_id="r")
+    assert [(r.recipe, r.error_stage) for r in results] == [
+        ("missing-model", "check"), ("missing-model", "check"), ("ok", None), ("ok", None)
+    ]
+    assert "/nonexistent/folder" in results[0].error
+    assert "To make it available" in results[0].error
+    assert results[0].scores.words.rate == 1.0
+    assert results[0].timings == ()
+
+
+def test_load_item_decodes_and_parses(audio):
+    item = load_item(str(WAV), [str(STM), str(RTTM)])
+    assert item.audio.recording.duration_s == pytest.approx(audio.recording.duration_s)
+    assert [r.format for r in item.references] == ["stm", "rttm"]
+    assert item.text_reference.format == "stm"

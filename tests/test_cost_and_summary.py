@@ -319,3 +319,11 @@ def test_markdown_escapes_untrusted_recipe_and_error_text():
 def test_markdown_without_reference_says_so():
     md = markdown([make_result(scored=False)])
     assert "none (WER not measured)" in md
+
+
+def test_two_default_rows_are_an_error(tmp_path):
+    path = tmp_path / "prices.toml"
+    row = 'usd_per_hour = 1.0\nsource = "me"\ndate = "2026-01-01"\ndefault = true\n'
+    path.write_text(f'[hardware."a"]\n{row}\n[hardware."b"]\n{row}')
+    with pytest.raises(BadInputError, match="both marked default"):
+        load_prices(path)

@@ -65,6 +65,8 @@ def load_prices(path: str | os.PathLike | None = None) -> PriceTable:
             raise BadInputError(f"{path}: [hardware.{key!r}] {field}: {err['msg']} (every row needs usd_per_hour, source and date)") from None
         rows[key] = HardwarePrice(key, parsed.usd_per_hour, parsed.source, parsed.date, parsed.description)
         if parsed.default:
+            if default is not None:
+                raise BadInputError(f"{path}: rows {default!r} and {key!r} are both marked default = true; mark one")
             default = key
     if not rows:
         raise BadInputError(f"{path}: no [hardware.\"ID\"] rows")

@@ -49,6 +49,8 @@ class StageClock:
 
     hook: Hook = null_hook
     timings: list[StageTiming] = field(default_factory=list)
+    #: the stage in progress, and after a failure the stage that failed
+    current: str | None = None
 
     @contextmanager
     def stage(self, name: str, total: float | None = None) -> Iterator[dict]:
@@ -57,10 +59,12 @@ class StageClock:
         Consume generators inside the block: faster-whisper decodes lazily while you iterate.
         """
         detail: dict = {}
+        self.current = name
         self.hook(name, None, total=total, completed=0)
         wall0, cpu0 = time.perf_counter(), time.process_time()
         try:
             yield detail
+            self.current = None
         finally:
             timing = StageTiming(name, time.perf_counter() - wall0, time.process_time() - cpu0, detail)
             self.timings.append(timing)

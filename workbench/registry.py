@@ -20,7 +20,7 @@ class Registry(Generic[T]):
     def register(self, name: str) -> Callable[[type[T]], type[T]]:
         def decorator(cls: type[T]) -> type[T]:
             if name in self._items:
-                raise ValueError(f"{self.kind} backend {name!r} is registered twice")
+                raise ValueError(f"{self.kind} {name!r} is registered twice")
             self._items[name] = cls
             cls.name = name  # type: ignore[attr-defined]
             return cls
@@ -32,7 +32,7 @@ class Registry(Generic[T]):
             return self._items[name]
         except KeyError:
             raise UnknownBackendError(
-                f"unknown {self.kind} backend {name!r}; known: {', '.join(self.names())}"
+                f"unknown {self.kind} {name!r}; known: {', '.join(self.names())}"
             ) from None
 
     def names(self) -> list[str]:

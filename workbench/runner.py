@@ -143,7 +143,8 @@ def _run_recipe(recipe, items, writer, run_id, price, normalizer, hook) -> list[
     reset_peak_rss()
     load_clock = StageClock(hook)
     try:
-        pipeline.load(load_clock)
+        with load_clock.stage("load"):
+            pipeline.load()
     except BackendUnavailable as exc:
         return fail_all(f"unavailable: {exc}", "load", load_clock.timings)
     except Exception as exc:  # noqa: BLE001 - a failing recipe must not stop the others
@@ -152,8 +153,8 @@ def _run_recipe(recipe, items, writer, run_id, price, normalizer, hook) -> list[
 
     versions = environment.versions(pipeline.versions())
     components = pipeline.describe()
-    load_timing = load_clock.timings[-1]
-    load_timing = StageTiming("load", load_timing.wall_s, load_timing.cpu_s, {**load_timing.detail, "shared_by_recordings": len(items)})
+    [timed] = load_clock.timings
+    load_timing = StageTiming("load", timed.wall_s, timed.cpu_s, {"shared_by_recordings": len(items)})
     out: list[RunResult] = []
     try:
         for item in items:
@@ -163,7 +164,7 @@ def _run_recipe(recipe, items, writer, run_id, price, normalizer, hook) -> list[
             except KeyboardInterrupt:
                 raise
             except Exception as exc:  # noqa: BLE001
-                stage = clock.timings[-1].stage if clock.timings else "run"
+                stage = clock.current or "run"
                 if not isinstance(exc, WorkbenchError):
                     log.exception("%s failed on %s", recipe.name, item.audio.recording.id)
                 r = result(item, transcript=None, error=f"{type(exc).__name__}: {exc}", error_stage=stage,

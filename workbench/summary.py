@@ -143,7 +143,7 @@ def markdown(results: Sequence[RunResult], *, title: str = "Comparison") -> str:
     first = results[0] if results else None
     if first and first.price:
         p = first.price
-        lines.append(f"Hardware price: `{p.id}` ${p.usd_per_hour}/h ({_md(p.source)}, {p.date}).")
+        lines.append(f"Hardware price: `{_md(p.id)}` ${p.usd_per_hour}/h ({_md(p.source)}, {_md(p.date)}).")
     errors = [(s.recipe, e) for s in summaries for e in s.errors]
     if errors:
         lines += ["", "## Errors", ""] + [f"- **{_md(name)}**: {_md(e)}" for name, e in errors]

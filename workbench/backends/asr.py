@@ -32,7 +32,7 @@ class AsrBackend(Backend):
         raise NotImplementedError
 
 
-ASR_BACKENDS: Registry[AsrBackend] = Registry("asr")
+ASR_BACKENDS: Registry[AsrBackend] = Registry("asr backend")
 
 DEFAULT_TEMPERATURES = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
 

@@ -31,7 +31,7 @@ class VadBackend(Backend):
         raise NotImplementedError
 
 
-VAD_BACKENDS: Registry[VadBackend] = Registry("vad")
+VAD_BACKENDS: Registry[VadBackend] = Registry("vad backend")
 
 
 @VAD_BACKENDS.register("none")

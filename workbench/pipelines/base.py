@@ -19,14 +19,15 @@ class PipelineOutput:
 
 
 class Pipeline(Protocol):
-    """Loads its models once (timed as ``load``), then runs on 16 kHz mono samples, timing each stage."""
+    """Loads its models once (the runner times that as ``load``), then runs on 16 kHz mono samples,
+    timing each of its stages on the clock it is given."""
 
     name: str
 
     @classmethod
     def stage_registries(cls) -> dict[str, Registry]: ...
 
-    def load(self, clock: StageClock) -> None: ...
+    def load(self) -> None: ...
 
     def run(self, samples: np.ndarray, clock: StageClock) -> PipelineOutput: ...
 

@@ -24,11 +24,9 @@ class CascadePipeline:
     def stage_registries(cls) -> dict[str, Registry]:
         return {"vad": VAD_BACKENDS, "asr": ASR_BACKENDS}
 
-    def load(self, clock: StageClock) -> None:
-        with clock.stage("load") as detail:
-            for stage, backend in self.backends.items():
-                backend.load()
-            detail["stages"] = list(self.backends)
+    def load(self) -> None:
+        for backend in self.backends.values():
+            backend.load()
 
     def run(self, samples: np.ndarray, clock: StageClock) -> PipelineOutput:
         duration = len(samples) / SAMPLE_RATE

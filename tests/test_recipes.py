@@ -63,7 +63,7 @@ def test_shipped_recipe_parses_and_validates(path):
     recipe = load_recipe_file(path)
     assert recipe.name == path.stem  # file name and name key agree
     assert recipe.pipeline == "cascade"
-    assert [s.stage for s in recipe.stages] == ["vad", "asr"]
+    assert [s.stage for s in recipe.stages] == ["vad", "asr", "diarization", "formatter"]
     assert recipe.description
     assert recipe.path == str(path)
     assert len(recipe.hash) == 16

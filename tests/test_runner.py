@@ -54,7 +54,7 @@ class FakePipeline:
         if "load" in self.behaviour:
             raise self.behaviour["load"]
 
-    def run(self, samples: np.ndarray, clock: StageClock) -> PipelineOutput:
+    def run(self, samples: np.ndarray, clock: StageClock, *, num_speakers: int | None = None) -> PipelineOutput:
         index = self.calls
         self.calls += 1
         EVENTS.append(("run", self.recipe.name, index))

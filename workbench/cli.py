@@ -68,10 +68,11 @@ HardwareOpt = Annotated[Optional[str], typer.Option("--hardware", help="price-ta
 PricesOpt = Annotated[Optional[Path], typer.Option("--prices", help="price table TOML (default: the shipped one)")]
 NormOpt = Annotated[str, typer.Option("--normalizer", help="text normaliser for WER: whisper-english, whisper-basic, none")]
 MaxDurOpt = Annotated[float, typer.Option("--max-duration", help="longest recording accepted, seconds")]
+SpeakersOpt = Annotated[Optional[int], typer.Option("--speakers", help="number of speakers for diarization (default: the recipe's, else estimated)")]
 
 
 def _compare(recipe_names: list[str], audio: Path, references: list[Path] | None, out_dir: Path, hardware: str | None,
-             prices: Path | None, normalizer: str, max_duration: float) -> None:
+             prices: Path | None, normalizer: str, max_duration: float, speakers: int | None = None) -> None:
     from workbench import runner
     from workbench.cost import load_prices
     from workbench.metrics import get_normalizer
@@ -82,7 +83,8 @@ def _compare(recipe_names: list[str], audio: Path, references: list[Path] | None
         get_normalizer(normalizer)
         recipes = [load_recipe(name) for name in recipe_names]
         price = load_prices(prices).pick(hardware)
-        item = runner.load_item(str(audio), [str(r) for r in references or []], max_duration_s=max_duration)
+        item = runner.load_item(str(audio), [str(r) for r in references or []], max_duration_s=max_duration,
+                                num_speakers=speakers)
     except WorkbenchError as exc:
         _fail(exc)
         return
@@ -127,11 +129,12 @@ def run(
     prices: PricesOpt = None,
     normalizer: NormOpt = "whisper-english",
     max_duration: MaxDurOpt = 4 * 3600,
+    speakers: SpeakersOpt = None,
     verbose: VerboseOpt = 0,
 ) -> None:
     """Run one recipe on one recording."""
     _setup_logging(verbose)
-    _compare([recipe], audio, reference, out_dir, hardware, prices, normalizer, max_duration)
+    _compare([recipe], audio, reference, out_dir, hardware, prices, normalizer, max_duration, speakers)
 
 
 @app.command()
@@ -144,6 +147,7 @@ def compare(
     prices: PricesOpt = None,
     normalizer: NormOpt = "whisper-english",
     max_duration: MaxDurOpt = 4 * 3600,
+    speakers: SpeakersOpt = None,
     verbose: VerboseOpt = 0,
 ) -> None:
     """Run several recipes on one recording and print them side by side."""
@@ -153,7 +157,7 @@ def compare(
     names = [n.strip() for n in recipes.split(",") if n.strip()] if recipes else list(available_recipe_files())
     if not names:
         _fail(BadInputError("no recipes found: pass --recipes or add .toml files to ./pipelines"))
-    _compare(names, audio, reference, out_dir, hardware, prices, normalizer, max_duration)
+    _compare(names, audio, reference, out_dir, hardware, prices, normalizer, max_duration, speakers)
 
 
 @app.command("recipes")

@@ -55,13 +55,32 @@ class Segment:
 
 
 @dataclass(frozen=True)
+class Turn:
+    """Who spoke when (a diarization turn)."""
+
+    start: float
+    end: float
+    speaker: str
+
+
+@dataclass(frozen=True)
 class Transcript:
-    """What a pipeline produced: timed, optionally speaker-labelled segments, plus formatted output."""
+    """What a pipeline produced: timed, optionally speaker-labelled segments, plus formatted output.
+
+    ``turns`` are the diarization's who-spoke-when; ``speaker_count_estimated`` says whether the number
+    of speakers was estimated (True), given (False), or not applicable (None).
+    """
 
     segments: tuple[Segment, ...] = ()
     language: str | None = None
     formatted: str | None = None
     summary: str | None = None
+    turns: tuple[Turn, ...] = ()
+    speaker_count_estimated: bool | None = None
+
+    @property
+    def speakers(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(t.speaker for t in self.turns))
 
     @property
     def text(self) -> str:

@@ -50,7 +50,10 @@ class Recipe:
     def to_dict(self) -> dict:
         return {
             "pipeline": self.pipeline,
-            "stages": {s.stage: {"backend": s.backend, **s.options.model_dump(mode="json")} for s in self.stages},
+            # stages left out ("none") are omitted, so adding a new stage kind keeps existing hashes
+            "stages": {
+                s.stage: {"backend": s.backend, **s.options.model_dump(mode="json")} for s in self.stages if s.backend != "none"
+            },
         }
 
     @property

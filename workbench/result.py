@@ -7,19 +7,17 @@ from dataclasses import asdict, dataclass, field
 from workbench.cost import HardwarePrice, usd_per_audio_hour
 from workbench.datamodel import Recording, StageTiming, Transcript, Usage
 from workbench.metrics import ErrorCounts
+from workbench.scoring import Scores
 
 SCHEMA_VERSION = 1
+__all__ = ["RunResult", "Scores", "SCHEMA_VERSION"]
 
 
-@dataclass(frozen=True)
-class Scores:
-    """Error counts against a reference; ``words``/``chars`` are ``None`` when the reference has no text."""
-
-    words: ErrorCounts | None
-    chars: ErrorCounts | None
-    normalizer: str
-    reference: str
-    reference_format: str
+def counts_json(counts: ErrorCounts | None) -> dict | None:
+    if counts is None:
+        return None
+    return {"wer": counts.rate, "substitutions": counts.substitutions, "deletions": counts.deletions,
+            "insertions": counts.insertions, "reference_words": counts.reference_length}
 
 
 @dataclass(frozen=True)
@@ -78,8 +76,9 @@ class RunResult:
 
     def to_json(self) -> dict:
         """The results.jsonl form: every figure present, ``null`` where it could not be measured."""
-        words = self.scores.words if self.scores else None
-        chars = self.scores.chars if self.scores else None
+        s = self.scores
+        words = s.words if s else None
+        chars = s.chars if s else None
         transcript = self.transcript or Transcript()
         return {
             "schema": SCHEMA_VERSION,
@@ -119,7 +118,24 @@ class RunResult:
                 "normalizer": self.scores.normalizer if self.scores else None,
                 "reference": self.scores.reference if self.scores else None,
                 "reference_format": self.scores.reference_format if self.scores else None,
+                "asr": counts_json(s.asr_words) if s else None,
+                "formatting_drift": counts_json(s.drift) if s else None,
+                "der": [
+                    {"der": d.rate, "collar_s": d.collar, "collar": f"±{d.collar / 2:g} s around reference boundaries",
+                     "skip_overlap": d.skip_overlap, "total_s": round(d.total, 3), "false_alarm_s": round(d.false_alarm, 3),
+                     "missed_s": round(d.missed, 3), "confusion_s": round(d.confusion, 3)}
+                    for d in s.der
+                ] if s and s.der else None,
+                "cpwer": None if not s or s.cpwer is None else {
+                    **counts_json(s.cpwer.words), "cpwer": s.cpwer.words.rate,
+                    "missed_speakers": s.cpwer.missed_speakers, "falarm_speakers": s.cpwer.falarm_speakers},
+                "speaker_reference": s.speaker_reference if s else None,
             },
+            "speakers": {
+                "count": len(transcript.speakers),
+                "estimated": transcript.speaker_count_estimated,
+                "turns": [[t.start, t.end, t.speaker] for t in transcript.turns],
+            } if transcript.speaker_count_estimated is not None else None,
             "timings": {t.stage: round(t.wall_s, 4) for t in self.timings},
             "cpu_timings": {t.stage: None if t.cpu_s is None else round(t.cpu_s, 4) for t in self.timings},
             "stage_details": {t.stage: t.detail for t in self.timings if t.detail},

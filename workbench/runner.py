@@ -22,11 +22,11 @@ from workbench.datamodel import Reference, StageTiming, Transcript
 from workbench.errors import BackendUnavailable, WorkbenchError
 from workbench.hooks import Hook, null_hook
 from workbench.measure import StageClock, peak_rss_mb, reset_peak_rss
-from workbench.metrics import score_text
 from workbench.pipelines import build_pipeline
 from workbench.recipes import Recipe, check_recipe
 from workbench.references import load_reference
-from workbench.result import RunResult, Scores
+from workbench.result import RunResult
+from workbench.scoring import Scores, score as score_output
 
 log = logging.getLogger(__name__)
 
@@ -39,17 +39,23 @@ class Item:
 
     audio: Audio
     references: tuple[Reference, ...] = ()
+    num_speakers: int | None = None
 
     @property
     def text_reference(self) -> Reference | None:
         return next((r for r in self.references if r.has_text), None)
 
 
-def load_item(audio_path: str, reference_paths: Sequence[str] = (), *, max_duration_s: float | None = None) -> Item:
+def load_item(audio_path: str, reference_paths: Sequence[str] = (), *, max_duration_s: float | None = None,
+              num_speakers: int | None = None) -> Item:
     """Decode and parse up front, so bad input fails before any model is loaded."""
     kwargs = {} if max_duration_s is None else {"max_duration_s": max_duration_s}
     audio = load_audio(audio_path, **kwargs)
-    return Item(audio, tuple(load_reference(p) for p in reference_paths))
+    if num_speakers is not None and num_speakers < 1:
+        from workbench.errors import BadInputError
+
+        raise BadInputError(f"speaker count must be at least 1 (got {num_speakers})")
+    return Item(audio, tuple(load_reference(p) for p in reference_paths), num_speakers)
 
 
 def new_run_id() -> str:
@@ -74,15 +80,9 @@ class ResultWriter:
         self.results.append(result)
 
 
-def score(item: Item, transcript: Transcript | None, normalizer: str) -> Scores | None:
-    """Score against the text reference; a missing transcript scores as empty (all deletions)."""
-    if not item.references:
-        return None
-    ref = item.text_reference or item.references[0]
-    if not ref.has_text:
-        return Scores(None, None, normalizer, ref.source, ref.format)
-    words, chars = score_text(ref.text, transcript.text if transcript else "", normalizer)
-    return Scores(words, chars, normalizer, ref.source, ref.format)
+def score(item: Item, transcript: Transcript | None, normalizer: str, diarizes: bool | None = None) -> Scores | None:
+    """Score against the item's references; a missing transcript scores as empty (all deletions)."""
+    return score_output(item.references, transcript, item.audio.duration_s, normalizer, diarizes=diarizes)
 
 
 def _prefixed(hook: Hook, prefix: str) -> Hook:
@@ -110,6 +110,8 @@ def run_recipes(
 
 
 def _run_recipe(recipe, items, writer, run_id, price, normalizer, hook) -> list[RunResult]:
+    diarizes = any(s.stage == "diarization" and s.backend != "none" for s in recipe.stages)
+
     def result(item: Item, **kw) -> RunResult:
         base = dict(
             run_id=run_id,
@@ -124,7 +126,7 @@ def _run_recipe(recipe, items, writer, run_id, price, normalizer, hook) -> list[
         )
         base.update(kw)
         if kw.get("error") is not None:
-            base["scores"] = score(item, None, normalizer)
+            base["scores"] = score(item, None, normalizer, diarizes)
         return RunResult(**base)
 
     def fail_all(message: str, stage: str, timings=()) -> list[RunResult]:
@@ -160,7 +162,7 @@ def _run_recipe(recipe, items, writer, run_id, price, normalizer, hook) -> list[
         for item in items:
             clock = StageClock(hook)
             try:
-                output = pipeline.run(item.audio.samples, clock)
+                output = pipeline.run(item.audio.samples, clock, num_speakers=item.num_speakers)
             except KeyboardInterrupt:
                 raise
             except Exception as exc:  # noqa: BLE001
@@ -172,7 +174,7 @@ def _run_recipe(recipe, items, writer, run_id, price, normalizer, hook) -> list[
                            peak_rss_mb=peak_rss_mb())
             else:
                 r = result(item, transcript=output.transcript, usage=output.usage, timings=(load_timing, *clock.timings),
-                           scores=score(item, output.transcript, normalizer), versions=versions,
+                           scores=score(item, output.transcript, normalizer, diarizes), versions=versions,
                            components=components, peak_rss_mb=peak_rss_mb())
             writer.write(r)
             out.append(r)

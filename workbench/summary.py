@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from workbench.cost import usd_per_audio_hour
 from workbench.metrics import ErrorCounts
+from workbench.metrics.diarization import CpWer, DerCounts
 from workbench.result import RunResult
 
 MISSING = "—"
@@ -24,6 +25,11 @@ class RecipeSummary:
     failed: int
     words: ErrorCounts | None
     chars: ErrorCounts | None
+    asr_words: ErrorCounts | None
+    drift: ErrorCounts | None
+    der: dict[float, DerCounts]
+    cpwer: CpWer | None
+    speakers_estimated: bool | None
     audio_s: float
     processing_s: float | None
     load_s: float | None
@@ -49,6 +55,15 @@ def summarize(results: Sequence[RunResult]) -> list[RecipeSummary]:
         ok = [r for r in rs if r.ok]
         scored_words = [r.scores.words for r in rs if r.scores and r.scores.words is not None]
         scored_chars = [r.scores.chars for r in rs if r.scores and r.scores.chars is not None]
+        def total(values):
+            values = [v for v in values if v is not None]
+            return sum(values[1:], values[0]) if values else None
+
+        der: dict[float, DerCounts] = {}
+        for r in rs:
+            for d in (r.scores.der if r.scores else ()):
+                der[d.collar] = der[d.collar] + d if d.collar in der else d
+        estimated = [r.transcript.speaker_count_estimated for r in rs if r.transcript and r.transcript.speaker_count_estimated is not None]
         stage_s: dict[str, float] = {}
         for r in ok:
             for t in r.timings:
@@ -66,6 +81,11 @@ def summarize(results: Sequence[RunResult]) -> list[RecipeSummary]:
                 failed=len(rs) - len(ok),
                 words=sum(scored_words, ErrorCounts()) if scored_words else None,
                 chars=sum(scored_chars, ErrorCounts()) if scored_chars else None,
+                asr_words=total([r.scores.asr_words for r in rs if r.scores]),
+                drift=total([r.scores.drift for r in rs if r.scores]),
+                der=der,
+                cpwer=total([r.scores.cpwer for r in rs if r.scores]),
+                speakers_estimated=any(estimated) if estimated else None,
                 audio_s=audio,
                 processing_s=processing,
                 load_s=next((r.load_s for r in rs if r.load_s is not None), None),
@@ -91,6 +111,11 @@ def _num(fmt: str) -> Callable[[float | None], str]:
 ROWS: list[tuple[str, Callable[[RecipeSummary], float | None], Callable[[float | None], str], str | None]] = [
     ("WER", lambda s: s.words.rate if s.words else None, _pct, "min"),
     ("CER", lambda s: s.chars.rate if s.chars else None, _pct, "min"),
+    ("ASR-stage WER", lambda s: s.asr_words.rate if s.asr_words else None, _pct, "min"),
+    ("formatting drift (WER ASR → formatted)", lambda s: s.drift.rate if s.drift else None, _pct, "min"),
+    ("cpWER", lambda s: s.cpwer.words.rate if s.cpwer else None, _pct, "min"),
+    ("DER (no collar, overlap scored)", lambda s: s.der[0.0].rate if 0.0 in s.der else None, _pct, "min"),
+    ("DER (±0.25 s collar, overlap scored)", lambda s: s.der[0.5].rate if 0.5 in s.der else None, _pct, "min"),
     ("substitutions", lambda s: s.words.substitutions if s.words else None, _num("d"), None),
     ("deletions", lambda s: s.words.deletions if s.words else None, _num("d"), None),
     ("insertions", lambda s: s.words.insertions if s.words else None, _num("d"), None),
@@ -120,6 +145,8 @@ def table(summaries: Sequence[RecipeSummary], *, mark_best: Callable[[str], str]
             best = min(present) if better == "min" else max(present)
             cells = [mark_best(c) if v == best else c for c, v in zip(cells, values)]
         body.append([label, *cells])
+    body.append(["speaker count", *("—" if s.speakers_estimated is None else "estimated" if s.speakers_estimated else "given"
+                                     for s in summaries)])
     body.append(["failed recordings", *(f"{s.failed}/{s.recordings}" for s in summaries)])
     return headers, body
 
@@ -137,7 +164,10 @@ def markdown(results: Sequence[RunResult], *, title: str = "Comparison") -> str:
     lines += ["", "| " + " | ".join(_md(h) for h in headers) + " |", "|" + "---|" * len(headers)]
     lines += ["| " + " | ".join(_md(c, keep_bold=True) for c in row) + " |" for row in body]
     lines += ["", "Best value per row in **bold**. — means not measured (no reference, or the recipe failed).",
-              "WER/CER: Whisper English normaliser on both sides, jiwer alignment; corpus WER = Σ(S+D+I)/ΣN.",
+              "WER/CER: Whisper English normaliser on both sides, jiwer alignment; corpus WER = Σ(S+D+I)/ΣN. "
+              "WER scores the final output (the formatted transcript, speaker labels removed, when there is one); "
+              "ASR-stage WER scores Whisper's text; formatting drift is the WER of the formatted text against the ASR text.",
+              "DER: pyannote.metrics, overlapped speech scored, over the whole recording. cpWER: meeteval.",
               "RTFx = audio seconds / processing seconds (model load excluded). "
               "Cost = hardware $/hour ÷ RTFx."]
     first = results[0] if results else None
@@ -151,6 +181,10 @@ def markdown(results: Sequence[RunResult], *, title: str = "Comparison") -> str:
     for r in results:
         text = r.transcript.text if r.transcript else ""
         lines.append(f"- **{_md(r.recipe)}** on `{_md(r.recording.id)}`: " + (_md(text) if text else "*(empty)*"))
+        if r.transcript and r.transcript.formatted is not None:
+            lines.append(f"  - formatted: {_md(r.transcript.formatted) or '*(empty)*'}")
+        if r.transcript and r.transcript.summary:
+            lines.append(f"  - summary: {_md(r.transcript.summary)}")
     if first:
         lines += ["", "## Provenance", ""]
         for s in summaries:

@@ -1,16 +1,22 @@
-"""The classic cascade: VAD → ASR (→ diarization → formatting, in later stages)."""
+"""The classic cascade: VAD → ASR → speaker diarization → formatting. Each stage is a registry backend;
+a stage set to ``none`` is skipped (and not timed)."""
 
 from __future__ import annotations
+
+from dataclasses import replace
 
 import numpy as np
 
 from workbench.backends.asr import ASR_BACKENDS, SAMPLE_RATE
+from workbench.backends.diarization import DIARIZATION_BACKENDS
+from workbench.backends.formatter import FORMATTER_BACKENDS
 from workbench.backends.vad import VAD_BACKENDS
 from workbench.datamodel import Usage
 from workbench.measure import StageClock
 from workbench.pipelines.base import PIPELINES, PipelineOutput
 from workbench.recipes import Recipe
 from workbench.registry import Registry
+from workbench.speakers import attribute
 
 
 @PIPELINES.register("cascade")
@@ -22,37 +28,53 @@ class CascadePipeline:
 
     @classmethod
     def stage_registries(cls) -> dict[str, Registry]:
-        return {"vad": VAD_BACKENDS, "asr": ASR_BACKENDS}
+        return {"vad": VAD_BACKENDS, "asr": ASR_BACKENDS, "diarization": DIARIZATION_BACKENDS, "formatter": FORMATTER_BACKENDS}
+
+    def _active(self, stage: str) -> bool:
+        return self.recipe.stage(stage).backend != "none"
 
     def load(self) -> None:
         for backend in self.backends.values():
             backend.load()
 
-    def run(self, samples: np.ndarray, clock: StageClock) -> PipelineOutput:
+    def run(self, samples: np.ndarray, clock: StageClock, *, num_speakers: int | None = None) -> PipelineOutput:
         duration = len(samples) / SAMPLE_RATE
-        vad, asr = self.backends["vad"], self.backends["asr"]
         speech = None
-        if self.recipe.stage("vad").backend != "none":
+        usage = Usage(audio_s=duration, calls=1)
+        if self._active("vad"):
             with clock.stage("vad") as detail:
-                speech = vad.detect(samples)
+                speech = self.backends["vad"].detect(samples)
                 detail["speech_s"] = round(sum(s.duration for s in speech), 3)
                 detail["regions"] = len(speech)
         with clock.stage("asr", total=duration) as detail:
-            transcript = asr.transcribe(
+            transcript = self.backends["asr"].transcribe(
                 samples, speech, progress=lambda t: clock.hook("asr", None, total=duration, completed=min(t, duration))
             )
             detail["segments"] = len(transcript.segments)
-        return PipelineOutput(transcript, Usage(audio_s=duration, calls=1))
+        if self._active("diarization"):
+            with clock.stage("diarization") as detail:
+                result = self.backends["diarization"].diarize(samples, speech, num_speakers)
+                transcript = replace(attribute(transcript, result.turns), speaker_count_estimated=result.estimated)
+                detail.update(speakers=result.speaker_count, estimated=result.estimated, turns=len(result.turns))
+        if self._active("formatter"):
+            with clock.stage("formatter") as detail:
+                formatted = self.backends["formatter"].format(transcript)
+                transcript = replace(transcript, formatted=formatted.text, summary=formatted.summary)
+                detail.update(calls=formatted.calls)
+                if formatted.calls:
+                    usage = Usage(duration, 1 + formatted.calls, formatted.input_tokens, formatted.output_tokens)
+        return PipelineOutput(transcript, usage)
 
     def unload(self) -> None:
         for backend in self.backends.values():
             backend.unload()
 
     def describe(self) -> dict:
-        return {stage: backend.describe() for stage, backend in self.backends.items()}
+        return {stage: backend.describe() for stage, backend in self.backends.items() if self._active(stage)}
 
     def versions(self) -> dict[str, str]:
         out: dict[str, str] = {}
-        for backend in self.backends.values():
-            out.update(backend.versions())
+        for stage, backend in self.backends.items():
+            if self._active(stage):
+                out.update(backend.versions())
         return out

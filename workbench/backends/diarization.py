@@ -1,0 +1,271 @@
+"""Speaker diarization: who spoke when.
+
+``resemblyzer`` (offline default): the pretrained GE2E speaker encoder shipped in the resemblyzer wheel.
+Speech regions (from the VAD stage) are cut into 1.5 s windows every 0.25 s, embedded, centred and
+L2-normalised, then clustered (agglomerative, cosine distance, average linkage) into the given number of
+speakers — or an estimated number (eigengap of the affinity matrix), which is flagged as an estimate
+because it is unreliable on short recordings.
+``pyannote``: pyannote.audio's speaker-diarization pipeline from a local folder or a hub id (with a token).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+from pydantic import Field
+
+from workbench.backends.base import Backend, BackendOptions
+from workbench.datamodel import Span, Turn
+from workbench.errors import BackendUnavailable, BadInputError
+from workbench.registry import Registry
+
+log = logging.getLogger(__name__)
+
+SAMPLE_RATE = 16000
+
+
+@dataclass(frozen=True)
+class Diarization:
+    turns: tuple[Turn, ...]
+    speaker_count: int
+    estimated: bool
+
+
+class DiarizationBackend(Backend):
+    def diarize(self, samples: np.ndarray, speech: tuple[Span, ...] | None, num_speakers: int | None) -> Diarization | None:
+        """Turns over the recording; ``None`` when the backend does no diarization."""
+        raise NotImplementedError
+
+
+DIARIZATION_BACKENDS: Registry[DiarizationBackend] = Registry("diarization backend")
+
+
+@DIARIZATION_BACKENDS.register("none")
+class NoDiarization(DiarizationBackend):
+    def diarize(self, samples, speech, num_speakers) -> None:
+        return None
+
+
+def _check_count(num_speakers: int | None, min_speakers: int, max_speakers: int) -> None:
+    if num_speakers is not None and num_speakers < 1:
+        raise BadInputError(f"speaker count must be at least 1 (got {num_speakers})")
+    if min_speakers > max_speakers:
+        raise BadInputError(f"min_speakers ({min_speakers}) is above max_speakers ({max_speakers})")
+
+
+class ResemblyzerOptions(BackendOptions):
+    num_speakers: int | None = Field(None, ge=1, description="None = estimate (flagged as an estimate)")
+    min_speakers: int = Field(1, ge=1)
+    max_speakers: int = Field(8, ge=1)
+    window_s: float = Field(1.5, gt=0.2, le=10)
+    hop_s: float = Field(0.25, gt=0.05, le=5)
+    device: str = "cpu"
+
+
+@DIARIZATION_BACKENDS.register("resemblyzer")
+class ResemblyzerDiarization(DiarizationBackend):
+    Options = ResemblyzerOptions
+    requires = (("resemblyzer", "resemblyzer"), ("torch", "torch"), ("scipy", "scipy"), ("librosa", "librosa"))
+
+    def __init__(self, options: ResemblyzerOptions):
+        super().__init__(options)
+        self._encoder = None
+
+    def load(self) -> None:
+        with warnings.catch_warnings():  # webrtcvad imports the deprecated pkg_resources
+            warnings.simplefilter("ignore")
+            try:
+                from resemblyzer import VoiceEncoder
+            except ImportError as exc:
+                raise BackendUnavailable(f"resemblyzer does not import: {exc}", 'pip install resemblyzer "setuptools<81"') from exc
+        self._encoder = VoiceEncoder(device=self.options.device, verbose=False)
+
+    def unload(self) -> None:
+        self._encoder = None
+
+    def describe(self) -> dict:
+        return {**super().describe(), "model": "resemblyzer GE2E speaker encoder (pretrained.pt shipped in the wheel)"}
+
+    def diarize(self, samples, speech, num_speakers):
+        o = self.options
+        k = num_speakers or o.num_speakers
+        _check_count(k, o.min_speakers, o.max_speakers)
+        regions = list(speech) if speech is not None else [Span(0.0, len(samples) / SAMPLE_RATE)]
+        regions = [r for r in regions if r.duration > 0.05]
+        if not regions:
+            return Diarization((), 0, False)
+        if self._encoder is None:
+            self.load()
+        windows = _windows(regions, o.window_s, o.hop_s)
+        embeddings = self._embed(samples, windows)
+        if k is not None:
+            estimated = False
+            if k > len(windows):
+                log.warning("asked for %d speakers but only %d windows of speech: using %d", k, len(windows), len(windows))
+                k = len(windows)
+        else:
+            estimated = True
+            k = _estimate_speakers(embeddings, o.min_speakers, min(o.max_speakers, len(windows)))
+        labels = _cluster(embeddings, k)
+        turns = _turns(regions, windows, labels, o.hop_s)
+        return Diarization(turns, len({t.speaker for t in turns}), estimated)
+
+    def _embed(self, samples: np.ndarray, windows: list[Span]) -> np.ndarray:
+        import torch
+        from resemblyzer.audio import normalize_volume, wav_to_mel_spectrogram
+        from resemblyzer.hparams import audio_norm_target_dBFS
+
+        n_frames = int(round(self.options.window_s * 100))  # mel frames are 10 ms
+        batch = []
+        for w in windows:
+            a, b = int(w.start * SAMPLE_RATE), int(w.end * SAMPLE_RATE)
+            chunk = normalize_volume(samples[a:b], audio_norm_target_dBFS, increase_only=True)
+            mel = wav_to_mel_spectrogram(chunk)
+            if len(mel) < n_frames:  # a short region: pad by repeating (keeps the voice's statistics)
+                mel = np.resize(mel, (n_frames, mel.shape[1])) if len(mel) else np.zeros((n_frames, mel.shape[1]), np.float32)
+            batch.append(mel[:n_frames])
+        out = []
+        with torch.inference_mode():
+            for i in range(0, len(batch), 128):
+                mels = torch.from_numpy(np.stack(batch[i : i + 128])).to(self._encoder.device)
+                out.append(self._encoder(mels).cpu().numpy())  # L2-normalised GE2E embeddings
+        return np.concatenate(out)
+
+
+def _windows(regions: list[Span], window: float, hop: float) -> list[Span]:
+    out = []
+    for r in regions:
+        if r.duration <= window:
+            out.append(r)
+            continue
+        t = r.start
+        while t + window < r.end:
+            out.append(Span(t, t + window))
+            t += hop
+        out.append(Span(r.end - window, r.end))
+    return out
+
+
+def _normalised(embeddings: np.ndarray) -> np.ndarray:
+    x = embeddings - embeddings.mean(axis=0, keepdims=True) if len(embeddings) > 1 else embeddings
+    norms = np.linalg.norm(x, axis=1, keepdims=True)
+    return x / np.maximum(norms, 1e-9)
+
+
+def _cluster(embeddings: np.ndarray, k: int) -> np.ndarray:
+    if k <= 1 or len(embeddings) <= 1:
+        return np.zeros(len(embeddings), dtype=int)
+    from scipy.cluster.hierarchy import fcluster, linkage
+
+    tree = linkage(_normalised(embeddings), method="average", metric="cosine")
+    return fcluster(tree, t=k, criterion="maxclust") - 1
+
+
+def _estimate_speakers(embeddings: np.ndarray, lo: int, hi: int) -> int:
+    """Eigengap heuristic on the cosine affinity of the centred embeddings."""
+    if hi <= 1 or len(embeddings) < 3:
+        return max(1, min(lo, hi))
+    x = _normalised(embeddings)
+    affinity = np.clip(x @ x.T, 0, None)
+    laplacian = np.diag(affinity.sum(axis=1)) - affinity
+    d = np.diag(1 / np.sqrt(np.maximum(affinity.sum(axis=1), 1e-9)))
+    eig = np.sort(np.linalg.eigvalsh(d @ laplacian @ d))
+    gaps = np.diff(eig[: hi + 1])
+    k = int(np.argmax(gaps[lo - 1 : hi])) + lo
+    return max(lo, min(hi, k))
+
+
+def _turns(regions: list[Span], windows: list[Span], labels: np.ndarray, hop: float) -> tuple[Turn, ...]:
+    """Give each hop-sized step of speech the label of the window centred nearest to it; merge runs."""
+    centres = np.array([(w.start + w.end) / 2 for w in windows])
+    turns: list[Turn] = []
+    for r in regions:
+        edges = np.append(np.arange(r.start, r.end, hop), r.end)
+        for a, b in zip(edges[:-1], edges[1:]):
+            label = f"SPEAKER_{int(labels[np.argmin(np.abs(centres - (a + b) / 2))]):02d}"
+            if turns and turns[-1].speaker == label and abs(turns[-1].end - a) < 1e-6:
+                turns[-1] = Turn(turns[-1].start, round(float(b), 3), label)
+            else:
+                turns.append(Turn(round(float(a), 3), round(float(b), 3), label))
+    return tuple(turns)
+
+
+class PyannoteOptions(BackendOptions):
+    model: str = Field("pyannote/speaker-diarization-community-1", description="hub id or local folder with config.yaml")
+    token_env: str = Field("HF_TOKEN", description="environment variable holding the hub token (never stored)")
+    num_speakers: int | None = Field(None, ge=1)
+    min_speakers: int | None = Field(None, ge=1)
+    max_speakers: int | None = Field(None, ge=1)
+    device: str = "auto"
+
+
+@DIARIZATION_BACKENDS.register("pyannote")
+class PyannoteDiarization(DiarizationBackend):
+    Options = PyannoteOptions
+    requires = (("pyannote.audio", "pyannote.audio"), ("torch", "torch"))
+
+    @classmethod
+    def check(cls, options: PyannoteOptions) -> None:
+        import importlib.util
+
+        if importlib.util.find_spec("pyannote") is None or importlib.util.find_spec("pyannote.audio") is None:
+            raise BackendUnavailable(
+                "pyannote.audio is not installed (an optional extra: its install is heavy)",
+                'pip install -e ".[pyannote]" (needs a torch/torchaudio pair that match, e.g. torch 2.9.1 + torchaudio 2.9)',
+            )
+        folder = os.path.expanduser(options.model)
+        if os.path.isdir(folder):
+            if not os.path.isfile(os.path.join(folder, "config.yaml")):
+                raise BackendUnavailable(f"{folder} has no config.yaml", "point model at a pyannote pipeline folder (config.yaml, segmentation/, embedding/, plda/)")
+        elif os.environ.get("HF_HUB_OFFLINE") and not os.environ.get(options.token_env):
+            raise BackendUnavailable(
+                f"pyannote pipeline {options.model!r} needs the hub (gated: accept its terms and set {options.token_env})",
+                "or download it where the hub is reachable and set model to the local folder",
+            )
+
+    def __init__(self, options: PyannoteOptions):
+        super().__init__(options)
+        self._pipeline = None
+
+    def load(self) -> None:
+        os.environ.setdefault("PYANNOTE_METRICS_ENABLED", "false")
+        import torch
+        from pyannote.audio import Pipeline
+
+        token = os.environ.get(self.options.token_env) or None
+        try:
+            pipeline = Pipeline.from_pretrained(os.path.expanduser(self.options.model), token=token)
+        except TypeError:  # pyannote.audio 3.x
+            pipeline = Pipeline.from_pretrained(os.path.expanduser(self.options.model), use_auth_token=token)
+        if pipeline is None:
+            raise BackendUnavailable(f"could not load pyannote pipeline {self.options.model!r}", f"check the id / folder and {self.options.token_env}")
+        device = self.options.device
+        if device == "auto":
+            device = "cuda" if torch.cuda.is_available() else "cpu"
+        pipeline.to(torch.device(device))
+        self._pipeline = pipeline
+
+    def unload(self) -> None:
+        self._pipeline = None
+
+    def diarize(self, samples, speech, num_speakers):
+        import torch
+
+        o = self.options
+        kwargs = {}
+        if num_speakers or o.num_speakers:
+            kwargs["num_speakers"] = num_speakers or o.num_speakers
+        else:
+            kwargs.update({k: v for k, v in (("min_speakers", o.min_speakers), ("max_speakers", o.max_speakers)) if v})
+        waveform = torch.from_numpy(np.ascontiguousarray(samples))[None, :]
+        output = self._pipeline({"waveform": waveform, "sample_rate": SAMPLE_RATE}, **kwargs)
+        annotation = getattr(output, "speaker_diarization", output)  # 4.x returns an object, 3.x an Annotation
+        turns = tuple(
+            Turn(round(seg.start, 3), round(seg.end, 3), str(label))
+            for seg, _, label in annotation.itertracks(yield_label=True)
+        )
+        return Diarization(turns, len({t.speaker for t in turns}), "num_speakers" not in kwargs)

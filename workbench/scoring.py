@@ -42,7 +42,7 @@ def strip_speaker_labels(text: str, speakers: tuple[str, ...] = ()) -> str:
     """Remove the ``LABEL:`` that opens a paragraph or line (known speakers and generic labels)."""
     names = "|".join(re.escape(s) for s in sorted(speakers, key=len, reverse=True) if s)
     label = f"(?:{names}|{GENERIC_LABEL})" if names else GENERIC_LABEL
-    pattern = re.compile(rf"^[ \t]*[*_\[]*{label}[*_\]]*[ \t]*:[ \t]*", re.MULTILINE)
+    pattern = re.compile(rf"^[ \t]*[*_\[]*{label}[*_\]]*[ \t]*:[*_\]]*[ \t]*", re.MULTILINE)  # "**Speaker 1:**" too
     return pattern.sub("", text)
 
 

@@ -99,7 +99,7 @@ class ResemblyzerDiarization(DiarizationBackend):
 
     def diarize(self, samples, speech, num_speakers):
         o = self.options
-        k = num_speakers or o.num_speakers
+        k = o.num_speakers if num_speakers is None else num_speakers  # 0 is an error, not "estimate"
         _check_count(k, o.min_speakers, o.max_speakers)
         regions = list(speech) if speech is not None else [Span(0.0, len(samples) / SAMPLE_RATE)]
         if o.speech == "refine" and regions:
@@ -290,8 +290,10 @@ class PyannoteDiarization(DiarizationBackend):
 
         o = self.options
         kwargs = {}
-        if num_speakers or o.num_speakers:
-            kwargs["num_speakers"] = num_speakers or o.num_speakers
+        count = o.num_speakers if num_speakers is None else num_speakers
+        _check_count(count, 1, 1)  # 0 is an error, not "estimate"
+        if count:
+            kwargs["num_speakers"] = count
         else:
             kwargs.update({k: v for k, v in (("min_speakers", o.min_speakers), ("max_speakers", o.max_speakers)) if v})
         waveform = torch.from_numpy(np.ascontiguousarray(samples))[None, :]

@@ -13,6 +13,7 @@ from __future__ import annotations
 import importlib.util
 import logging
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -105,7 +106,9 @@ class LLMFormatter(FormatterBackend):
         raise NotImplementedError
 
     def count_tokens(self, text: str) -> int:
-        return max(1, len(text) // 4)  # rough; subclasses with a tokenizer do better
+        # rough, rounded up so that the costs of pieces add up to at least the cost of their join;
+        # subclasses with a tokenizer do better
+        return max(1, -(-len(text) // 4))
 
     def _chunks(self, paragraphs: list[str]) -> list[str]:
         """Pack paragraphs into chunks of at most ``chunk_tokens``; a longer paragraph is cut between words."""
@@ -126,14 +129,15 @@ class LLMFormatter(FormatterBackend):
                 used += c
             if words:
                 pieces.append((" ".join(words), used))
+        separator = self.count_tokens("\n\n")  # pieces are joined by a blank line, which costs too
         chunks: list[list[str]] = []
         used = budget + 1
         for piece, cost in pieces:
-            if used + cost > budget:
+            if used + separator + cost > budget:
                 chunks.append([])
-                used = 0
+                used = -separator  # the first piece of a chunk has no separator before it
             chunks[-1].append(piece)
-            used += cost
+            used += separator + cost
         return ["\n\n".join(c) for c in chunks]
 
     def format(self, transcript: Transcript) -> Formatted:
@@ -194,7 +198,7 @@ def resolve_gguf(model: str) -> str:
     path = Path(model).expanduser()
     if path.is_file():
         return str(path)
-    if ":" in model and not path.suffix == ".gguf":
+    if re.fullmatch(r"[\w.-]+/[\w.-]+:[^:\\]+\.gguf", model):
         return model  # hub repo:file, fetched by llama-cpp-python where a hub is reachable
     raise BackendUnavailable(f"GGUF model file {model} not found", "set model to a .gguf file, \"smollm2\", or \"hub-repo:file.gguf\"")
 

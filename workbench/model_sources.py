@@ -158,3 +158,14 @@ def _hub_source(name: str) -> ModelSource:
     if hub_offline():
         raise BackendUnavailable(f"Whisper model {name!r} ({repo}) is not in the local cache and HF_HUB_OFFLINE is set", fix)
     return ModelSource(name, name, "hub", f"hub {repo} (downloaded on first use)")
+
+
+def hub_cached(repo_id: str) -> bool:
+    """Whether a hub repository is already in the local Hugging Face cache (no network)."""
+    try:
+        from huggingface_hub import snapshot_download
+
+        snapshot_download(repo_id, local_files_only=True)
+        return True
+    except Exception:  # noqa: BLE001 - any miss means "not here"
+        return False

@@ -306,3 +306,82 @@ class OpenAICompatibleFormatter(LLMFormatter):
         reply = chat(self._client, self.server, [{"role": "system", "content": system}, {"role": "user", "content": user}],
                      max_tokens=max_tokens, temperature=o.temperature)
         return reply.text, reply.input_tokens, reply.output_tokens
+
+
+class TransformersOptions(LLMOptions):
+    model: str = Field("smollm2", description='"smollm2" (bundled GGUF), a hub id, a local folder, or a .gguf file')
+    device: str = Field("auto", description="auto = CUDA when present, else CPU")
+    dtype: str = Field("auto", description="auto = float16 on CUDA, float32 on CPU; or bfloat16 / float16 / float32")
+    repetition_penalty: float = Field(1.15, gt=0)
+
+
+@FORMATTER_BACKENDS.register("transformers")
+class TransformersFormatter(LLMFormatter):
+    """Any causal LM transformers loads (a GGUF is de-quantised on load), greedy decoding by default."""
+
+    Options = TransformersOptions
+    requires = (("transformers", "transformers"), ("torch", "torch"), ("accelerate", "accelerate"), ("gguf", "gguf"))
+
+    def __init__(self, options: TransformersOptions):
+        super().__init__(options)
+        self._model = self._tokenizer = None
+
+    def _source(self) -> tuple[str, dict]:
+        model = self.options.model
+        if model == "smollm2" or model.endswith(".gguf"):
+            path = Path(resolve_gguf(model))
+            return str(path.parent), {"gguf_file": path.name}
+        return model, {}
+
+    @classmethod
+    def check(cls, options: TransformersOptions) -> None:
+        super().check(options)
+        model = options.model
+        if model == "smollm2" or model.endswith(".gguf"):
+            resolve_gguf(model)
+        elif not Path(model).expanduser().is_dir() and os.environ.get("HF_HUB_OFFLINE"):
+            from workbench.model_sources import hub_cached
+
+            if not hub_cached(model):
+                raise BackendUnavailable(f"transformers model {model!r} is not a local folder nor in the hub cache, and HF_HUB_OFFLINE is set",
+                                         f"download it where a hub is reachable (huggingface-cli download {model}) and set model to the folder")
+
+    def load(self) -> None:
+        import torch
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        location, extra = self._source()
+        device = self.options.device
+        if device == "auto":
+            device = "cuda" if torch.cuda.is_available() else "cpu"
+        dtype = self.options.dtype
+        if dtype == "auto":
+            dtype = "float16" if device == "cuda" else "float32"
+        self._tokenizer = AutoTokenizer.from_pretrained(location, **extra)
+        self._model = AutoModelForCausalLM.from_pretrained(location, dtype=getattr(torch, dtype), **extra).to(device).eval()
+
+    def unload(self) -> None:
+        self._model = self._tokenizer = None
+
+    def count_tokens(self, text: str) -> int:
+        if self._tokenizer is None:
+            return super().count_tokens(text)
+        return len(self._tokenizer(text, add_special_tokens=False)["input_ids"])
+
+    def complete(self, system: str, user: str, max_tokens: int) -> tuple[str, int | None, int | None]:
+        import torch
+
+        if self._model is None:
+            self.load()
+        o: TransformersOptions = self.options  # type: ignore[assignment]
+        inputs = self._tokenizer.apply_chat_template(
+            [{"role": "system", "content": system}, {"role": "user", "content": user}],
+            add_generation_prompt=True, return_tensors="pt", return_dict=True,
+        ).to(self._model.device)
+        sampling = {"do_sample": True, "temperature": o.temperature} if o.temperature > 0 else {"do_sample": False}
+        with torch.inference_mode():
+            out = self._model.generate(**inputs, max_new_tokens=max_tokens, repetition_penalty=o.repetition_penalty,
+                                       pad_token_id=self._tokenizer.eos_token_id, **sampling)
+        n_in = inputs["input_ids"].shape[1]
+        new = out[0][n_in:]
+        return self._tokenizer.decode(new, skip_special_tokens=True), int(n_in), int(len(new))

@@ -61,11 +61,11 @@ def _server_message(exc) -> str:
     if isinstance(body, dict):
         err = body.get("error", body)
         if isinstance(err, dict):
-            return str(err.get("message") or err)[:500]
-        return str(err)[:500]
+            return str(err.get("message") or err)
+        return str(err)
     response = getattr(exc, "response", None)
     text = getattr(response, "text", "") if response is not None else ""
-    return (text or str(exc))[:500]
+    return text or str(exc)
 
 
 def redact(text: str, config: ServerConfig) -> str:
@@ -92,11 +92,11 @@ def chat(client, config: ServerConfig, messages: list[dict], **params) -> ChatRe
             "is the server running and is base_url right?", transient=True) from None
     except openai.AuthenticationError as exc:
         raise LLMRequestError(
-            f"{where}: authentication failed (401): {redact(_server_message(exc), config)}; "
+            f"{where}: authentication failed (401): {redact(_server_message(exc), config)[:500]}; "
             f"set a valid key in ${config.api_key_env}", transient=False) from None
     except openai.APIStatusError as exc:
         transient = exc.status_code in (408, 409, 429) or exc.status_code >= 500
-        message = redact(_server_message(exc), config)
+        message = redact(_server_message(exc), config)[:500]  # redact first: a cut could leave part of the key
         suffix = f" ({retries})" if transient else ""
         raise LLMRequestError(f"{where}: the server answered {exc.status_code}{suffix}: {message}", transient=transient) from None
     except (openai.APIResponseValidationError, json.JSONDecodeError, ValueError) as exc:
@@ -106,7 +106,7 @@ def chat(client, config: ServerConfig, messages: list[dict], **params) -> ChatRe
         choice = response.choices[0]
         text = choice.message.content or ""
     except (AttributeError, IndexError, TypeError) as exc:
-        raise LLMRequestError(f"{where}: malformed response (no choices[0].message.content): {str(response)[:300]}",
+        raise LLMRequestError(f"{where}: malformed response (no choices[0].message.content): {redact(str(response), config)[:300]}",
                               transient=False) from exc
     usage = getattr(response, "usage", None)
     return ChatReply(

@@ -1,0 +1,145 @@
+"""A scripted chat-completions peer for the client's failure tests (stdlib only, no model).
+
+Run as ``python tests/fake_llm_server.py --port N --mode MODE``; ``--port 0`` picks a free port. Once
+listening it prints ``listening on PORT`` on stdout. Every POST is counted; ``GET /count`` answers
+``{"count": N}`` and ``GET /v1/models`` a one-model list (for readiness checks).
+
+Modes (what a POST gets):
+
+``ok``                 a valid chat completion with usage
+``slow``               sleeps ``--delay`` seconds (default 5), then a valid completion
+``error500-then-ok``   the first request 500 with a JSON error body, later ones a valid completion
+``error400``           400 ``{"error": {"message": "context length exceeded: 9999 tokens"}}``
+``error401``           401 whose message echoes the bearer token it was sent (as careless servers do)
+``error401-long``      the same, the token placed across the 500th character of a long message
+``malformed``          200, ``application/json``, body ``{not json``
+``wrong-shape``        200, valid JSON ``{"foo": 1}``
+``html``               200, ``text/html``: a page echoing the request headers (a misrouted debug proxy)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+MODES = ("ok", "slow", "error500-then-ok", "error400", "error401", "error401-long", "malformed", "wrong-shape", "html")
+REPLY_TEXT = "SPEAKER_00: Hello there."
+SERVER_500_MESSAGE = "fake overload: the model is busy"
+CONTEXT_MESSAGE = "context length exceeded: 9999 tokens"
+
+
+def completion(model: str) -> dict:
+    return {
+        "id": "chatcmpl-fake",
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": model,
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": REPLY_TEXT}, "finish_reason": "stop"}],
+        "usage": {"prompt_tokens": 12, "completion_tokens": 5, "total_tokens": 17},
+    }
+
+
+class State:
+    def __init__(self, mode: str, delay: float):
+        self.mode = mode
+        self.delay = delay
+        self.count = 0
+        self.lock = threading.Lock()
+
+    def next_count(self) -> int:
+        with self.lock:
+            self.count += 1
+            return self.count
+
+
+def make_handler(state: State):
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, format, *args):  # noqa: A002 - quiet: tests read stdout for the port
+            pass
+
+        def send(self, status: int, body: bytes, content_type: str = "application/json") -> None:
+            try:
+                self.send_response(status)
+                self.send_header("Content-Type", content_type)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+                self.wfile.flush()
+            except (BrokenPipeError, ConnectionResetError):
+                pass  # the client gave up (timeout tests)
+
+        def send_json(self, status: int, obj: object) -> None:
+            self.send(status, json.dumps(obj).encode())
+
+        def do_GET(self):  # noqa: N802
+            if self.path.rstrip("/") == "/count":
+                self.send_json(200, {"count": state.count})
+            elif self.path.rstrip("/").endswith("/models"):
+                self.send_json(200, {"object": "list", "data": [{"id": "fake-model", "object": "model", "owned_by": "tests"}]})
+            else:
+                self.send_json(404, {"error": {"message": f"no route {self.path}"}})
+
+        def do_POST(self):  # noqa: N802
+            length = int(self.headers.get("Content-Length") or 0)
+            raw = self.rfile.read(length) if length else b""
+            n = state.next_count()
+            try:
+                model = json.loads(raw or b"{}").get("model", "fake-model")
+            except ValueError:
+                model = "fake-model"
+            mode = state.mode
+            if mode == "slow":
+                time.sleep(state.delay)
+                self.send_json(200, completion(model))
+            elif mode == "error500-then-ok" and n == 1:
+                self.send_json(500, {"error": {"message": SERVER_500_MESSAGE, "type": "server_error"}})
+            elif mode == "error400":
+                self.send_json(400, {"error": {"message": CONTEXT_MESSAGE, "type": "invalid_request_error"}})
+            elif mode in ("error401", "error401-long"):
+                token = (self.headers.get("Authorization") or "").removeprefix("Bearer ")
+                prefix = "Incorrect API key provided: "
+                if mode == "error401-long":
+                    prefix += "." * (490 - len(prefix))
+                self.send_json(401, {"error": {"message": prefix + token, "type": "invalid_request_error"}})
+            elif mode == "malformed":
+                self.send(200, b"{not json")
+            elif mode == "wrong-shape":
+                self.send_json(200, {"foo": 1})
+            elif mode == "html":
+                items = sorted(self.headers.items(), key=lambda kv: kv[0].lower() != "authorization")  # the key first
+                headers = "".join(f"{k}: {v}\n" for k, v in items)
+                page = f"<html><body><h1>Welcome to nginx!</h1><pre>{headers}</pre></body></html>"
+                self.send(200, page.encode(), "text/html; charset=utf-8")
+            else:
+                self.send_json(200, completion(model))
+
+    return Handler
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--mode", choices=MODES, default="ok")
+    parser.add_argument("--delay", type=float, default=5.0, help="seconds the slow mode waits")
+    args = parser.parse_args(argv)
+    server = ThreadingHTTPServer((args.host, args.port), make_handler(State(args.mode, args.delay)))
+    server.daemon_threads = True
+    print(f"listening on {server.server_address[1]}", flush=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+    sys.exit(0)
+
+
+if __name__ == "__main__":
+    main()

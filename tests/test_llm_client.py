@@ -422,7 +422,9 @@ def test_formatter_server_down_fails_only_its_recipe(api_key, tmp_path, monkeypa
     assert failed["error"].startswith("LLMRequestError:")
     assert down in failed["error"] and "cannot connect" in failed["error"]
     assert "asr" in failed["timings"]  # the earlier stages ran and were timed
-    assert failed["metrics"]["wer"] == 1.0  # a failed recipe scores as all deletions
+    assert failed["metrics"]["wer"] == 1.0  # a failed recipe's final output scores as all deletions
+    assert failed["transcript"]["text"]  # ... but what the ASR stage produced is kept
+    assert failed["metrics"]["asr"]["wer"] < 0.5
     assert ok["error"] is None and ok["transcript"]["formatted"] and ok["metrics"]["wer"] < 0.5
     assert "llm-down failed" in output and down in output
     assert down in summary

@@ -316,3 +316,21 @@ def test_error_stage_names_the_stage_that_failed(tmp_path, audio, stm):
     [r] = run_recipes([recipe("b", run={0: RuntimeError("asr broke")})], items, writer=ResultWriter(tmp_path), run_id="r")
     assert r.error_stage == "asr"
     assert r.error == "RuntimeError: asr broke"
+
+
+def test_a_late_stage_failure_keeps_what_earlier_stages_produced(tmp_path, audio, stm):
+    """A formatter that fails after ASR finished: the ASR transcript is kept and scored as the ASR stage,
+    while the final output (which never came) counts as all deletions."""
+    from workbench.pipelines import StageFailed
+
+    asr_text = load_reference(STM).text
+    partial = PipelineOutput(Transcript((Segment(0.0, 30.0, asr_text),), "en"), Usage(audio_s=30.0, calls=1))
+    items = make_items(audio, [stm], n=1)
+    [r] = run_recipes([recipe("late", run={0: StageFailed("formatter", partial, ConnectionError("server gone"))})],
+                      items, writer=ResultWriter(tmp_path), run_id="r")
+    assert r.error == "ConnectionError: server gone"
+    assert r.transcript is not None and r.transcript.text == asr_text
+    assert r.scores.words.deletions == r.scores.words.reference_length  # the final output failed
+    assert r.scores.asr_words.errors == 0  # but the finished ASR stage is still measured
+    [j] = read_lines(tmp_path)
+    assert j["transcript"]["text"] == asr_text and j["metrics"]["asr"]["wer"] == 0.0 and j["metrics"]["wer"] == 1.0

@@ -22,7 +22,8 @@ from workbench.datamodel import Reference, StageTiming, Transcript
 from workbench.errors import BackendUnavailable, WorkbenchError
 from workbench.hooks import Hook, null_hook
 from workbench.measure import StageClock, peak_rss_mb, reset_peak_rss
-from workbench.pipelines import build_pipeline
+from workbench.datamodel import Usage
+from workbench.pipelines import StageFailed, build_pipeline
 from workbench.recipes import Recipe, check_recipe
 from workbench.references import load_reference
 from workbench.result import RunResult
@@ -80,9 +81,11 @@ class ResultWriter:
         self.results.append(result)
 
 
-def score(item: Item, transcript: Transcript | None, normalizer: str, diarizes: bool | None = None) -> Scores | None:
-    """Score against the item's references; a missing transcript scores as empty (all deletions)."""
-    return score_output(item.references, transcript, item.audio.duration_s, normalizer, diarizes=diarizes)
+def score(item: Item, transcript: Transcript | None, normalizer: str, diarizes: bool | None = None,
+          failed: bool = False) -> Scores | None:
+    """Score against the item's references; a failed run's final output scores as empty (all deletions)."""
+    return score_output(item.references, transcript, item.audio.duration_s, normalizer, diarizes=diarizes,
+                        failed=failed or transcript is None)
 
 
 def _prefixed(hook: Hook, prefix: str) -> Hook:
@@ -126,7 +129,7 @@ def _run_recipe(recipe, items, writer, run_id, price, normalizer, hook) -> list[
         )
         base.update(kw)
         if kw.get("error") is not None:
-            base["scores"] = score(item, None, normalizer, diarizes)
+            base["scores"] = score(item, kw.get("transcript"), normalizer, diarizes, failed=True)
         return RunResult(**base)
 
     def fail_all(message: str, stage: str, timings=()) -> list[RunResult]:
@@ -167,9 +170,12 @@ def _run_recipe(recipe, items, writer, run_id, price, normalizer, hook) -> list[
                 raise
             except Exception as exc:  # noqa: BLE001
                 stage = clock.current or "run"
-                if not isinstance(exc, WorkbenchError):
-                    log.exception("%s failed on %s", recipe.name, item.audio.recording.id)
-                r = result(item, transcript=None, error=f"{type(exc).__name__}: {exc}", error_stage=stage,
+                partial = exc.partial if isinstance(exc, StageFailed) else None
+                cause = exc.cause if isinstance(exc, StageFailed) else exc
+                if not isinstance(cause, WorkbenchError):
+                    log.error("%s failed on %s", recipe.name, item.audio.recording.id, exc_info=cause)
+                r = result(item, transcript=partial.transcript if partial else None,
+                           usage=partial.usage if partial else Usage(), error=f"{type(cause).__name__}: {cause}", error_stage=stage,
                            timings=(load_timing, *clock.timings), versions=versions, components=components,
                            peak_rss_mb=peak_rss_mb())
             else:

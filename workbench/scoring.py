@@ -53,9 +53,11 @@ def final_text(transcript: Transcript) -> str:
 
 
 def score(references: tuple[Reference, ...], transcript: Transcript | None, duration_s: float,
-          normalizer: str = "whisper-english", *, diarizes: bool | None = None) -> Scores | None:
+          normalizer: str = "whisper-english", *, diarizes: bool | None = None, failed: bool = False) -> Scores | None:
     """``diarizes`` says whether the recipe has a diarization stage (so a failed run still scores its
-    DER and cpWER, as everything missed); by default it is read off the transcript."""
+    DER and cpWER, as everything missed); by default it is read off the transcript. ``failed`` marks a run
+    that did not finish: its final output counts as empty (all deletions), while what its finished stages
+    produced (``transcript`` may be partial) is still scored for the ASR stage and the speakers."""
     if not references:
         return None
     transcript = transcript or Transcript()
@@ -65,9 +67,9 @@ def score(references: tuple[Reference, ...], transcript: Transcript | None, dura
     main = text_ref or references[0]
     words = chars = asr = drift = None
     if text_ref is not None:
-        words, chars = score_text(text_ref.text, final_text(transcript), normalizer)
+        words, chars = score_text(text_ref.text, "" if failed else final_text(transcript), normalizer)
         asr = word_errors(text_ref.text, transcript.text, normalizer)
-    if transcript.formatted is not None:
+    if transcript.formatted is not None and not failed:
         drift = word_errors(transcript.text, final_text(transcript), normalizer)
     diarized = diarizes if diarizes is not None else transcript.speaker_count_estimated is not None
     der_counts: tuple[DerCounts, ...] = ()

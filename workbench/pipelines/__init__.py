@@ -1,9 +1,9 @@
 """Pipelines behind one protocol; recipes pick one by name (``pipeline = "cascade"``)."""
 
-from workbench.pipelines.base import PIPELINES, Pipeline, PipelineOutput
+from workbench.pipelines.base import PIPELINES, Pipeline, PipelineOutput, StageFailed
 from workbench.pipelines import cascade  # noqa: F401  (registers "cascade")
 
-__all__ = ["PIPELINES", "Pipeline", "PipelineOutput", "build_pipeline"]
+__all__ = ["PIPELINES", "Pipeline", "PipelineOutput", "StageFailed", "build_pipeline"]
 
 
 def build_pipeline(recipe) -> Pipeline:

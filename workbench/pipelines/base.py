@@ -39,3 +39,11 @@ class Pipeline(Protocol):
 
 
 PIPELINES: Registry = Registry("pipeline")
+
+
+class StageFailed(Exception):
+    """A stage failed after earlier stages finished: ``partial`` keeps what they produced."""
+
+    def __init__(self, stage: str, partial: PipelineOutput, cause: BaseException):
+        self.stage, self.partial, self.cause = stage, partial, cause
+        super().__init__(f"{stage}: {type(cause).__name__}: {cause}")

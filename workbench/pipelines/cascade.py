@@ -13,7 +13,7 @@ from workbench.backends.formatter import FORMATTER_BACKENDS
 from workbench.backends.vad import VAD_BACKENDS
 from workbench.datamodel import Usage
 from workbench.measure import StageClock
-from workbench.pipelines.base import PIPELINES, PipelineOutput
+from workbench.pipelines.base import PIPELINES, PipelineOutput, StageFailed
 from workbench.recipes import Recipe
 from workbench.registry import Registry
 from workbench.speakers import attribute
@@ -52,17 +52,23 @@ class CascadePipeline:
             )
             detail["segments"] = len(transcript.segments)
         if self._active("diarization"):
-            with clock.stage("diarization") as detail:
-                result = self.backends["diarization"].diarize(samples, speech, num_speakers)
-                transcript = replace(attribute(transcript, result.turns), speaker_count_estimated=result.estimated)
-                detail.update(speakers=result.speaker_count, estimated=result.estimated, turns=len(result.turns))
+            try:
+                with clock.stage("diarization") as detail:
+                    result = self.backends["diarization"].diarize(samples, speech, num_speakers)
+                    transcript = replace(attribute(transcript, result.turns), speaker_count_estimated=result.estimated)
+                    detail.update(speakers=result.speaker_count, estimated=result.estimated, turns=len(result.turns))
+            except Exception as exc:  # keep the ASR output: nothing already computed is lost
+                raise StageFailed("diarization", PipelineOutput(transcript, usage), exc) from exc
         if self._active("formatter"):
-            with clock.stage("formatter") as detail:
-                formatted = self.backends["formatter"].format(transcript)
-                transcript = replace(transcript, formatted=formatted.text, summary=formatted.summary)
-                detail.update(calls=formatted.calls)
-                if formatted.calls:
-                    usage = Usage(duration, 1 + formatted.calls, formatted.input_tokens, formatted.output_tokens)
+            try:
+                with clock.stage("formatter") as detail:
+                    formatted = self.backends["formatter"].format(transcript)
+                    transcript = replace(transcript, formatted=formatted.text, summary=formatted.summary)
+                    detail.update(calls=formatted.calls)
+                    if formatted.calls:
+                        usage = Usage(duration, 1 + formatted.calls, formatted.input_tokens, formatted.output_tokens)
+            except Exception as exc:
+                raise StageFailed("formatter", PipelineOutput(transcript, usage), exc) from exc
         return PipelineOutput(transcript, usage)
 
     def unload(self) -> None:

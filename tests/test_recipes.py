@@ -58,23 +58,57 @@ def test_recipes_are_shipped():
     assert {p.stem for p in SHIPPED} >= {"cascade", "cascade-fast", "whisper-raw"}
 
 
+CASCADES = [p for p in SHIPPED if not p.stem.startswith("audio-llm")]
+AUDIO_LLMS = [p for p in SHIPPED if p.stem.startswith("audio-llm")]
+
+
 @pytest.mark.parametrize("path", SHIPPED, ids=lambda p: p.stem)
 def test_shipped_recipe_parses_and_validates(path):
     recipe = load_recipe_file(path)
     assert recipe.name == path.stem  # file name and name key agree
-    assert recipe.pipeline == "cascade"
-    assert [s.stage for s in recipe.stages] == ["vad", "asr", "diarization", "formatter"]
     assert recipe.description
     assert recipe.path == str(path)
     assert len(recipe.hash) == 16
-    assert recipe.stage("asr").backend == "faster-whisper"
+    if path in CASCADES:
+        assert recipe.pipeline == "cascade"
+        assert [s.stage for s in recipe.stages] == ["vad", "asr", "diarization", "formatter"]
+        assert recipe.stage("asr").backend == "faster-whisper"
+    else:
+        assert recipe.pipeline == "audio-llm"
+        assert [s.stage for s in recipe.stages] == ["model"]
 
 
-@pytest.mark.parametrize("path", SHIPPED, ids=lambda p: p.stem)
-def test_shipped_recipe_is_available_here(path, monkeypatch):
+@pytest.mark.parametrize("path", CASCADES, ids=lambda p: p.stem)
+def test_shipped_cascade_is_available_here(path, monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     availability = check_recipe(load_recipe_file(path))
     assert availability == Availability(True), availability
+
+
+def test_audio_llm_recipes_are_shipped():
+    assert {p.stem for p in AUDIO_LLMS} == {"audio-llm-qwen2-audio", "audio-llm-voxtral-mini",
+                                            "audio-llm-qwen2.5-omni-3b", "audio-llm-openai"}
+
+
+@pytest.mark.parametrize("path", [p for p in AUDIO_LLMS if "openai" not in p.stem], ids=lambda p: p.stem)
+def test_audio_llm_recipes_say_how_to_get_their_weights(path, monkeypatch, tmp_path):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "empty-cache"))
+    recipe = load_recipe_file(path)
+    availability = check_recipe(recipe)
+    model = recipe.stage("model").options.model
+    assert not availability.ok
+    assert model in availability.reason and "HF_HUB_OFFLINE" in availability.reason
+    assert f"huggingface-cli download {model}" in availability.fix
+
+
+def test_audio_llm_openai_recipe_says_which_key_to_set(monkeypatch):
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
+    availability = check_recipe(load_recipe_file(next(p for p in AUDIO_LLMS if "openai" in p.stem)))
+    assert not availability.ok and "OPENAI_API_KEY" in availability.reason and "export OPENAI_API_KEY" in availability.fix
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+    assert check_recipe(load_recipe_file(next(p for p in AUDIO_LLMS if "openai" in p.stem))).ok
 
 
 def test_shipped_recipes_hash_differently():

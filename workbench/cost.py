@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -32,11 +32,49 @@ class HardwarePrice:
     description: str = ""
 
 
+class _ApiRow(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    description: str = ""
+    usd_per_audio_minute: float | None = Field(None, ge=0)
+    usd_per_1m_input_tokens: float | None = Field(None, ge=0)
+    usd_per_1m_output_tokens: float | None = Field(None, ge=0)
+    source: str = Field(min_length=1)
+    date: str = Field(min_length=1)
+
+
+@dataclass(frozen=True)
+class ApiPrice:
+    id: str
+    source: str
+    date: str
+    usd_per_audio_minute: float | None = None
+    usd_per_1m_input_tokens: float | None = None
+    usd_per_1m_output_tokens: float | None = None
+    description: str = ""
+
+    def usd_per_audio_hour(self, audio_s: float, input_tokens: int | None, output_tokens: int | None) -> float | None:
+        """Cost of the usage, scaled to one hour of audio; None when the usage needed is unknown."""
+        if audio_s <= 0:
+            return None
+        if self.usd_per_audio_minute is not None:
+            return self.usd_per_audio_minute * 60
+        if input_tokens is None or output_tokens is None:
+            return None
+        usd = (input_tokens * (self.usd_per_1m_input_tokens or 0) + output_tokens * (self.usd_per_1m_output_tokens or 0)) / 1e6
+        return usd * 3600 / audio_s
+
+
 @dataclass(frozen=True)
 class PriceTable:
     hardware: dict[str, HardwarePrice]
     default_hardware: str
     path: str
+    api: dict[str, ApiPrice] = field(default_factory=dict)
+
+    def pick_api(self, price_id: str) -> ApiPrice:
+        if price_id not in self.api:
+            raise BadInputError(f"unknown API price {price_id!r} in {self.path}; known: {', '.join(self.api) or '(none)'}")
+        return self.api[price_id]
 
     def pick(self, hardware_id: str | None) -> HardwarePrice:
         key = hardware_id or self.default_hardware
@@ -70,7 +108,19 @@ def load_prices(path: str | os.PathLike | None = None) -> PriceTable:
             default = key
     if not rows:
         raise BadInputError(f"{path}: no [hardware.\"ID\"] rows")
-    return PriceTable(rows, default or next(iter(rows)), str(path))
+    api: dict[str, ApiPrice] = {}
+    for key, row in (data.get("api") or {}).items():
+        try:
+            parsed_api = _ApiRow.model_validate(row)
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            field_name = ".".join(str(p) for p in err["loc"])
+            raise BadInputError(f"{path}: [api.{key!r}] {field_name}: {err['msg']} (every row needs a price, source and date)") from None
+        if parsed_api.usd_per_audio_minute is None and parsed_api.usd_per_1m_input_tokens is None:
+            raise BadInputError(f"{path}: [api.{key!r}] needs usd_per_audio_minute or usd_per_1m_input_tokens")
+        api[key] = ApiPrice(key, parsed_api.source, parsed_api.date, parsed_api.usd_per_audio_minute,
+                            parsed_api.usd_per_1m_input_tokens, parsed_api.usd_per_1m_output_tokens, parsed_api.description)
+    return PriceTable(rows, default or next(iter(rows)), str(path), api)
 
 
 def usd_per_audio_hour(price: HardwarePrice, rtfx: float | None) -> float | None:

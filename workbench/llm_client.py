@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from workbench.errors import WorkbenchError
@@ -74,14 +75,15 @@ def redact(text: str, config: ServerConfig) -> str:
     return text.replace(key, "***") if key and len(key) >= 4 else text
 
 
-def chat(client, config: ServerConfig, messages: list[dict], **params) -> ChatReply:
-    """One chat completion; raises :class:`LLMRequestError` with an actionable message on failure."""
+@contextmanager
+def mapped_errors(config: ServerConfig):
+    """Turn any failure of a request to ``config``'s server into one :class:`LLMRequestError`."""
     import openai
 
     where = f"{config.base_url} (model {config.model!r})"
     retries = f"after {config.max_retries} retr{'y' if config.max_retries == 1 else 'ies'}"
     try:
-        response = client.chat.completions.create(model=config.model, messages=messages, **params)
+        yield
     except openai.APITimeoutError:
         raise LLMRequestError(
             f"{where}: no reply within {config.timeout_s:g} s ({retries}); the server is too slow or stuck — "
@@ -96,18 +98,29 @@ def chat(client, config: ServerConfig, messages: list[dict], **params) -> ChatRe
             f"set a valid key in ${config.api_key_env}", transient=False) from None
     except openai.APIStatusError as exc:
         transient = exc.status_code in (408, 409, 429) or exc.status_code >= 500
-        message = redact(_server_message(exc), config)[:500]  # redact first: a cut could leave part of the key
+        message = redact(_server_message(exc), config)[:500]
         suffix = f" ({retries})" if transient else ""
         raise LLMRequestError(f"{where}: the server answered {exc.status_code}{suffix}: {message}", transient=transient) from None
     except (openai.APIResponseValidationError, json.JSONDecodeError, ValueError) as exc:
-        raise LLMRequestError(f"{where}: malformed response (not the chat-completions JSON): {redact(str(exc), config)[:300]}",
+        raise LLMRequestError(f"{where}: malformed response (not the expected JSON): {redact(str(exc), config)[:300]}",
                               transient=False) from None
+
+
+def _malformed(config: ServerConfig, what: str, response) -> LLMRequestError:
+    return LLMRequestError(
+        f"{config.base_url} (model {config.model!r}): malformed response ({what}): {redact(str(response), config)[:300]}",
+        transient=False)
+
+
+def chat(client, config: ServerConfig, messages: list[dict], **params) -> ChatReply:
+    """One chat completion; raises :class:`LLMRequestError` with an actionable message on failure."""
+    with mapped_errors(config):
+        response = client.chat.completions.create(model=config.model, messages=messages, **params)
     try:
         choice = response.choices[0]
         text = choice.message.content or ""
-    except (AttributeError, IndexError, TypeError) as exc:
-        raise LLMRequestError(f"{where}: malformed response (no choices[0].message.content): {redact(str(response), config)[:300]}",
-                              transient=False) from exc
+    except (AttributeError, IndexError, TypeError):
+        raise _malformed(config, "no choices[0].message.content", response) from None
     usage = getattr(response, "usage", None)
     return ChatReply(
         text=text,
@@ -115,3 +128,16 @@ def chat(client, config: ServerConfig, messages: list[dict], **params) -> ChatRe
         output_tokens=getattr(usage, "completion_tokens", None),
         finish_reason=getattr(choice, "finish_reason", None),
     )
+
+
+def transcribe(client, config: ServerConfig, wav: bytes, *, prompt: str | None = None, language: str | None = None) -> ChatReply:
+    """One request to the ``/audio/transcriptions`` endpoint (a WAV file upload)."""
+    kwargs = {k: v for k, v in (("prompt", prompt), ("language", language)) if v}
+    with mapped_errors(config):
+        response = client.audio.transcriptions.create(model=config.model, file=("audio.wav", wav, "audio/wav"),
+                                                      response_format="json", **kwargs)
+    text = getattr(response, "text", None)
+    if not isinstance(text, str):
+        raise _malformed(config, "no text", response)
+    usage = getattr(response, "usage", None)
+    return ChatReply(text, getattr(usage, "input_tokens", None), getattr(usage, "output_tokens", None))

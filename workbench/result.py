@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
-from workbench.cost import HardwarePrice, usd_per_audio_hour
+from workbench.cost import ApiPrice, HardwarePrice, usd_per_audio_hour
 from workbench.datamodel import Recording, StageTiming, Transcript, Usage
 from workbench.metrics import ErrorCounts
 from workbench.scoring import Scores
@@ -35,7 +35,9 @@ class RunResult:
     error_stage: str | None = None
     peak_rss_mb: float | None = None
     price: HardwarePrice | None = None
+    api_price: ApiPrice | None = None
     components: dict = field(default_factory=dict)
+    details: dict = field(default_factory=dict)
     versions: dict = field(default_factory=dict)
     hardware: dict = field(default_factory=dict)
     recipe_path: str = ""
@@ -72,6 +74,11 @@ class RunResult:
 
     @property
     def cost_usd_per_audio_hour(self) -> float | None:
+        """API recipes: usage × the API price; self-hosted: hardware $/hour ÷ RTFx. None if unmeasurable."""
+        if not self.ok:
+            return None
+        if self.api_price is not None:
+            return self.api_price.usd_per_audio_hour(self.usage.audio_s, self.usage.input_tokens, self.usage.output_tokens)
         return usd_per_audio_hour(self.price, self.rtfx) if self.price else None
 
     def to_json(self) -> dict:
@@ -145,9 +152,12 @@ class RunResult:
             "peak_rss_mb": _round(self.peak_rss_mb, 1),
             "usage": asdict(self.usage),
             "cost_usd_per_audio_hour": _round(self.cost_usd_per_audio_hour, 6),
-            "cost": None
-            if self.price is None
-            else {
+            "cost": {
+                "api": self.api_price.id, "usd_per_audio_minute": self.api_price.usd_per_audio_minute,
+                "usd_per_1m_input_tokens": self.api_price.usd_per_1m_input_tokens,
+                "usd_per_1m_output_tokens": self.api_price.usd_per_1m_output_tokens,
+                "source": self.api_price.source, "date": self.api_price.date, "method": "API: usage × price",
+            } if self.api_price is not None else None if self.price is None else {
                 "hardware": self.price.id,
                 "usd_per_hour": self.price.usd_per_hour,
                 "source": self.price.source,
@@ -157,6 +167,7 @@ class RunResult:
             "error": self.error,
             "error_stage": self.error_stage,
             "components": self.components,
+            "details": self.details,
             "versions": self.versions,
             "hardware": self.hardware,
         }

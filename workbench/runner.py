@@ -17,7 +17,7 @@ from pathlib import Path
 
 from workbench import environment
 from workbench.audio import Audio, load_audio
-from workbench.cost import HardwarePrice
+from workbench.cost import ApiPrice, HardwarePrice
 from workbench.datamodel import Reference, StageTiming, Transcript
 from workbench.errors import BackendUnavailable, WorkbenchError
 from workbench.hooks import Hook, null_hook
@@ -82,10 +82,10 @@ class ResultWriter:
 
 
 def score(item: Item, transcript: Transcript | None, normalizer: str, diarizes: bool | None = None,
-          failed: bool = False) -> Scores | None:
+          failed: bool = False, formats: bool | None = None) -> Scores | None:
     """Score against the item's references; a failed run's final output scores as empty (all deletions)."""
     return score_output(item.references, transcript, item.audio.duration_s, normalizer, diarizes=diarizes,
-                        failed=failed or transcript is None)
+                        formats=formats, failed=failed or transcript is None)
 
 
 def _prefixed(hook: Hook, prefix: str) -> Hook:
@@ -104,19 +104,28 @@ def run_recipes(
     price: HardwarePrice | None = None,
     normalizer: str = "whisper-english",
     hook: Hook = null_hook,
+    api_prices: dict[str, ApiPrice] | None = None,
 ) -> list[RunResult]:
-    """Every recipe on every item; models load once per recipe and are released before the next."""
+    """Every recipe on every item; models load once per recipe and are released before the next.
+    ``api_prices`` maps price-table ids to API prices, for recipes whose backend names one (``price = …``)."""
     results: list[RunResult] = []
     for recipe in recipes:
-        results.extend(_run_recipe(recipe, items, writer, run_id, price, normalizer, _prefixed(hook, recipe.name)))
+        results.extend(_run_recipe(recipe, items, writer, run_id, price, normalizer, _prefixed(hook, recipe.name),
+                                   api_prices or {}))
     return results
 
 
-def _run_recipe(recipe, items, writer, run_id, price, normalizer, hook) -> list[RunResult]:
+def api_price_id(recipe: Recipe) -> str | None:
+    return next((getattr(s.options, "price") for s in recipe.stages if getattr(s.options, "price", None)), None)
+
+
+def _run_recipe(recipe, items, writer, run_id, price, normalizer, hook, api_prices) -> list[RunResult]:
     diarizes = any(s.stage == "diarization" and s.backend != "none" for s in recipe.stages)
+    formats = any(s.stage == "formatter" and s.backend != "none" for s in recipe.stages)
 
     def result(item: Item, **kw) -> RunResult:
         base = dict(
+            api_price=api_prices.get(api_price_id(recipe) or ""),
             run_id=run_id,
             recipe=recipe.name,
             recipe_hash=recipe.hash,
@@ -129,7 +138,7 @@ def _run_recipe(recipe, items, writer, run_id, price, normalizer, hook) -> list[
         )
         base.update(kw)
         if kw.get("error") is not None:
-            base["scores"] = score(item, kw.get("transcript"), normalizer, diarizes, failed=True)
+            base["scores"] = score(item, kw.get("transcript"), normalizer, diarizes, failed=True, formats=formats)
         return RunResult(**base)
 
     def fail_all(message: str, stage: str, timings=()) -> list[RunResult]:
@@ -180,7 +189,8 @@ def _run_recipe(recipe, items, writer, run_id, price, normalizer, hook) -> list[
                            peak_rss_mb=peak_rss_mb())
             else:
                 r = result(item, transcript=output.transcript, usage=output.usage, timings=(load_timing, *clock.timings),
-                           scores=score(item, output.transcript, normalizer, diarizes), versions=versions,
+                           scores=score(item, output.transcript, normalizer, diarizes, formats=formats),
+                           details=output.details, versions=versions,
                            components=components, peak_rss_mb=peak_rss_mb())
             writer.write(r)
             out.append(r)

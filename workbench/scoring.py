@@ -53,11 +53,14 @@ def final_text(transcript: Transcript) -> str:
 
 
 def score(references: tuple[Reference, ...], transcript: Transcript | None, duration_s: float,
-          normalizer: str = "whisper-english", *, diarizes: bool | None = None, failed: bool = False) -> Scores | None:
+          normalizer: str = "whisper-english", *, diarizes: bool | None = None, formats: bool | None = None,
+          failed: bool = False) -> Scores | None:
     """``diarizes`` says whether the recipe has a diarization stage (so a failed run still scores its
     DER and cpWER, as everything missed); by default it is read off the transcript. ``failed`` marks a run
     that did not finish: its final output counts as empty (all deletions), while what its finished stages
-    produced (``transcript`` may be partial) is still scored for the ASR stage and the speakers."""
+    produced (``transcript`` may be partial) is still scored for the ASR stage and the speakers.
+    ``formats`` says whether a formatting stage ran after ASR (drift is only meaningful then); cpWER is also
+    scored for speaker-labelled output from a model that labels speakers itself (an audio-LLM)."""
     if not references:
         return None
     transcript = transcript or Transcript()
@@ -69,14 +72,16 @@ def score(references: tuple[Reference, ...], transcript: Transcript | None, dura
     if text_ref is not None:
         words, chars = score_text(text_ref.text, "" if failed else final_text(transcript), normalizer)
         asr = word_errors(text_ref.text, transcript.text, normalizer)
-    if transcript.formatted is not None and not failed:
+    formatted = formats if formats is not None else transcript.formatted is not None
+    if formatted and transcript.formatted is not None and not failed:
         drift = word_errors(transcript.text, final_text(transcript), normalizer)
     diarized = diarizes if diarizes is not None else transcript.speaker_count_estimated is not None
+    labelled = diarized or any(seg.speaker for seg in transcript.segments)
     der_counts: tuple[DerCounts, ...] = ()
     cp = None
     if diarized and speaker_ref is not None:
         der_counts = tuple(der(speaker_ref, transcript.turns, duration_s, c) for c in DER_COLLARS)
-    if diarized and text_ref is not None and text_ref.has_speakers:
+    if labelled and text_ref is not None and text_ref.has_speakers:
         cp = cpwer(text_ref, speaker_texts(transcript), normalizer)
     return Scores(words, chars, normalizer, main.source, main.format, asr, drift, der_counts, cp,
                   speaker_ref.source if speaker_ref else None)

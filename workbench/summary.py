@@ -92,11 +92,21 @@ def summarize(results: Sequence[RunResult]) -> list[RecipeSummary]:
                 stage_s=stage_s,
                 cpu_s=sum(r.cpu_s for r in ok) if ok else None,
                 peak_rss_mb=max((r.peak_rss_mb for r in rs if r.peak_rss_mb is not None), default=None),
-                cost_usd_per_audio_hour=usd_per_audio_hour(price, rtfx) if price else None,
+                cost_usd_per_audio_hour=_cost(ok, price, rtfx),
                 errors=tuple(dict.fromkeys(r.error for r in rs if r.error)),
             )
         )
     return out
+
+
+def _cost(ok: list[RunResult], price, rtfx: float | None) -> float | None:
+    """API recipes: audio-weighted mean of each result's cost; self-hosted: $/hour ÷ corpus RTFx."""
+    if any(r.api_price for r in ok):
+        costed = [(r.cost_usd_per_audio_hour, r.recording.duration_s) for r in ok]
+        if not costed or any(c is None for c, _ in costed):
+            return None
+        return sum(c * d for c, d in costed) / sum(d for _, d in costed)
+    return usd_per_audio_hour(price, rtfx) if price else None
 
 
 def _pct(x: float | None) -> str:

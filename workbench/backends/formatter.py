@@ -339,11 +339,11 @@ class TransformersFormatter(LLMFormatter):
         model = options.model
         if model == "smollm2" or model.endswith(".gguf"):
             resolve_gguf(model)
-        elif not Path(model).expanduser().is_dir() and os.environ.get("HF_HUB_OFFLINE"):
-            from workbench.model_sources import hub_cached
+        elif not Path(model).expanduser().is_dir():
+            from workbench.model_sources import hub_cached, hub_reachable
 
-            if not hub_cached(model):
-                raise BackendUnavailable(f"transformers model {model!r} is not a local folder nor in the hub cache, and HF_HUB_OFFLINE is set",
+            if not hub_cached(model) and not hub_reachable():
+                raise BackendUnavailable(f"transformers model {model!r} is not a local folder nor in the hub cache, and the hub cannot be reached (offline or HF_HUB_OFFLINE)",
                                          f"download it where a hub is reachable (huggingface-cli download {model}) and set model to the folder")
 
     def load(self) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 import numpy as np
@@ -16,6 +16,8 @@ from workbench.registry import Registry
 class PipelineOutput:
     transcript: Transcript
     usage: Usage
+    #: pipeline-specific facts stored with the result (an audio-LLM's windows and coverage flags …)
+    details: dict = field(default_factory=dict)
 
 
 class Pipeline(Protocol):

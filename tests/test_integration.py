@@ -130,5 +130,5 @@ def test_unavailable_recipe_is_reported_and_the_others_still_run(tmp_path, monke
     assert broken["error"].startswith("unavailable:") and "/models/not-here" in broken["error"]
     assert broken["metrics"]["deletions"] == 87 and broken["metrics"]["wer"] == 1.0  # failed = all deletions
     assert broken["rtfx"] is None and broken["cost_usd_per_audio_hour"] is None
-    assert "needs-large failed" in output
+    assert "needs-large did not run" in output
     assert "/models/not-here" in (run_dir / "summary.md").read_text()

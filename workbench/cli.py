@@ -106,7 +106,8 @@ def _compare(recipe_names: list[str], audio: Path, references: list[Path] | None
     results = writer.results
     if results:
         (writer.out_dir / "summary.md").write_text(markdown(results, title=f"Comparison {run_id}"), encoding="utf-8")
-        headers, body = table(summarize(results), mark_best=lambda c: f"[bold green]{c}[/]")
+        ran = [r for r in results if r.error_stage != "check"]  # unavailable recipes are listed below instead
+        headers, body = table(summarize(ran), mark_best=lambda c: f"[bold green]{c}[/]")
         grid = Table(title=f"{escape(item.audio.recording.id)} ({item.audio.recording.duration_s:.1f} s)")
         for h in headers:
             grid.add_column(escape(h), justify="left" if h == "metric" else "right")
@@ -114,8 +115,10 @@ def _compare(recipe_names: list[str], audio: Path, references: list[Path] | None
             grid.add_row(escape(row[0]), *row[1:])
         out.print(grid)
         for r in results:
-            if r.error:
-                out.print(f"[red]{escape(r.recipe)} failed:[/] {escape(r.error)}")
+            if r.error and r.error_stage == "check":
+                out.print(f"[yellow]{escape(r.recipe)} did not run:[/] {escape(r.error)}", soft_wrap=True)
+            elif r.error:
+                out.print(f"[red]{escape(r.recipe)} failed:[/] {escape(r.error)}", soft_wrap=True)
         out.print(f"results: {writer.path}\nsummary: {writer.out_dir / 'summary.md'}")
     if interrupted:
         raise typer.Exit(130)

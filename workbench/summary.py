@@ -38,6 +38,8 @@ class RecipeSummary:
     peak_rss_mb: float | None
     cost_usd_per_audio_hour: float | None
     errors: tuple[str, ...]
+    calls: int | None = None
+    coverage_flags: int | None = None
 
     @property
     def rtfx(self) -> float | None:
@@ -94,6 +96,9 @@ def summarize(results: Sequence[RunResult]) -> list[RecipeSummary]:
                 peak_rss_mb=max((r.peak_rss_mb for r in rs if r.peak_rss_mb is not None), default=None),
                 cost_usd_per_audio_hour=_cost(ok, price, rtfx),
                 errors=tuple(dict.fromkeys(r.error for r in rs if r.error)),
+                calls=sum(r.usage.calls for r in ok) if ok else None,
+                coverage_flags=sum(r.details.get("coverage_flags", 0) for r in ok)
+                if any("coverage_flags" in r.details for r in ok) else None,
             )
         )
     return out
@@ -136,6 +141,8 @@ ROWS: list[tuple[str, Callable[[RecipeSummary], float | None], Callable[[float |
     ("CPU s", lambda s: s.cpu_s, _num(".2f"), "min"),
     ("peak RSS MB", lambda s: s.peak_rss_mb, _num(".0f"), "min"),
     ("cost $/audio hour", lambda s: s.cost_usd_per_audio_hour, _num(".4f"), "min"),
+    ("model calls", lambda s: s.calls, _num("d"), None),
+    ("coverage flags (windows with missing output)", lambda s: s.coverage_flags, _num("d"), "min"),
 ]
 
 
@@ -187,6 +194,16 @@ def markdown(results: Sequence[RunResult], *, title: str = "Comparison") -> str:
     errors = [(s.recipe, e) for s in summaries for e in s.errors]
     if errors:
         lines += ["", "## Errors", ""] + [f"- **{_md(name)}**: {_md(e)}" for name, e in errors]
+    flagged = [(r, w) for r in results for w in r.details.get("windows", []) if w.get("flag")]
+    if flagged:
+        lines += ["", "## Coverage flags", ""]
+        lines += [f"- **{_md(r.recipe)}** on `{_md(r.recording.id)}` {w['start']:.1f}–{w['end']:.1f} s: {_md(w['flag'])}"
+                  for r, w in flagged]
+    formatted = [r for r in results if r.transcript and r.transcript.formatted is not None]
+    if len(formatted) > 1:
+        lines += ["", "## Formatted outputs side by side", "", "| " + " | ".join(_md(r.recipe) for r in formatted) + " |",
+                  "|" + "---|" * len(formatted),
+                  "| " + " | ".join(_md(r.transcript.formatted) for r in formatted) + " |"]
     lines += ["", "## Transcripts", ""]
     for r in results:
         text = r.transcript.text if r.transcript else ""

@@ -1,8 +1,9 @@
 """A scripted chat-completions peer for the client's failure tests (stdlib only, no model).
 
 Run as ``python tests/fake_llm_server.py --port N --mode MODE``; ``--port 0`` picks a free port. Once
-listening it prints ``listening on PORT`` on stdout. Every POST is counted; ``GET /count`` answers
-``{"count": N}`` and ``GET /v1/models`` a one-model list (for readiness checks).
+listening it prints ``listening on PORT`` on stdout. Every POST is counted and recorded; ``GET /count`` answers
+``{"count": N}``, ``GET /last`` the last POST and ``GET /requests`` all of them (each ``{"method", "path",
+"headers", "body_b64"}``), and ``GET /v1/models`` a one-model list (for readiness checks).
 
 Modes (what a POST gets):
 
@@ -15,32 +16,59 @@ Modes (what a POST gets):
 ``malformed``          200, ``application/json``, body ``{not json``
 ``wrong-shape``        200, valid JSON ``{"foo": 1}``
 ``html``               200, ``text/html``: a page echoing the request headers (a misrouted debug proxy)
+
+Audio modes answer by route: chat completions get a completion whose text is :data:`LONG_REPLY` and whose
+usage differs per request (request N: ``prompt_tokens`` 1000+N, ``completion_tokens`` 50+N);
+``/audio/transcriptions`` gets ``{"text": LONG_REPLY, "usage": {"type": "tokens", "input_tokens": 200+N,
+"output_tokens": 20+N, ...}}``.
+
+``audio``              as above
+``audio-empty-2``      as above, but the 2nd request's completion has empty content ``""``
+``audio-no-usage``     as above without any ``usage`` field
 """
 
 from __future__ import annotations
 
 import argparse
+import base64
 import json
 import sys
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-MODES = ("ok", "slow", "error500-then-ok", "error400", "error401", "error401-long", "malformed", "wrong-shape", "html")
+MODES = ("ok", "slow", "error500-then-ok", "error400", "error401", "error401-long", "malformed", "wrong-shape", "html",
+         "audio", "audio-empty-2", "audio-no-usage")
 REPLY_TEXT = "SPEAKER_00: Hello there."
 SERVER_500_MESSAGE = "fake overload: the model is busy"
 CONTEXT_MESSAGE = "context length exceeded: 9999 tokens"
+#: what the audio modes answer: two labelled paragraphs, enough words for a 30 s window of speech
+LONG_REPLY = ("Speaker 1: " + " ".join(["alpha"] * 35) + "\n\nSpeaker 2: " + " ".join(["beta"] * 35))
 
 
-def completion(model: str) -> dict:
-    return {
+def completion(model: str, text: str = REPLY_TEXT, usage: tuple[int, int] | None = (12, 5)) -> dict:
+    body = {
         "id": "chatcmpl-fake",
         "object": "chat.completion",
         "created": int(time.time()),
         "model": model,
-        "choices": [{"index": 0, "message": {"role": "assistant", "content": REPLY_TEXT}, "finish_reason": "stop"}],
-        "usage": {"prompt_tokens": 12, "completion_tokens": 5, "total_tokens": 17},
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
     }
+    if usage is not None:
+        body["usage"] = {"prompt_tokens": usage[0], "completion_tokens": usage[1], "total_tokens": sum(usage)}
+    return body
+
+
+def audio_answer(path: str, model: str, n: int, mode: str) -> dict:
+    """What the audio modes answer to request number ``n`` on ``path``."""
+    with_usage = mode != "audio-no-usage"
+    if path.rstrip("/").endswith("/audio/transcriptions"):
+        body: dict = {"text": LONG_REPLY}
+        if with_usage:
+            body["usage"] = {"type": "tokens", "input_tokens": 200 + n, "output_tokens": 20 + n, "total_tokens": 220 + 2 * n}
+        return body
+    text = "" if mode == "audio-empty-2" and n == 2 else LONG_REPLY
+    return completion(model, text, (1000 + n, 50 + n) if with_usage else None)
 
 
 class State:
@@ -48,7 +76,12 @@ class State:
         self.mode = mode
         self.delay = delay
         self.count = 0
+        self.requests: list[dict] = []
         self.lock = threading.Lock()
+
+    def record(self, request: dict) -> None:
+        with self.lock:
+            self.requests.append(request)
 
     def next_count(self) -> int:
         with self.lock:
@@ -80,6 +113,10 @@ def make_handler(state: State):
         def do_GET(self):  # noqa: N802
             if self.path.rstrip("/") == "/count":
                 self.send_json(200, {"count": state.count})
+            elif self.path.rstrip("/") == "/last":
+                self.send_json(200, state.requests[-1] if state.requests else None)
+            elif self.path.rstrip("/") == "/requests":
+                self.send_json(200, state.requests)
             elif self.path.rstrip("/").endswith("/models"):
                 self.send_json(200, {"object": "list", "data": [{"id": "fake-model", "object": "model", "owned_by": "tests"}]})
             else:
@@ -88,10 +125,12 @@ def make_handler(state: State):
         def do_POST(self):  # noqa: N802
             length = int(self.headers.get("Content-Length") or 0)
             raw = self.rfile.read(length) if length else b""
+            state.record({"method": "POST", "path": self.path, "headers": dict(self.headers.items()),
+                          "body_b64": base64.b64encode(raw).decode("ascii")})
             n = state.next_count()
             try:
                 model = json.loads(raw or b"{}").get("model", "fake-model")
-            except ValueError:
+            except ValueError:  # not JSON (a multipart upload, say)
                 model = "fake-model"
             mode = state.mode
             if mode == "slow":
@@ -107,6 +146,8 @@ def make_handler(state: State):
                 if mode == "error401-long":
                     prefix += "." * (490 - len(prefix))
                 self.send_json(401, {"error": {"message": prefix + token, "type": "invalid_request_error"}})
+            elif mode.startswith("audio"):
+                self.send_json(200, audio_answer(self.path, model, n, mode))
             elif mode == "malformed":
                 self.send(200, b"{not json")
             elif mode == "wrong-shape":

@@ -82,11 +82,11 @@ def _compare(recipe_names: list[str], audio: Path, references: list[Path] | None
     try:
         get_normalizer(normalizer)
         recipes = [load_recipe(name) for name in recipe_names]
-        table = load_prices(prices)
-        price = table.pick(hardware)
+        price_table = load_prices(prices)
+        price = price_table.pick(hardware)
         for recipe in recipes:
             if runner.api_price_id(recipe):
-                table.pick_api(runner.api_price_id(recipe))
+                price_table.pick_api(runner.api_price_id(recipe))
         item = runner.load_item(str(audio), [str(r) for r in references or []], max_duration_s=max_duration,
                                 num_speakers=speakers)
     except WorkbenchError as exc:
@@ -99,7 +99,7 @@ def _compare(recipe_names: list[str], audio: Path, references: list[Path] | None
     try:
         with Progress(*columns, console=console, transient=False, disable=not console.is_terminal) as progress:
             runner.run_recipes(recipes, [item], writer=writer, run_id=run_id, price=price, normalizer=normalizer,
-                               hook=ProgressHook(progress), api_prices=table.api)
+                               hook=ProgressHook(progress), api_prices=price_table.api)
     except KeyboardInterrupt:
         interrupted = True
         console.print("[yellow]interrupted: results finished so far are kept[/]")

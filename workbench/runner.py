@@ -122,17 +122,20 @@ def api_price_id(recipe: Recipe) -> str | None:
 def _run_recipe(recipe, items, writer, run_id, price, normalizer, hook, api_prices) -> list[RunResult]:
     diarizes = any(s.stage == "diarization" and s.backend != "none" for s in recipe.stages)
     formats = any(s.stage == "formatter" and s.backend != "none" for s in recipe.stages)
+    api_price = api_prices.get(api_price_id(recipe) or "")
+    # a remote model's cost is its API price; this machine's hourly price says nothing about it
+    remote = any(s.backend == "openai-compatible" for s in recipe.stages if s.stage == "model")
 
     def result(item: Item, **kw) -> RunResult:
         base = dict(
-            api_price=api_prices.get(api_price_id(recipe) or ""),
+            api_price=api_price,
             run_id=run_id,
             recipe=recipe.name,
             recipe_hash=recipe.hash,
             recipe_path=recipe.path,
             pipeline=recipe.pipeline,
             recording=item.audio.recording,
-            price=price,
+            price=None if remote and api_price is None else price,
             hardware=environment.hardware(),
             created_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
         )

@@ -202,9 +202,16 @@ class TransformersAudio(AudioLLMBackend):
         family_for(options).check()
 
     def max_audio_s(self) -> float:
+        """The family's limit, or a smaller one from the recipe (a larger one would be cut silently: the
+        Qwen2-Audio processor, for one, truncates every input to 30 s)."""
         from workbench.audio_llm.families import family_for
 
-        return self.options.max_audio_s or family_for(self.options).max_audio_s
+        limit = family_for(self.options).max_audio_s
+        requested = self.options.max_audio_s
+        if requested and requested > limit:
+            log.warning("max_audio_s %.0f is above the %s family's %.0f s per call: using %.0f s",
+                        requested, family_for(self.options).name, limit, limit)
+        return min(requested or limit, limit)
 
     def load(self) -> None:
         import torch

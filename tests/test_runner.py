@@ -278,11 +278,15 @@ def test_text_reference_preferred_over_rttm(audio, stm):
     assert scores.reference_format == "stm" and scores.words.rate == 0.0
 
 
-def test_no_reference_no_scores(tmp_path, audio):
+def test_no_reference_no_error_rates_but_reference_free_measures(tmp_path, audio):
     items = make_items(audio, [], n=1)
-    (r,) = run_recipes([recipe("a", text="hi")], items, writer=ResultWriter(tmp_path), run_id="r")
-    assert r.scores is None
-    assert read_lines(tmp_path)[0]["metrics"]["wer"] is None
+    (r,) = run_recipes([recipe("a", text="Thank you for watching")], items, writer=ResultWriter(tmp_path), run_id="r")
+    assert r.scores.words is None and r.scores.reference is None
+    j = read_lines(tmp_path)[0]["metrics"]
+    assert j["wer"] is None and j["reference"] is None
+    # stock phrases need no reference; words in non-speech do (so they are missing, not 0)
+    assert j["hallucination"]["stock_phrases"] == ["thanks-for-watching", "thank-you"]
+    assert j["hallucination"]["nonspeech_words"] is None
 
 
 def test_unavailable_recipe_is_recorded_at_check_without_loading(tmp_path, audio, stm):

@@ -278,8 +278,10 @@ def test_a_failed_run_of_a_recipe_without_diarization_has_no_speaker_metrics():
     assert s.words.rate == 1.0
 
 
-def test_score_without_references_is_none():
-    assert score((), diarized_transcript(), DURATION) is None
+def test_score_without_references_has_no_error_rates():
+    s = score((), diarized_transcript(), DURATION)
+    assert s.words is None and s.der == () and s.cpwer is None and s.reference is None
+    assert s.hallucination is not None and s.hallucination.nonspeech_words is None  # needs a reference
 
 
 # --- speaker labels and formatting drift -------------------------------------------------------------

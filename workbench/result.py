@@ -13,6 +13,20 @@ SCHEMA_VERSION = 1
 __all__ = ["RunResult", "Scores", "SCHEMA_VERSION"]
 
 
+def hallucination_json(h) -> dict:
+    return {
+        "nonspeech_words": h.nonspeech_words,
+        "nonspeech_s": None if h.nonspeech_s is None else round(h.nonspeech_s, 3),
+        "words_per_hour_nonspeech": None if h.words_per_hour_nonspeech is None else round(h.words_per_hour_nonspeech, 2),
+        "nonspeech_examples": list(h.nonspeech_examples),
+        "nonspeech_collar_s": 0.25,
+        "stock_phrases": list(h.stock_phrases),
+        "repeated_ngrams_beyond_reference": h.repetition.excess,
+        "longest_repeat_run": h.repetition.longest_run,
+        "repeat_example": h.repetition.example or None,
+    }
+
+
 def counts_json(counts: ErrorCounts | None) -> dict | None:
     if counts is None:
         return None
@@ -137,6 +151,7 @@ class RunResult:
                     **counts_json(s.cpwer.words), "cpwer": s.cpwer.words.rate,
                     "missed_speakers": s.cpwer.missed_speakers, "falarm_speakers": s.cpwer.falarm_speakers},
                 "speaker_reference": s.speaker_reference if s else None,
+                "hallucination": hallucination_json(s.hallucination) if s and s.hallucination else None,
             },
             "speakers": {
                 "count": len(transcript.speakers),

@@ -13,10 +13,12 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 
 from workbench.datamodel import Reference, Transcript
 from workbench.metrics import ErrorCounts, score_text, word_errors
 from workbench.metrics.diarization import DER_COLLARS, CpWer, DerCounts, cpwer, der
+from workbench.hallucination.measures import Hallucination, Phrase, load_phrases, measure
 from workbench.speakers import speaker_texts
 
 GENERIC_LABEL = r"(?:SPEAKER[_ ]?\d+|Speaker\s+\w+|Unknown|SPEAKER)"
@@ -29,13 +31,14 @@ class Scores:
     words: ErrorCounts | None
     chars: ErrorCounts | None
     normalizer: str
-    reference: str
-    reference_format: str
+    reference: str | None
+    reference_format: str | None
     asr_words: ErrorCounts | None = None
     drift: ErrorCounts | None = None
     der: tuple[DerCounts, ...] = ()
     cpwer: CpWer | None = None
     speaker_reference: str | None = None
+    hallucination: Hallucination | None = None
 
 
 def strip_speaker_labels(text: str, speakers: tuple[str, ...] = ()) -> str:
@@ -54,16 +57,18 @@ def final_text(transcript: Transcript) -> str:
 
 def score(references: tuple[Reference, ...], transcript: Transcript | None, duration_s: float,
           normalizer: str = "whisper-english", *, diarizes: bool | None = None, formats: bool | None = None,
-          failed: bool = False) -> Scores | None:
+          failed: bool = False, phrases: tuple[Phrase, ...] | None = None) -> Scores | None:
     """``diarizes`` says whether the recipe has a diarization stage (so a failed run still scores its
     DER and cpWER, as everything missed); by default it is read off the transcript. ``failed`` marks a run
     that did not finish: its final output counts as empty (all deletions), while what its finished stages
     produced (``transcript`` may be partial) is still scored for the ASR stage and the speakers.
     ``formats`` says whether a formatting stage ran after ASR (drift is only meaningful then); cpWER is also
     scored for speaker-labelled output from a model that labels speakers itself (an audio-LLM)."""
-    if not references:
-        return None
     transcript = transcript or Transcript()
+    phrases = phrases if phrases is not None else default_phrases()
+    if not references:
+        return Scores(None, None, normalizer, None, None,
+                      hallucination=measure(final_text(transcript), transcript.words, None, "", phrases))
     text_ref = next((r for r in references if r.has_text), None)
     speaker_ref = next((r for r in references if r.has_speakers and r.timed and r.format == "rttm"), None) or next(
         (r for r in references if r.has_speakers and r.timed), None)
@@ -83,5 +88,16 @@ def score(references: tuple[Reference, ...], transcript: Transcript | None, dura
         der_counts = tuple(der(speaker_ref, transcript.turns, duration_s, c) for c in DER_COLLARS)
     if labelled and text_ref is not None and text_ref.has_speakers:
         cp = cpwer(text_ref, speaker_texts(transcript), normalizer)
+    timed_ref = next((r for r in (text_ref, speaker_ref) if r is not None and r.timed), None)
+    if timed_ref is None and text_ref is not None and not text_ref.segments:
+        timed_ref = text_ref  # an empty reference: the whole recording is non-speech
+    nonspeech = timed_ref.nonspeech_regions(duration_s) if timed_ref is not None else None
+    halluc = measure("" if failed else final_text(transcript), transcript.words, nonspeech,
+                     text_ref.text if text_ref else "", phrases)
     return Scores(words, chars, normalizer, main.source, main.format, asr, drift, der_counts, cp,
-                  speaker_ref.source if speaker_ref else None)
+                  speaker_ref.source if speaker_ref else None, halluc)
+
+
+@lru_cache(maxsize=1)
+def default_phrases() -> tuple[Phrase, ...]:
+    return load_phrases()

@@ -1,0 +1,142 @@
+"""Measures of text invented where nobody spoke.
+
+- words in non-speech: hypothesis words whose time falls inside a reference non-speech region (shrunk by a
+  collar at each edge, so words at speech boundaries are not blamed), per hour of non-speech;
+- stock phrases: known hallucination strings ("thank you for watching" …), flagged by name;
+- repetition loops: n-grams repeated beyond what the reference contains, and the longest run of one n-gram
+  repeated back to back.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+from workbench.datamodel import Span, Word
+from workbench.errors import BadInputError
+from workbench.metrics.normalize import normalize
+
+DEFAULT_PHRASES = Path(__file__).resolve().parent.parent / "data" / "hallucination_phrases.toml"
+NONSPEECH_COLLAR_S = 0.25
+
+
+@dataclass(frozen=True)
+class Phrase:
+    name: str
+    words: tuple[str, ...]
+    whole: bool = False  # only a match when it is the entire output
+
+
+def load_phrases(extra: str | os.PathLike | None = None) -> tuple[Phrase, ...]:
+    """The shipped phrase list, plus the rows of ``extra`` (a TOML file of ``[[phrase]]`` rows)."""
+    phrases: list[Phrase] = []
+    for path in [DEFAULT_PHRASES] + ([Path(extra)] if extra else []):
+        try:
+            with open(path, "rb") as f:
+                rows = tomllib.load(f).get("phrase", [])
+        except FileNotFoundError:
+            raise BadInputError(f"phrase list {path} not found") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise BadInputError(f"{path}: not valid TOML: {exc}") from None
+        for i, row in enumerate(rows, 1):
+            if not isinstance(row, dict) or not row.get("name") or not row.get("text"):
+                raise BadInputError(f"{path}: [[phrase]] number {i} needs name = \"...\" and text = \"...\"")
+            words = tuple(normalize(str(row["text"])).split())
+            if words:
+                phrases.append(Phrase(str(row["name"]), words, bool(row.get("whole", False))))
+    return tuple(phrases)
+
+
+def stock_phrases(text: str, phrases: tuple[Phrase, ...]) -> list[str]:
+    """Names of the phrases found in ``text`` (Whisper-normalised, whole words), each once, in list order."""
+    words = normalize(text).split()
+    found = []
+    for p in phrases:
+        if p.whole:
+            hit = tuple(words) == p.words
+        else:
+            n = len(p.words)
+            hit = any(tuple(words[i : i + n]) == p.words for i in range(len(words) - n + 1))
+        if hit:
+            found.append(p.name)
+    return found
+
+
+def words_in_nonspeech(words: tuple[Word, ...], nonspeech: tuple[Span, ...], collar_s: float = NONSPEECH_COLLAR_S) -> list[Word]:
+    """Words whose midpoint lies inside a non-speech region shrunk by ``collar_s`` at each edge."""
+    inner = [Span(s.start + collar_s, s.end - collar_s) for s in nonspeech if s.duration > 2 * collar_s]
+    out = []
+    for w in words:
+        mid = (w.start + w.end) / 2
+        if any(s.start <= mid <= s.end for s in inner):
+            out.append(w)
+    return out
+
+
+def scored_nonspeech_s(nonspeech: tuple[Span, ...], collar_s: float = NONSPEECH_COLLAR_S) -> float:
+    return sum(max(0.0, s.duration - 2 * collar_s) for s in nonspeech)
+
+
+@dataclass(frozen=True)
+class Repetition:
+    """``excess``: occurrences of repeated n-grams beyond the reference's count; ``longest_run``: the most
+    times one n-gram (1–4 words) follows itself back to back; ``example``: that n-gram."""
+
+    excess: int
+    longest_run: int
+    example: str
+
+
+def repetition(hypothesis: str, reference: str = "", n: int = 3) -> Repetition:
+    hyp = normalize(hypothesis).split()
+    ref = normalize(reference).split()
+    grams = Counter(tuple(hyp[i : i + n]) for i in range(len(hyp) - n + 1))
+    ref_grams = Counter(tuple(ref[i : i + n]) for i in range(len(ref) - n + 1))
+    excess = sum(max(0, c - max(1, ref_grams.get(g, 0))) for g, c in grams.items() if c > 1)
+    best, example = 1, ""
+    for size in range(1, 5):
+        i = 0
+        while i + size <= len(hyp):
+            gram = hyp[i : i + size]
+            run, j = 1, i + size
+            while hyp[j : j + size] == gram:
+                run, j = run + 1, j + size
+            if run > best:
+                best, example = run, " ".join(gram)
+            i += 1
+    ref_best = repetition(reference, "", n).longest_run if reference and best > 1 else 1
+    return Repetition(excess, best if best > ref_best else 1, example if best > ref_best else "")
+
+
+@dataclass(frozen=True)
+class Hallucination:
+    """Everything measured for one output (fields are None when the inputs needed are missing)."""
+
+    nonspeech_words: int | None
+    nonspeech_s: float | None
+    stock_phrases: tuple[str, ...]
+    repetition: Repetition
+    nonspeech_examples: tuple[str, ...] = ()
+
+    @property
+    def words_per_hour_nonspeech(self) -> float | None:
+        if self.nonspeech_words is None or not self.nonspeech_s:
+            return None
+        return self.nonspeech_words / (self.nonspeech_s / 3600)
+
+
+def measure(text: str, words: tuple[Word, ...], nonspeech: tuple[Span, ...] | None, reference_text: str,
+            phrases: tuple[Phrase, ...]) -> Hallucination:
+    """All measures for one output. Words in non-speech need word timestamps and reference non-speech."""
+    if nonspeech is not None and words:
+        inside = words_in_nonspeech(words, nonspeech)
+        count, seconds = len(inside), scored_nonspeech_s(nonspeech)
+        examples = tuple(w.text for w in inside[:20])
+    elif nonspeech is not None and not normalize(text):
+        count, seconds, examples = 0, scored_nonspeech_s(nonspeech), ()  # no output: nothing invented
+    else:
+        count, seconds, examples = None, None, ()
+    return Hallucination(count, seconds, tuple(stock_phrases(text, phrases)), repetition(text, reference_text), examples)

@@ -68,38 +68,65 @@ HardwareOpt = Annotated[Optional[str], typer.Option("--hardware", help="price-ta
 PricesOpt = Annotated[Optional[Path], typer.Option("--prices", help="price table TOML (default: the shipped one)")]
 NormOpt = Annotated[str, typer.Option("--normalizer", help="text normaliser for WER: whisper-english, whisper-basic, none")]
 MaxDurOpt = Annotated[float, typer.Option("--max-duration", help="longest recording accepted, seconds")]
+PhrasesOpt = Annotated[Optional[Path], typer.Option("--phrases", help="extra stock hallucination phrases (TOML [[phrase]] rows)")]
+RecipesOpt = Annotated[Optional[str], typer.Option("--recipes", help="comma-separated recipe names (default: all)")]
 SpeakersOpt = Annotated[Optional[int], typer.Option("--speakers", help="number of speakers for diarization (default: the recipe's, else estimated)")]
 
 
-def _compare(recipe_names: list[str], audio: Path, references: list[Path] | None, out_dir: Path, hardware: str | None,
-             prices: Path | None, normalizer: str, max_duration: float, speakers: int | None = None) -> None:
+def _setup(recipe_names: list[str], hardware: str | None, prices: Path | None, normalizer: str,
+           phrases: Path | None = None) -> dict:
+    """Validate everything the run needs before any model loads; returns run_recipes keyword arguments."""
     from workbench import runner
     from workbench.cost import load_prices
+    from workbench.hallucination.measures import load_phrases
     from workbench.metrics import get_normalizer
     from workbench.recipes import load_recipe
+
+    get_normalizer(normalizer)
+    recipes = [load_recipe(name) for name in recipe_names]
+    price_table = load_prices(prices)
+    price = price_table.pick(hardware)
+    for recipe in recipes:
+        if runner.api_price_id(recipe):
+            price_table.pick_api(runner.api_price_id(recipe))
+    return {"recipes": recipes, "price": price, "normalizer": normalizer, "api_prices": price_table.api,
+            "phrases": load_phrases(phrases) if phrases else None}
+
+
+def _recipe_names(recipes: str | None) -> list[str]:
+    from workbench.recipes import available_recipe_files
+
+    names = [n.strip() for n in recipes.split(",") if n.strip()] if recipes else list(available_recipe_files())
+    if not names:
+        _fail(BadInputError("no recipes found: pass --recipes or add .toml files to ./pipelines"))
+    return names
+
+
+def _progress():
+    columns = (TextColumn("{task.description}"), BarColumn(), TaskProgressColumn(), TimeElapsedColumn(), TimeRemainingColumn())
+    return Progress(*columns, console=console, transient=False, disable=not console.is_terminal)
+
+
+def _compare(recipe_names: list[str], audio: Path, references: list[Path] | None, out_dir: Path, hardware: str | None,
+             prices: Path | None, normalizer: str, max_duration: float, speakers: int | None = None,
+             phrases: Path | None = None) -> None:
+    from workbench import runner
     from workbench.summary import markdown, summarize, table
 
     try:
-        get_normalizer(normalizer)
-        recipes = [load_recipe(name) for name in recipe_names]
-        price_table = load_prices(prices)
-        price = price_table.pick(hardware)
-        for recipe in recipes:
-            if runner.api_price_id(recipe):
-                price_table.pick_api(runner.api_price_id(recipe))
+        setup = _setup(recipe_names, hardware, prices, normalizer, phrases)
         item = runner.load_item(str(audio), [str(r) for r in references or []], max_duration_s=max_duration,
                                 num_speakers=speakers)
     except WorkbenchError as exc:
         _fail(exc)
         return
+    recipes = setup.pop("recipes")
     run_id = runner.new_run_id()
     writer = runner.ResultWriter(out_dir / run_id)
-    columns = (TextColumn("{task.description}"), BarColumn(), TaskProgressColumn(), TimeElapsedColumn(), TimeRemainingColumn())
     interrupted = False
     try:
-        with Progress(*columns, console=console, transient=False, disable=not console.is_terminal) as progress:
-            runner.run_recipes(recipes, [item], writer=writer, run_id=run_id, price=price, normalizer=normalizer,
-                               hook=ProgressHook(progress), api_prices=price_table.api)
+        with _progress() as progress:
+            runner.run_recipes(recipes, [item], writer=writer, run_id=run_id, hook=ProgressHook(progress), **setup)
     except KeyboardInterrupt:
         interrupted = True
         console.print("[yellow]interrupted: results finished so far are kept[/]")
@@ -137,34 +164,131 @@ def run(
     normalizer: NormOpt = "whisper-english",
     max_duration: MaxDurOpt = 4 * 3600,
     speakers: SpeakersOpt = None,
+    phrases: PhrasesOpt = None,
     verbose: VerboseOpt = 0,
 ) -> None:
     """Run one recipe on one recording."""
     _setup_logging(verbose)
-    _compare([recipe], audio, reference, out_dir, hardware, prices, normalizer, max_duration, speakers)
+    _compare([recipe], audio, reference, out_dir, hardware, prices, normalizer, max_duration, speakers, phrases)
 
 
 @app.command()
 def compare(
     audio: Annotated[Path, typer.Argument(help="audio or video file (anything FFmpeg decodes)")],
     reference: ReferenceOpt = None,
-    recipes: Annotated[Optional[str], typer.Option("--recipes", help="comma-separated recipe names (default: all)")] = None,
+    recipes: RecipesOpt = None,
     out_dir: OutOpt = Path("reports"),
     hardware: HardwareOpt = None,
     prices: PricesOpt = None,
     normalizer: NormOpt = "whisper-english",
     max_duration: MaxDurOpt = 4 * 3600,
     speakers: SpeakersOpt = None,
+    phrases: PhrasesOpt = None,
     verbose: VerboseOpt = 0,
 ) -> None:
     """Run several recipes on one recording and print them side by side."""
-    from workbench.recipes import available_recipe_files
+    _setup_logging(verbose)
+    _compare(_recipe_names(recipes), audio, reference, out_dir, hardware, prices, normalizer, max_duration, speakers,
+             phrases)
+
+
+@app.command()
+def probe(
+    recipes: RecipesOpt = None,
+    nonspeech: Annotated[Optional[Path], typer.Option("--nonspeech", help="a folder of real non-speech recordings to add")] = None,
+    generated: Annotated[bool, typer.Option("--generated/--no-generated", help="the generated clips (silence, noise, hum, clicks)")] = True,
+    repeats: Annotated[int, typer.Option("--repeats", min=1, help="run each clip N times and report the spread")] = 1,
+    out_dir: OutOpt = Path("reports"),
+    hardware: HardwareOpt = None,
+    prices: PricesOpt = None,
+    phrases: PhrasesOpt = None,
+    verbose: VerboseOpt = 0,
+) -> None:
+    """Run recipes on clips with no speech (hallucination probes) and report what they invent."""
+    from workbench import runner
+    from workbench.hallucination.probes import folder_probes, generated_probes
+    from workbench.hallucination.suite import probe_markdown, run_probes, summarize_probes
 
     _setup_logging(verbose)
-    names = [n.strip() for n in recipes.split(",") if n.strip()] if recipes else list(available_recipe_files())
-    if not names:
-        _fail(BadInputError("no recipes found: pass --recipes or add .toml files to ./pipelines"))
-    _compare(names, audio, reference, out_dir, hardware, prices, normalizer, max_duration, speakers)
+    try:
+        setup = _setup(_recipe_names(recipes), hardware, prices, "whisper-english", phrases)
+        clips = (generated_probes() if generated else []) + (folder_probes(nonspeech) if nonspeech else [])
+        if not clips:
+            raise BadInputError("no probe clips: keep the generated ones or pass --nonspeech DIR")
+    except WorkbenchError as exc:
+        _fail(exc)
+        return
+    run_id = runner.new_run_id()
+    writer = runner.ResultWriter(out_dir / run_id)
+    recipe_list = setup.pop("recipes")
+    try:
+        with _progress() as progress:
+            run_probes(recipe_list, clips, writer=writer, run_id=run_id, repeats=repeats, hook=ProgressHook(progress), **setup)
+    except KeyboardInterrupt:
+        console.print("[yellow]interrupted: results finished so far are kept[/]")
+    if not writer.results:
+        raise typer.Exit(EXIT_FAILED)
+    (writer.out_dir / "summary.md").write_text(probe_markdown(writer.results, f"Hallucination probes {run_id}"), encoding="utf-8")
+    grid = Table(title=f"{len(clips)} clips with no speech ({sum(len(c.samples) for c in clips) / 16000 / 60:.1f} min) × {repeats}")
+    for col in ("recipe", "clips with output", "words / min", "stock phrases", "repeats agree"):
+        grid.add_column(col)
+    for s in summarize_probes(writer.results):
+        share = "—" if s.share_with_output is None else f"{s.clips_with_output}/{s.clips}"
+        wpm = "—" if s.words_per_minute is None else f"{s.words_per_minute:.1f}"
+        grid.add_row(escape(s.recipe), share, wpm, escape(", ".join(sorted(s.stock_phrases)) or "none"),
+                     "yes" if s.repeatable else "no")
+    out.print(grid)
+    out.print(f"results: {writer.path}\nsummary: {writer.out_dir / 'summary.md'}")
+
+
+@app.command("pad-delta")
+def pad_delta(
+    audio: Annotated[Path, typer.Argument(help="audio or video file")],
+    reference: ReferenceOpt = None,
+    recipes: RecipesOpt = None,
+    pad: Annotated[str, typer.Option("--pad", help="silence to splice in: SECONDS@start|end|middle|TIME, comma-separated")] = "30@start,30@end",
+    out_dir: OutOpt = Path("reports"),
+    hardware: HardwareOpt = None,
+    prices: PricesOpt = None,
+    normalizer: NormOpt = "whisper-english",
+    phrases: PhrasesOpt = None,
+    verbose: VerboseOpt = 0,
+) -> None:
+    """Insertions with silence spliced into a recording, minus insertions without (for untimed models)."""
+    from workbench import runner
+    from workbench.hallucination.padding import parse_pads
+    from workbench.hallucination.suite import padding_delta, padding_markdown
+
+    _setup_logging(verbose)
+    try:
+        setup = _setup(_recipe_names(recipes), hardware, prices, normalizer, phrases)
+        pads = parse_pads(pad)
+        if not reference:
+            raise BadInputError("pad-delta needs a reference with words (--reference)")
+        item = runner.load_item(str(audio), [str(r) for r in reference])
+        if item.text_reference is None:
+            raise BadInputError("pad-delta needs a reference with words (.stm, .srt, .vtt, .txt or .json)")
+    except WorkbenchError as exc:
+        _fail(exc)
+        return
+    run_id = runner.new_run_id()
+    writer = runner.ResultWriter(out_dir / run_id)
+    recipe_list = setup.pop("recipes")
+    try:
+        with _progress() as progress:
+            rows = padding_delta(recipe_list, item, pads, writer=writer, run_id=run_id, hook=ProgressHook(progress), **setup)
+    except WorkbenchError as exc:
+        _fail(exc)
+        return
+    (writer.out_dir / "summary.md").write_text(padding_markdown(rows, f"Padding delta {run_id}"), encoding="utf-8")
+    grid = Table(title=f"{escape(item.audio.recording.id)} padded with {escape(pad)}")
+    for col in ("recipe", "insertions without", "with padding", "delta", "stock phrases (padded)"):
+        grid.add_column(col)
+    for r in rows:
+        grid.add_row(escape(r["recipe"]), *("—" if r[k] is None else str(r[k]) for k in ("insertions_original", "insertions_padded", "delta")),
+                     escape(", ".join(r["stock_phrases"]) or "none"))
+    out.print(grid)
+    out.print(f"results: {writer.path}\nsummary: {writer.out_dir / 'summary.md'}")
 
 
 @app.command("recipes")

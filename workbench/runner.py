@@ -59,6 +59,22 @@ def load_item(audio_path: str, reference_paths: Sequence[str] = (), *, max_durat
     return Item(audio, tuple(load_reference(p) for p in reference_paths), num_speakers)
 
 
+def seed_everything(seed: int = 0) -> None:
+    """Seed what can be seeded, so the same recipe on the same audio gives the same numbers where the
+    backend allows (CTranslate2's sampling at temperature fallback, torch, numpy). Imports nothing new."""
+    import random
+    import sys
+
+    random.seed(seed)
+    np = sys.modules.get("numpy")
+    if np is not None:
+        np.random.seed(seed)
+    if (ct2 := sys.modules.get("ctranslate2")) is not None:
+        ct2.set_random_seed(seed)
+    if (torch := sys.modules.get("torch")) is not None:
+        torch.manual_seed(seed)
+
+
 def new_run_id() -> str:
     return time.strftime("%Y%m%d-%H%M%S") + "-" + secrets.token_hex(2)
 
@@ -75,17 +91,30 @@ class ResultWriter:
         self.path = self.out_dir / RESULTS_FILE
 
     def write(self, result: RunResult) -> None:
+        self.write_json(result.to_json())
+        self.results.append(result)
+
+    def write_json(self, row: dict) -> None:
         with open(self.path, "a", encoding="utf-8") as f:
-            f.write(json.dumps(result.to_json(), ensure_ascii=False) + "\n")
+            f.write(json.dumps(row, ensure_ascii=False) + "\n")
             f.flush()
+
+
+@dataclass
+class MemoryWriter:
+    """Keeps results in memory only (for results that are completed before they are written)."""
+
+    results: list[RunResult] = field(default_factory=list)
+
+    def write(self, result: RunResult) -> None:
         self.results.append(result)
 
 
 def score(item: Item, transcript: Transcript | None, normalizer: str, diarizes: bool | None = None,
-          failed: bool = False, formats: bool | None = None) -> Scores | None:
+          failed: bool = False, formats: bool | None = None, phrases=None) -> Scores | None:
     """Score against the item's references; a failed run's final output scores as empty (all deletions)."""
     return score_output(item.references, transcript, item.audio.duration_s, normalizer, diarizes=diarizes,
-                        formats=formats, failed=failed or transcript is None)
+                        formats=formats, failed=failed or transcript is None, phrases=phrases)
 
 
 def _prefixed(hook: Hook, prefix: str) -> Hook:
@@ -105,13 +134,14 @@ def run_recipes(
     normalizer: str = "whisper-english",
     hook: Hook = null_hook,
     api_prices: dict[str, ApiPrice] | None = None,
+    phrases=None,
 ) -> list[RunResult]:
     """Every recipe on every item; models load once per recipe and are released before the next.
     ``api_prices`` maps price-table ids to API prices, for recipes whose backend names one (``price = …``)."""
     results: list[RunResult] = []
     for recipe in recipes:
         results.extend(_run_recipe(recipe, items, writer, run_id, price, normalizer, _prefixed(hook, recipe.name),
-                                   api_prices or {}))
+                                   api_prices or {}, phrases))
     return results
 
 
@@ -119,7 +149,7 @@ def api_price_id(recipe: Recipe) -> str | None:
     return next((getattr(s.options, "price") for s in recipe.stages if getattr(s.options, "price", None)), None)
 
 
-def _run_recipe(recipe, items, writer, run_id, price, normalizer, hook, api_prices) -> list[RunResult]:
+def _run_recipe(recipe, items, writer, run_id, price, normalizer, hook, api_prices, phrases) -> list[RunResult]:
     diarizes = any(s.stage == "diarization" and s.backend != "none" for s in recipe.stages)
     formats = any(s.stage == "formatter" and s.backend != "none" for s in recipe.stages)
     api_price = api_prices.get(api_price_id(recipe) or "")
@@ -141,7 +171,8 @@ def _run_recipe(recipe, items, writer, run_id, price, normalizer, hook, api_pric
         )
         base.update(kw)
         if kw.get("error") is not None:
-            base["scores"] = score(item, kw.get("transcript"), normalizer, diarizes, failed=True, formats=formats)
+            base["scores"] = score(item, kw.get("transcript"), normalizer, diarizes, failed=True, formats=formats,
+                                   phrases=phrases)
         return RunResult(**base)
 
     def fail_all(message: str, stage: str, timings=()) -> list[RunResult]:
@@ -175,6 +206,7 @@ def _run_recipe(recipe, items, writer, run_id, price, normalizer, hook, api_pric
     out: list[RunResult] = []
     try:
         for item in items:
+            seed_everything()
             clock = StageClock(hook)
             try:
                 output = pipeline.run(item.audio.samples, clock, num_speakers=item.num_speakers)
@@ -192,7 +224,7 @@ def _run_recipe(recipe, items, writer, run_id, price, normalizer, hook, api_pric
                            peak_rss_mb=peak_rss_mb())
             else:
                 r = result(item, transcript=output.transcript, usage=output.usage, timings=(load_timing, *clock.timings),
-                           scores=score(item, output.transcript, normalizer, diarizes, formats=formats),
+                           scores=score(item, output.transcript, normalizer, diarizes, formats=formats, phrases=phrases),
                            details=output.details, versions=versions,
                            components=components, peak_rss_mb=peak_rss_mb())
             writer.write(r)

@@ -92,8 +92,8 @@ def score(references: tuple[Reference, ...], transcript: Transcript | None, dura
     if timed_ref is None and text_ref is not None and not text_ref.segments:
         timed_ref = text_ref  # an empty reference: the whole recording is non-speech
     nonspeech = timed_ref.nonspeech_regions(duration_s) if timed_ref is not None else None
-    halluc = measure("" if failed else final_text(transcript), transcript.words, nonspeech,
-                     text_ref.text if text_ref else "", phrases)
+    halluc = measure("" if failed else final_text(transcript), () if failed else transcript.words, nonspeech,
+                     text_ref.text if text_ref else "", phrases, duration_s)
     return Scores(words, chars, normalizer, main.source, main.format, asr, drift, der_counts, cp,
                   speaker_ref.source if speaker_ref else None, halluc)
 

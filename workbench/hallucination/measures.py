@@ -13,6 +13,7 @@ import os
 import tomllib
 from collections import Counter
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 from workbench.datamodel import Span, Word
@@ -65,9 +66,22 @@ def stock_phrases(text: str, phrases: tuple[Phrase, ...]) -> list[str]:
     return found
 
 
-def words_in_nonspeech(words: tuple[Word, ...], nonspeech: tuple[Span, ...], collar_s: float = NONSPEECH_COLLAR_S) -> list[Word]:
-    """Words whose midpoint lies inside a non-speech region shrunk by ``collar_s`` at each edge."""
-    inner = [Span(s.start + collar_s, s.end - collar_s) for s in nonspeech if s.duration > 2 * collar_s]
+def _scored_regions(nonspeech: tuple[Span, ...], collar_s: float, duration_s: float | None) -> list[Span]:
+    """Non-speech regions shrunk by the collar at each edge that borders speech (not at the recording's
+    own start or end, where nobody's speech can blur the boundary)."""
+    out = []
+    for s in nonspeech:
+        start = s.start if s.start <= 1e-6 else s.start + collar_s
+        end = s.end if duration_s is not None and s.end >= duration_s - 1e-6 else s.end - collar_s
+        if end > start:
+            out.append(Span(start, end))
+    return out
+
+
+def words_in_nonspeech(words: tuple[Word, ...], nonspeech: tuple[Span, ...], collar_s: float = NONSPEECH_COLLAR_S,
+                       duration_s: float | None = None) -> list[Word]:
+    """Words whose midpoint lies inside a non-speech region shrunk by ``collar_s`` at each speech edge."""
+    inner = _scored_regions(nonspeech, collar_s, duration_s)
     out = []
     for w in words:
         mid = (w.start + w.end) / 2
@@ -76,39 +90,68 @@ def words_in_nonspeech(words: tuple[Word, ...], nonspeech: tuple[Span, ...], col
     return out
 
 
-def scored_nonspeech_s(nonspeech: tuple[Span, ...], collar_s: float = NONSPEECH_COLLAR_S) -> float:
-    return sum(max(0.0, s.duration - 2 * collar_s) for s in nonspeech)
+def scored_nonspeech_s(nonspeech: tuple[Span, ...], collar_s: float = NONSPEECH_COLLAR_S,
+                       duration_s: float | None = None) -> float:
+    return sum(s.duration for s in _scored_regions(nonspeech, collar_s, duration_s))
 
 
 @dataclass(frozen=True)
 class Repetition:
     """``excess``: occurrences of repeated n-grams beyond the reference's count; ``longest_run``: the most
-    times one n-gram (1–4 words) follows itself back to back; ``example``: that n-gram."""
+    times one n-gram (1–4 words) follows itself back to back, where that is more than the same n-gram's
+    longest run in the reference (1 when no run goes beyond); ``example``: that n-gram ("" when none)."""
 
     excess: int
     longest_run: int
     example: str
 
 
+def loop_words(text: str) -> list[str]:
+    """Whisper-normalised words with the fillers (hmm, mm, uh, um …) kept: the English normaliser drops
+    them, which would hide a model looping "mm mm mm" on silence."""
+    return _filler_keeping_normalizer()(text or "").split()
+
+
+@lru_cache(maxsize=1)
+def _filler_keeping_normalizer():
+    from whisper_normalizer.english import EnglishTextNormalizer
+
+    normalizer = EnglishTextNormalizer()
+    normalizer.ignore_patterns = r"(?!)"  # matches nothing
+    return normalizer
+
+
+def _longest_runs(words: list[str]) -> dict[tuple[str, ...], int]:
+    """For each n-gram (1–4 words), the most times it follows itself back to back (only runs over 1),
+    in order of first appearance; linear in the length for each n."""
+    runs: dict[tuple[str, ...], int] = {}
+    for size in range(1, 5):
+        last = len(words) - size
+        # streak[i]: how many positions from i on satisfy words[k] == words[k + size] in a row
+        streak = [0] * (last + 2)
+        for i in range(last - 1, -1, -1):
+            streak[i] = streak[i + 1] + 1 if words[i] == words[i + size] else 0
+        for i in range(last + 1):
+            run = 1 + streak[i] // size
+            if run > 1:
+                gram = tuple(words[i : i + size])
+                if run > runs.get(gram, 1):
+                    runs[gram] = run
+    return runs
+
+
 def repetition(hypothesis: str, reference: str = "", n: int = 3) -> Repetition:
-    hyp = normalize(hypothesis).split()
-    ref = normalize(reference).split()
+    hyp = loop_words(hypothesis)
+    ref = loop_words(reference)
     grams = Counter(tuple(hyp[i : i + n]) for i in range(len(hyp) - n + 1))
     ref_grams = Counter(tuple(ref[i : i + n]) for i in range(len(ref) - n + 1))
     excess = sum(max(0, c - max(1, ref_grams.get(g, 0))) for g, c in grams.items() if c > 1)
+    ref_runs = _longest_runs(ref) if ref else {}
     best, example = 1, ""
-    for size in range(1, 5):
-        i = 0
-        while i + size <= len(hyp):
-            gram = hyp[i : i + size]
-            run, j = 1, i + size
-            while hyp[j : j + size] == gram:
-                run, j = run + 1, j + size
-            if run > best:
-                best, example = run, " ".join(gram)
-            i += 1
-    ref_best = repetition(reference, "", n).longest_run if reference and best > 1 else 1
-    return Repetition(excess, best if best > ref_best else 1, example if best > ref_best else "")
+    for gram, run in _longest_runs(hyp).items():  # a run counts only beyond the same n-gram's run in the reference
+        if run > ref_runs.get(gram, 1) and run > best:
+            best, example = run, " ".join(gram)
+    return Repetition(excess, best, example)
 
 
 @dataclass(frozen=True)
@@ -129,14 +172,14 @@ class Hallucination:
 
 
 def measure(text: str, words: tuple[Word, ...], nonspeech: tuple[Span, ...] | None, reference_text: str,
-            phrases: tuple[Phrase, ...]) -> Hallucination:
+            phrases: tuple[Phrase, ...], duration_s: float | None = None) -> Hallucination:
     """All measures for one output. Words in non-speech need word timestamps and reference non-speech."""
     if nonspeech is not None and words:
-        inside = words_in_nonspeech(words, nonspeech)
-        count, seconds = len(inside), scored_nonspeech_s(nonspeech)
+        inside = words_in_nonspeech(words, nonspeech, duration_s=duration_s)
+        count, seconds = len(inside), scored_nonspeech_s(nonspeech, duration_s=duration_s)
         examples = tuple(w.text for w in inside[:20])
-    elif nonspeech is not None and not normalize(text):
-        count, seconds, examples = 0, scored_nonspeech_s(nonspeech), ()  # no output: nothing invented
+    elif nonspeech is not None and not loop_words(text):
+        count, seconds, examples = 0, scored_nonspeech_s(nonspeech, duration_s=duration_s), ()  # no output
     else:
         count, seconds, examples = None, None, ()
     return Hallucination(count, seconds, tuple(stock_phrases(text, phrases)), repetition(text, reference_text), examples)

@@ -260,7 +260,7 @@ def test_filler_loop_is_seen():
     r = repetition("mm mm mm mm mm")
     assert r.longest_run == 5
     assert r.example == "mm"
-    assert r.excess == 2  # "mm mm mm" three times: two beyond the first
+    assert r.excess == 4  # one loop of "mm" five times in a row: four repeats beyond the first
 
 
 def test_no_repetition():

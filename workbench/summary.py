@@ -40,6 +40,16 @@ class RecipeSummary:
     errors: tuple[str, ...]
     calls: int | None = None
     coverage_flags: int | None = None
+    nonspeech_words: int | None = None
+    nonspeech_s: float | None = None
+    stock_phrases: tuple[str, ...] = ()
+    repeat_excess: int | None = None
+
+    @property
+    def nonspeech_words_per_hour(self) -> float | None:
+        if self.nonspeech_words is None or not self.nonspeech_s:
+            return None
+        return self.nonspeech_words / (self.nonspeech_s / 3600)
 
     @property
     def rtfx(self) -> float | None:
@@ -65,6 +75,8 @@ def summarize(results: Sequence[RunResult]) -> list[RecipeSummary]:
         for r in rs:
             for d in (r.scores.der if r.scores else ()):
                 der[d.collar] = der[d.collar] + d if d.collar in der else d
+        halluc = [r.scores.hallucination for r in ok if r.scores and r.scores.hallucination]
+        timed_h = [h for h in halluc if h.nonspeech_words is not None]
         estimated = [r.transcript.speaker_count_estimated for r in rs if r.transcript and r.transcript.speaker_count_estimated is not None]
         stage_s: dict[str, float] = {}
         for r in ok:
@@ -99,6 +111,10 @@ def summarize(results: Sequence[RunResult]) -> list[RecipeSummary]:
                 calls=sum(r.usage.calls for r in ok) if ok else None,
                 coverage_flags=sum(r.details.get("coverage_flags", 0) for r in ok)
                 if any("coverage_flags" in r.details for r in ok) else None,
+                nonspeech_words=sum(h.nonspeech_words for h in timed_h) if timed_h and len(timed_h) == len(halluc) else None,
+                nonspeech_s=sum(h.nonspeech_s for h in timed_h) if timed_h and len(timed_h) == len(halluc) else None,
+                stock_phrases=tuple(dict.fromkeys(p for h in halluc for p in h.stock_phrases)),
+                repeat_excess=sum(h.repetition.excess for h in halluc) if halluc else None,
             )
         )
     return out
@@ -141,6 +157,8 @@ ROWS: list[tuple[str, Callable[[RecipeSummary], float | None], Callable[[float |
     ("CPU s", lambda s: s.cpu_s, _num(".2f"), "min"),
     ("peak RSS MB", lambda s: s.peak_rss_mb, _num(".0f"), "min"),
     ("cost $/audio hour", lambda s: s.cost_usd_per_audio_hour, _num(".4f"), "min"),
+    ("words in reference non-speech (per hour of it)", lambda s: s.nonspeech_words_per_hour, _num(".1f"), "min"),
+    ("repeated n-grams beyond the reference", lambda s: s.repeat_excess, _num("d"), "min"),
     ("model calls", lambda s: s.calls, _num("d"), None),
     ("coverage flags (windows with missing output)", lambda s: s.coverage_flags, _num("d"), "min"),
 ]
@@ -162,6 +180,7 @@ def table(summaries: Sequence[RecipeSummary], *, mark_best: Callable[[str], str]
             best = min(present) if better == "min" else max(present)
             cells = [mark_best(c) if v == best else c for c, v in zip(cells, values)]
         body.append([label, *cells])
+    body.append(["stock hallucination phrases", *(", ".join(s.stock_phrases) or "none" for s in summaries)])
     body.append(["speaker count", *("—" if s.speakers_estimated is None else "estimated" if s.speakers_estimated else "given"
                                      for s in summaries)])
     body.append(["failed recordings", *(f"{s.failed}/{s.recordings}" for s in summaries)])
@@ -185,6 +204,8 @@ def markdown(results: Sequence[RunResult], *, title: str = "Comparison") -> str:
               "WER scores the final output (the formatted transcript, speaker labels removed, when there is one); "
               "ASR-stage WER scores Whisper's text; formatting drift is the WER of the formatted text against the ASR text.",
               "DER: pyannote.metrics, overlapped speech scored, over the whole recording. cpWER: meeteval.",
+              "Words in reference non-speech: hypothesis words whose time falls in a non-speech region of the reference "
+              "(0.25 s collar at speech edges), per hour of non-speech; — when the recipe gives no word times.",
               "RTFx = audio seconds / processing seconds (model load excluded). "
               "Cost = hardware $/hour ÷ RTFx."]
     first = results[0] if results else None

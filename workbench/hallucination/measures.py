@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import tomllib
-from collections import Counter
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -97,7 +96,7 @@ def scored_nonspeech_s(nonspeech: tuple[Span, ...], collar_s: float = NONSPEECH_
 
 @dataclass(frozen=True)
 class Repetition:
-    """``excess``: occurrences of repeated n-grams beyond the reference's count; ``longest_run``: the most
+    """``excess``: back-to-back repeats of n-grams beyond the reference's own back-to-back repeats; ``longest_run``: the most
     times one n-gram (1–4 words) follows itself back to back, where that is more than the same n-gram's
     longest run in the reference (1 when no run goes beyond); ``example``: that n-gram ("" when none)."""
 
@@ -140,13 +139,36 @@ def _longest_runs(words: list[str]) -> dict[tuple[str, ...], int]:
     return runs
 
 
-def repetition(hypothesis: str, reference: str = "", n: int = 3) -> Repetition:
+def _loops(words: list[str]) -> list[tuple[tuple[str, ...], int]]:
+    """Back-to-back repeats: (n-gram, times in a row) for maximal runs of 2+, non-overlapping, longest spans
+    first (so "mm mm mm mm" is one run of "mm", not also two of "mm mm")."""
+    candidates = []
+    for size in range(1, 5):
+        last = len(words) - size
+        streak = [0] * (last + 2)
+        for i in range(last - 1, -1, -1):
+            streak[i] = streak[i + 1] + 1 if words[i] == words[i + size] else 0
+        for i in range(last + 1):
+            run = 1 + streak[i] // size
+            maximal = i < size or words[i - size : i] != words[i : i + size]
+            if run > 1 and maximal:
+                candidates.append((run * size, i, size, run))
+    taken: list[tuple[int, int]] = []
+    loops = []
+    for span, i, size, run in sorted(candidates, key=lambda c: (-c[0], c[1])):
+        if all(i + span <= a or b <= i for a, b in taken):
+            taken.append((i, i + span))
+            loops.append((tuple(words[i : i + size]), run))
+    return loops
+
+
+def repetition(hypothesis: str, reference: str = "") -> Repetition:
+    """Loops: n-grams (1–4 words) repeated back to back, beyond how often the same n-gram repeats back to
+    back in the reference. Repeats spread across a recording (a phrase said twice, minutes apart) are not
+    loops and do not count."""
     hyp = loop_words(hypothesis)
-    ref = loop_words(reference)
-    grams = Counter(tuple(hyp[i : i + n]) for i in range(len(hyp) - n + 1))
-    ref_grams = Counter(tuple(ref[i : i + n]) for i in range(len(ref) - n + 1))
-    excess = sum(max(0, c - max(1, ref_grams.get(g, 0))) for g, c in grams.items() if c > 1)
-    ref_runs = _longest_runs(ref) if ref else {}
+    ref_runs = _longest_runs(loop_words(reference)) if reference else {}
+    excess = sum(max(0, run - ref_runs.get(gram, 1)) for gram, run in _loops(hyp))
     best, example = 1, ""
     for gram, run in _longest_runs(hyp).items():  # a run counts only beyond the same n-gram's run in the reference
         if run > ref_runs.get(gram, 1) and run > best:

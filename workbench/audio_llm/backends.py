@@ -197,7 +197,7 @@ class TransformersAudio(AudioLLMBackend):
                     f"audio-LLM weights {options.model!r} are not here (no local folder, not in the hub cache; "
                     f"{hub_unavailable_reason()})",
                     f"download them where the hub is reachable (huggingface-cli download {options.model} --local-dir DIR) "
-                    "and set model to DIR, or unset HF_HUB_OFFLINE on a machine with hub access",
+                    "and set model to DIR, or run where the hub is reachable (without HF_HUB_OFFLINE)",
                 )
         family_for(options).check()
 

@@ -27,6 +27,7 @@ MIN_WORDS_PER_SPEECH_S = 0.8
 
 @PIPELINES.register("audio-llm")
 class AudioLLMPipeline:
+    warm_up = True  # the runner may run it once on a short prefix as part of load (never for remote models)
     def __init__(self, recipe: Recipe):
         self.recipe = recipe
         spec = recipe.stage("model")

@@ -25,6 +25,8 @@ class Pipeline(Protocol):
     timing each of its stages on the clock it is given."""
 
     name: str
+    #: True when the runner may warm it up (one run on a short prefix, timed as part of ``load``)
+    warm_up: bool
 
     @classmethod
     def stage_registries(cls) -> dict[str, Registry]: ...

@@ -21,6 +21,7 @@ from workbench.speakers import attribute
 
 @PIPELINES.register("cascade")
 class CascadePipeline:
+    warm_up = True  # the runner may run it once on a short prefix as part of load
     def __init__(self, recipe: Recipe):
         self.recipe = recipe
         registries = self.stage_registries()

@@ -369,3 +369,8 @@ def test_results_json_keeps_a_true_zero():
     out = run_result(ref_scores).to_json()["metrics"]["hallucination"]
     assert out["nonspeech_words"] == 0
     assert out["words_per_hour_nonspeech"] == 0.0
+
+
+def test_punctuation_alone_is_not_a_word_in_nonspeech():
+    words = (w(2.0, 2.1, "."), w(3.0, 3.1, "."), w(4.0, 4.2, "You"))
+    assert [x.text for x in words_in_nonspeech(words, (Span(1.0, 10.0),))] == ["You"]

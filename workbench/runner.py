@@ -123,9 +123,13 @@ class MemoryWriter:
     """Keeps results in memory only (for results that are completed before they are written)."""
 
     results: list[RunResult] = field(default_factory=list)
+    rows: list[dict] = field(default_factory=list)
 
     def write(self, result: RunResult) -> None:
         self.results.append(result)
+
+    def write_json(self, row: dict) -> None:
+        self.rows.append(row)
 
 
 def score(item: Item, transcript: Transcript | None, normalizer: str, diarizes: bool | None = None,

@@ -83,6 +83,8 @@ def words_in_nonspeech(words: tuple[Word, ...], nonspeech: tuple[Span, ...], col
     inner = _scored_regions(nonspeech, collar_s, duration_s)
     out = []
     for w in words:
+        if not loop_words(w.text):  # punctuation alone (". .") is not a word
+            continue
         mid = (w.start + w.end) / 2
         if any(s.start <= mid <= s.end for s in inner):
             out.append(w)

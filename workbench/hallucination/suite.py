@@ -23,8 +23,8 @@ from workbench.summary import _md
 def run_probes(recipes, probes: Sequence[Probe], *, writer: ResultWriter, run_id: str, repeats: int = 1, **kwargs) -> list[RunResult]:
     items = [Item(p.audio(), (NO_SPEECH,)) for p in probes]
     results = []
-    for _ in range(repeats):
-        results += run_recipes(recipes, items, writer=writer, run_id=run_id, **kwargs)
+    for recipe in recipes:  # models load once per recipe, not once per repeat
+        results += run_recipes([recipe], items * repeats, writer=writer, run_id=run_id, **kwargs)
     return results
 
 
@@ -114,10 +114,10 @@ def padding_delta(recipes, item: Item, pads: list[Pad], *, writer: ResultWriter,
     recording = replace(item.audio.recording, id=f"{item.audio.recording.id}+pad", duration_s=round(len(samples) / 16000, 3))
     padded = Item(Audio(recording, samples), (reference, *others), item.num_speakers)
     memory = MemoryWriter()
+    route = _Route(writer, memory, recording.id)
     rows = []
-    for recipe in recipes:
-        [original] = run_recipes([recipe], [item], writer=writer, run_id=run_id, **kwargs)
-        [with_pad] = run_recipes([recipe], [padded], writer=memory, run_id=run_id, **kwargs)
+    for recipe in recipes:  # one model load for both: originals written at once, padded ones completed below
+        original, with_pad = run_recipes([recipe], [item, padded], writer=route, run_id=run_id, **kwargs)
         row = with_pad.to_json()
         before, after = _insertions(original), _insertions(with_pad)
         padding = {"pads": [str(p) for p in pads], "inserted_at_s": points, "insertions_original": before,
@@ -130,6 +130,18 @@ def padding_delta(recipes, item: Item, pads: list[Pad], *, writer: ResultWriter,
         rows.append({"recipe": recipe.name, **padding, "padded_text": row["transcript"]["text"],
                      "stock_phrases": (row["metrics"]["hallucination"] or {}).get("stock_phrases", [])})
     return rows
+
+
+@dataclass
+class _Route:
+    """Results for the padded recording go to ``held``, every other result to ``writer``."""
+
+    writer: ResultWriter
+    held: MemoryWriter
+    padded_id: str
+
+    def write(self, result: RunResult) -> None:
+        (self.held if result.recording.id == self.padded_id else self.writer).write(result)
 
 
 def _insertions(result: RunResult) -> int | None:

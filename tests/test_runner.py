@@ -338,3 +338,14 @@ def test_a_late_stage_failure_keeps_what_earlier_stages_produced(tmp_path, audio
     assert r.scores.asr_words.errors == 0  # but the finished ASR stage is still measured
     [j] = read_lines(tmp_path)
     assert j["transcript"]["text"] == asr_text and j["metrics"]["asr"]["wer"] == 0.0 and j["metrics"]["wer"] == 1.0
+
+
+def test_results_are_strict_json_without_nan_or_infinity(tmp_path):
+    writer = ResultWriter(tmp_path)
+    writer.write_json({"a": float("inf"), "b": [float("nan"), 1.5], "c": {"d": float("-inf")}})
+
+    def refuse(name):
+        raise AssertionError(f"non-standard JSON constant {name}")
+
+    [row] = [json.loads(line, parse_constant=refuse) for line in (tmp_path / RESULTS_FILE).read_text().splitlines()]
+    assert row == {"a": None, "b": [None, 1.5], "c": {"d": None}}

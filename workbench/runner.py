@@ -114,8 +114,19 @@ class ResultWriter:
 
     def write_json(self, row: dict) -> None:
         with open(self.path, "a", encoding="utf-8") as f:
-            f.write(json.dumps(row, ensure_ascii=False) + "\n")
+            f.write(json.dumps(finite(row), ensure_ascii=False, allow_nan=False) + "\n")
             f.flush()
+
+
+def finite(value):
+    """Strict JSON has no NaN or Infinity: non-finite numbers become null (not measurable)."""
+    if isinstance(value, float):
+        return value if value == value and value not in (float("inf"), float("-inf")) else None
+    if isinstance(value, dict):
+        return {k: finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [finite(v) for v in value]
+    return value
 
 
 @dataclass

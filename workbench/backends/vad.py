@@ -47,7 +47,7 @@ class SileroOptions(BackendOptions):
     threshold: float = Field(0.5, gt=0, lt=1)
     neg_threshold: float | None = Field(None, gt=0, lt=1)
     min_speech_duration_ms: int = Field(0, ge=0)
-    max_speech_duration_s: float = Field(float("inf"), gt=0)
+    max_speech_duration_s: float | None = Field(None, gt=0, description="None = no limit")
     min_silence_duration_ms: int = Field(2000, ge=0)
     speech_pad_ms: int = Field(400, ge=0)
 
@@ -90,7 +90,7 @@ class SileroVad(VadBackend):
                     threshold=o.threshold,
                     neg_threshold=o.neg_threshold,
                     min_speech_duration_ms=o.min_speech_duration_ms,
-                    max_speech_duration_s=o.max_speech_duration_s,
+                    max_speech_duration_s=o.max_speech_duration_s or float("inf"),
                     min_silence_duration_ms=o.min_silence_duration_ms,
                     speech_pad_ms=o.speech_pad_ms,
                 ),
@@ -108,7 +108,7 @@ class SileroVad(VadBackend):
                 neg_threshold=o.neg_threshold,
                 sampling_rate=SAMPLE_RATE,
                 min_speech_duration_ms=o.min_speech_duration_ms,
-                max_speech_duration_s=o.max_speech_duration_s,
+                max_speech_duration_s=o.max_speech_duration_s or float("inf"),
                 min_silence_duration_ms=o.min_silence_duration_ms,
                 speech_pad_ms=o.speech_pad_ms,
             )

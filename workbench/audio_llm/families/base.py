@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import ClassVar, Protocol
 
 import numpy as np
@@ -9,6 +10,8 @@ import numpy as np
 from workbench.backends.base import require_packages
 from workbench.errors import BackendUnavailable
 from workbench.registry import Registry
+
+log = logging.getLogger(__name__)
 
 
 class Runner(Protocol):
@@ -46,3 +49,23 @@ def not_supported(family: str) -> BackendUnavailable:
 
 def sampling(temperature: float) -> dict:
     return {"do_sample": True, "temperature": temperature} if temperature > 0 else {"do_sample": False}
+
+
+def generate_reply(model, processor, inputs, *, max_new_tokens: int, temperature: float, family: str, **decode):
+    """Generate from prepared processor inputs and decode only the new tokens: the step every transformers
+    family shares. Warns when the output stopped at ``max_new_tokens`` (it may be cut short)."""
+    import torch
+
+    from workbench.audio_llm.backends import Reply
+
+    inputs = inputs.to(model.device)
+    if "input_features" in inputs:
+        inputs["input_features"] = inputs["input_features"].to(model.dtype)
+    with torch.inference_mode():
+        out = model.generate(**inputs, max_new_tokens=max_new_tokens, **sampling(temperature))
+    n_in = inputs["input_ids"].shape[1]
+    new = out[:, n_in:]
+    text = processor.batch_decode(new, skip_special_tokens=True, **decode)[0]
+    if new.shape[1] >= max_new_tokens:
+        log.warning("%s stopped at max_new_tokens=%d: the output may be cut short", family, max_new_tokens)
+    return Reply(text, int(n_in), int(new.shape[1]))

@@ -33,7 +33,7 @@ import logging
 
 import numpy as np
 
-from workbench.audio_llm.families.base import FAMILIES, Family, sampling
+from workbench.audio_llm.families.base import FAMILIES, Family, generate_reply
 from workbench.errors import BackendUnavailable
 
 log = logging.getLogger(__name__)
@@ -127,10 +127,6 @@ class Qwen2_5OmniRunner:
 
     def generate(self, samples: np.ndarray, *, system: str, prompt: str, task: str, language, max_new_tokens: int,
                  temperature: float):
-        import torch
-
-        from workbench.audio_llm.backends import Reply
-
         if self.max_samples and len(samples) > self.max_samples:
             raise ValueError(f"{len(samples) / SAMPLE_RATE:.1f} s of audio in one call: Qwen2.5-Omni's feature "
                              f"extractor keeps only the first {self.max_samples / SAMPLE_RATE:.0f} s "
@@ -142,17 +138,8 @@ class Qwen2_5OmniRunner:
         text = self.processor.apply_chat_template(conversation, add_generation_prompt=True, tokenize=False)
         inputs = self.processor(text=text, audio=[samples], sampling_rate=SAMPLE_RATE, return_tensors="pt",
                                 padding=True)
-        inputs = inputs.to(self.model.device)
-        if "input_features" in inputs:
-            inputs["input_features"] = inputs["input_features"].to(self.model.dtype)
-        with torch.inference_mode():
-            out = self.model.generate(**inputs, max_new_tokens=max_new_tokens, **sampling(temperature))
-        n_in = inputs["input_ids"].shape[1]
-        new = out[:, n_in:]
-        reply = self.processor.batch_decode(new, skip_special_tokens=True, clean_up_tokenization_spaces=False)[0]
-        if new.shape[1] >= max_new_tokens:
-            log.warning("Qwen2.5-Omni stopped at max_new_tokens=%d: the output may be cut short", max_new_tokens)
-        return Reply(reply, int(n_in), int(new.shape[1]))
+        return generate_reply(self.model, self.processor, inputs, max_new_tokens=max_new_tokens, temperature=temperature,
+                              family="Qwen2.5-Omni", clean_up_tokenization_spaces=False)
 
 
 @FAMILIES.register("qwen2.5-omni")

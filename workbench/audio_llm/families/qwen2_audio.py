@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from workbench.audio_llm.families.base import FAMILIES, Family, sampling
+from workbench.audio_llm.families.base import FAMILIES, Family, generate_reply
 
 SAMPLE_RATE = 16000
 
@@ -15,25 +15,14 @@ class Qwen2AudioRunner:
 
     def generate(self, samples: np.ndarray, *, system: str, prompt: str, task: str, language, max_new_tokens: int,
                  temperature: float):
-        import torch
-
-        from workbench.audio_llm.backends import Reply
-
         conversation = [
             {"role": "system", "content": system},
             {"role": "user", "content": [{"type": "audio", "audio_url": "window.wav"}, {"type": "text", "text": prompt}]},
         ]
         text = self.processor.apply_chat_template(conversation, add_generation_prompt=True, tokenize=False)
         inputs = self.processor(text=text, audio=[samples], sampling_rate=SAMPLE_RATE, return_tensors="pt", padding=True)
-        inputs = inputs.to(self.model.device)
-        if "input_features" in inputs:
-            inputs["input_features"] = inputs["input_features"].to(self.model.dtype)
-        with torch.inference_mode():
-            out = self.model.generate(**inputs, max_new_tokens=max_new_tokens, **sampling(temperature))
-        n_in = inputs["input_ids"].shape[1]
-        new = out[:, n_in:]
-        reply = self.processor.batch_decode(new, skip_special_tokens=True, clean_up_tokenization_spaces=False)[0]
-        return Reply(reply, int(n_in), int(new.shape[1]))
+        return generate_reply(self.model, self.processor, inputs, max_new_tokens=max_new_tokens, temperature=temperature,
+                              family="Qwen2-Audio", clean_up_tokenization_spaces=False)
 
 
 @FAMILIES.register("qwen2-audio")

@@ -23,7 +23,7 @@ import base64
 
 import numpy as np
 
-from workbench.audio_llm.families.base import FAMILIES, Family, sampling
+from workbench.audio_llm.families.base import FAMILIES, Family, generate_reply
 from workbench.errors import BackendUnavailable
 
 SAMPLE_RATE = 16000
@@ -65,19 +65,9 @@ class VoxtralRunner:
 
     def generate(self, samples: np.ndarray, *, system: str, prompt: str, task: str, language, max_new_tokens: int,
                  temperature: float):
-        import torch
-
-        from workbench.audio_llm.backends import Reply
-
-        inputs = self.inputs(samples, system=system, prompt=prompt, task=task, language=language).to(self.model.device)
-        if "input_features" in inputs:
-            inputs["input_features"] = inputs["input_features"].to(self.model.dtype)
-        with torch.inference_mode():
-            out = self.model.generate(**inputs, max_new_tokens=max_new_tokens, **sampling(temperature))
-        n_in = inputs["input_ids"].shape[1]
-        new = out[:, n_in:]
-        reply = self.processor.batch_decode(new, skip_special_tokens=True)[0]
-        return Reply(reply, int(n_in), int(new.shape[1]))
+        inputs = self.inputs(samples, system=system, prompt=prompt, task=task, language=language)
+        return generate_reply(self.model, self.processor, inputs, max_new_tokens=max_new_tokens, temperature=temperature,
+                              family="Voxtral")
 
 
 @FAMILIES.register("voxtral")

@@ -1,0 +1,379 @@
+"""A SQLite store of results: every results.jsonl row, queryable across runs (stdlib ``sqlite3`` only).
+
+One file (default ``reports/workbench.sqlite``) holds:
+
+* ``runs``       — run_id (primary key), created_at, command, hardware (JSON), tags (JSON list);
+* ``recordings`` — one row per (path, duration_s): recording_id, path, duration_s, sample_rate, channels, codec;
+* ``results``    — one row per run × recording × recipe_hash (unique, so a resumed batch never duplicates),
+  with the columns a query filters on (recipe, pipeline, error, error_stage, rtfx, cost, peak RSS, created_at)
+  and ``row``: the full ``RunResult.to_json()`` dict as JSON, stored as it is (model output included —
+  escaping is the renderer's job, never the store's);
+* ``metrics``    — one row per numeric figure in ``row["metrics"]``, flattened to dotted names
+  (``wer``, ``asr.wer``, ``der.0.der``, ``cpwer.cpwer``, ``hallucination.words_per_hour_nonspeech``).
+  A figure that could not be measured (``null``) is stored as NULL, never as 0. Text fields (normalizer,
+  reference paths, examples) and booleans are not metrics and are left out; they stay in ``row``.
+
+The schema version is ``PRAGMA user_version``; a file written by a newer workbench is refused.
+
+Concurrency: several processes (batch workers) may add to one file at once. The file is in WAL mode,
+every connection waits up to ``BUSY_TIMEOUT_S`` for a lock, and each ``add`` is one short
+``BEGIN IMMEDIATE`` transaction. Open one ``ResultStore`` per process (never share one across a fork).
+``synchronous = NORMAL``: a crash of the process loses nothing committed; a power cut may lose the
+last few commits, never the file.
+
+Every value goes through ``?`` parameters; SQL text is only ever built from fixed fragments.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import shlex
+import sqlite3
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from pathlib import Path
+
+from workbench.errors import BadInputError
+
+STORE_SCHEMA_VERSION = 1
+DEFAULT_PATH = Path("reports") / "workbench.sqlite"
+BUSY_TIMEOUT_S = 60.0
+
+# A row whose error happened at one of these stages is not "done" for --resume: the recipe never ran
+# (a missing package, model or API key), so after the user fixes that, a resume should try it again.
+# A row that failed later (load, a pipeline stage) did run: its error is its result, and it counts as done.
+RETRY_STAGES = ("check",)
+
+# metrics that hold text when present: a null there is "no text", not an unmeasured figure
+_TEXT_METRICS = frozenset({
+    "normalizer", "reference", "reference_format", "speaker_reference", "hallucination.repeat_example",
+})
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS runs (
+    run_id      TEXT PRIMARY KEY,
+    created_at  TEXT NOT NULL,
+    command     TEXT,
+    hardware    TEXT NOT NULL DEFAULT '{}',
+    tags        TEXT NOT NULL DEFAULT '[]'
+);
+CREATE TABLE IF NOT EXISTS recordings (
+    id           INTEGER PRIMARY KEY AUTOINCREMENT,
+    recording_id TEXT NOT NULL,
+    path         TEXT NOT NULL,
+    duration_s   REAL NOT NULL,
+    sample_rate  INTEGER,
+    channels     INTEGER,
+    codec        TEXT,
+    UNIQUE (path, duration_s)
+);
+CREATE TABLE IF NOT EXISTS results (
+    id                      INTEGER PRIMARY KEY AUTOINCREMENT,
+    run_id                  TEXT NOT NULL REFERENCES runs(run_id),
+    recording               INTEGER NOT NULL REFERENCES recordings(id),
+    recipe                  TEXT NOT NULL,
+    recipe_hash             TEXT NOT NULL,
+    pipeline                TEXT,
+    error                   TEXT,
+    error_stage             TEXT,
+    rtfx                    REAL,
+    cost_usd_per_audio_hour REAL,
+    peak_rss_mb             REAL,
+    created_at              TEXT,
+    row                     TEXT NOT NULL,
+    UNIQUE (run_id, recording, recipe_hash)
+);
+CREATE INDEX IF NOT EXISTS results_recipe ON results(recipe);
+CREATE TABLE IF NOT EXISTS metrics (
+    result  INTEGER NOT NULL REFERENCES results(id) ON DELETE CASCADE,
+    name    TEXT NOT NULL,
+    value   REAL,
+    PRIMARY KEY (result, name)
+);
+CREATE INDEX IF NOT EXISTS metrics_name ON metrics(name);
+"""
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def flatten_metrics(metrics: dict | None) -> list[tuple[str, float | None]]:
+    """``row["metrics"]`` as (dotted name, value) pairs: numbers as floats, unmeasured figures as None.
+    Lists are indexed (``der.0.der``); text and booleans are skipped."""
+    out: list[tuple[str, float | None]] = []
+
+    def walk(name: str, value) -> None:
+        if isinstance(value, bool) or isinstance(value, str):
+            return
+        if value is None:
+            if name and name not in _TEXT_METRICS:
+                out.append((name, None))
+        elif isinstance(value, (int, float)):
+            out.append((name, float(value)))  # NaN goes in as NULL: SQLite has no NaN
+        elif isinstance(value, dict):
+            for key, item in value.items():
+                walk(f"{name}.{key}" if name else str(key), item)
+        elif isinstance(value, (list, tuple)):
+            for i, item in enumerate(value):
+                walk(f"{name}.{i}", item)
+
+    walk("", metrics or {})
+    return out
+
+
+def _number(value) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    return None if math.isnan(value) else float(value)
+
+
+class _Row:
+    """A result row, checked, with the columns the store indexes pulled out."""
+
+    __slots__ = ("row", "json", "run_id", "recipe", "recipe_hash", "recording", "metrics")
+
+    def __init__(self, row) -> None:
+        if not isinstance(row, dict):
+            raise BadInputError(f"a result row must be a JSON object, not {type(row).__name__}")
+        for key in ("run_id", "recipe", "recipe_hash"):
+            if not isinstance(row.get(key), str) or not row[key]:
+                raise BadInputError(f"result row: {key!r} is missing or not a non-empty string")
+        recording = row.get("recording")
+        if not isinstance(recording, dict):
+            raise BadInputError("result row: 'recording' is missing or not an object")
+        if not isinstance(recording.get("path"), str):
+            raise BadInputError("result row: 'recording.path' is missing or not a string")
+        if _number(recording.get("duration_s")) is None:
+            raise BadInputError("result row: 'recording.duration_s' is missing or not a number")
+        if row.get("metrics") is not None and not isinstance(row["metrics"], dict):
+            raise BadInputError("result row: 'metrics' is not an object")
+        try:
+            self.json = json.dumps(row, ensure_ascii=False)
+        except (TypeError, ValueError) as exc:
+            raise BadInputError(f"result row cannot be stored as JSON: {exc}") from None
+        self.row = row
+        self.run_id, self.recipe, self.recipe_hash = row["run_id"], row["recipe"], row["recipe_hash"]
+        self.recording = recording
+        self.metrics = flatten_metrics(row.get("metrics"))
+
+
+class ResultStore:
+    """The results store at ``path`` (created, with its parent folders, if missing). Use as a context
+    manager or call ``close()``. One instance per process."""
+
+    def __init__(self, path: str | Path = DEFAULT_PATH, *, timeout_s: float = BUSY_TIMEOUT_S):
+        self.path = Path(path)
+        if str(path) != ":memory:":
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._conn = sqlite3.connect(str(path), timeout=timeout_s, isolation_level=None)
+        try:
+            self._conn.execute(f"PRAGMA busy_timeout = {int(timeout_s * 1000)}")
+            self._conn.execute("PRAGMA foreign_keys = ON")
+            self._wal(timeout_s)
+            self._conn.execute("PRAGMA synchronous = NORMAL")
+            self._create()
+        except sqlite3.DatabaseError as exc:
+            self._conn.close()
+            if isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc):
+                raise
+            raise BadInputError(f"{self.path}: not a workbench results store ({exc})") from None
+        except BaseException:
+            self._conn.close()
+            raise
+
+    # --- setup ------------------------------------------------------------------------------------
+
+    def _wal(self, timeout_s: float) -> None:
+        # switching to WAL needs a moment alone with a fresh file; other openers may hold it briefly
+        deadline = time.monotonic() + timeout_s
+        while True:
+            try:
+                self._conn.execute("PRAGMA journal_mode = WAL").fetchone()
+                return
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.01)
+
+    def _create(self) -> None:
+        with self._tx():
+            version = self._conn.execute("PRAGMA user_version").fetchone()[0]
+            if version > STORE_SCHEMA_VERSION:
+                raise BadInputError(f"{self.path}: results store schema {version} is newer than this workbench "
+                                    f"reads ({STORE_SCHEMA_VERSION}); upgrade the workbench")
+            if version < STORE_SCHEMA_VERSION:
+                for statement in _SCHEMA.split(";"):
+                    if statement.strip():
+                        self._conn.execute(statement)
+                self._conn.execute(f"PRAGMA user_version = {STORE_SCHEMA_VERSION}")
+
+    @property
+    def schema_version(self) -> int:
+        return self._conn.execute("PRAGMA user_version").fetchone()[0]
+
+    @contextmanager
+    def _tx(self) -> Iterator[sqlite3.Connection]:
+        """One short write transaction; the write lock is taken up front so two writers never deadlock."""
+        self._conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield self._conn
+        except BaseException:
+            self._conn.execute("ROLLBACK")
+            raise
+        self._conn.execute("COMMIT")
+
+    def close(self) -> None:
+        self._conn.close()
+
+    def __enter__(self) -> ResultStore:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # --- writing ----------------------------------------------------------------------------------
+
+    def add_run(self, run_id: str, command: str | Sequence[str] | None = None, hardware: dict | None = None,
+                tags: Iterable[str] = ()) -> None:
+        """Record a run (or update the command, hardware and tags of one already recorded; its
+        created_at stays). ``command`` may be an argv list; it is stored shell-quoted."""
+        if not isinstance(run_id, str) or not run_id:
+            raise BadInputError("run id must be a non-empty string")
+        if command is not None and not isinstance(command, str):
+            command = shlex.join(str(c) for c in command)
+        tags = list(dict.fromkeys(str(t) for t in tags))
+        with self._tx() as db:
+            db.execute(
+                "INSERT INTO runs (run_id, created_at, command, hardware, tags) VALUES (?, ?, ?, ?, ?) "
+                "ON CONFLICT (run_id) DO UPDATE SET command = excluded.command, hardware = excluded.hardware, "
+                "tags = excluded.tags",
+                (run_id, _now(), command, json.dumps(hardware or {}, ensure_ascii=False), json.dumps(tags)),
+            )
+
+    def add(self, row: dict) -> int:
+        """Store one results.jsonl row; returns its id. Idempotent: a row whose (run_id, recording,
+        recipe_hash) is already here is not stored again, and the existing id is returned. A run not yet
+        recorded with ``add_run`` is recorded from the row (its created_at and hardware, no command)."""
+        checked = _Row(row)
+        with self._tx():
+            return self._add(checked)[0]
+
+    def add_many(self, rows: Iterable[dict]) -> list[int]:
+        """``add`` for several rows in one transaction: all are stored, or (on a bad row) none."""
+        checked = [_Row(r) for r in rows]
+        with self._tx():
+            return [self._add(c)[0] for c in checked]
+
+    def import_jsonl(self, path: str | Path) -> int:
+        """Add every row of a results.jsonl file in one transaction; returns how many were new (rows
+        already here are skipped). A line that is not a valid result row raises BadInputError naming
+        ``file:line``, and nothing from the file is added. Blank lines are ignored."""
+        path = Path(path)
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            raise BadInputError(f"{path}: cannot read results file ({exc.strerror or exc})") from None
+        checked: list[_Row] = []
+        for number, raw in enumerate(data.splitlines(), start=1):
+            if not raw.strip():
+                continue
+            try:
+                checked.append(_Row(json.loads(raw.decode("utf-8"))))
+            except UnicodeDecodeError:
+                raise BadInputError(f"{path}:{number}: not UTF-8 text") from None
+            except json.JSONDecodeError as exc:
+                raise BadInputError(f"{path}:{number}: not valid JSON ({exc.msg} at column {exc.colno})") from None
+            except BadInputError as exc:
+                raise BadInputError(f"{path}:{number}: {exc}") from None
+        with self._tx():
+            return sum(self._add(c)[1] for c in checked)
+
+    def _add(self, r: _Row) -> tuple[int, bool]:
+        db = self._conn
+        row, rec = r.row, r.recording
+        db.execute(
+            "INSERT INTO runs (run_id, created_at, command, hardware, tags) VALUES (?, ?, NULL, ?, '[]') "
+            "ON CONFLICT (run_id) DO NOTHING",
+            (r.run_id, row.get("created_at") or _now(), json.dumps(row.get("hardware") or {}, ensure_ascii=False)),
+        )
+        duration = float(rec["duration_s"])
+        db.execute(
+            "INSERT INTO recordings (recording_id, path, duration_s, sample_rate, channels, codec) "
+            "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (path, duration_s) DO NOTHING",
+            (str(rec.get("id") or ""), rec["path"], duration, rec.get("sample_rate"), rec.get("channels"),
+             rec.get("codec")),
+        )
+        (recording,) = db.execute("SELECT id FROM recordings WHERE path = ? AND duration_s = ?",
+                                  (rec["path"], duration)).fetchone()
+        existing = db.execute("SELECT id FROM results WHERE run_id = ? AND recording = ? AND recipe_hash = ?",
+                              (r.run_id, recording, r.recipe_hash)).fetchone()
+        if existing:
+            return existing[0], False
+        cur = db.execute(
+            "INSERT INTO results (run_id, recording, recipe, recipe_hash, pipeline, error, error_stage, rtfx, "
+            "cost_usd_per_audio_hour, peak_rss_mb, created_at, row) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (r.run_id, recording, r.recipe, r.recipe_hash, row.get("pipeline"), row.get("error"),
+             row.get("error_stage"), _number(row.get("rtfx")), _number(row.get("cost_usd_per_audio_hour")),
+             _number(row.get("peak_rss_mb")), row.get("created_at"), r.json),
+        )
+        result_id = cur.lastrowid
+        db.executemany("INSERT INTO metrics (result, name, value) VALUES (?, ?, ?)",
+                       [(result_id, name, value) for name, value in r.metrics])
+        return result_id, True
+
+    # --- reading ----------------------------------------------------------------------------------
+
+    def done(self, run_id: str) -> set[tuple[str, str]]:
+        """(recording path, recipe_hash) pairs of ``run_id`` that a resume should skip: every stored row,
+        failed ones included, except those that failed at a stage in ``RETRY_STAGES`` (the recipe never
+        ran: a missing package, model or key), which a resume tries again."""
+        marks = ", ".join("?" for _ in RETRY_STAGES)
+        rows = self._conn.execute(
+            "SELECT rec.path, r.recipe_hash FROM results r JOIN recordings rec ON rec.id = r.recording "
+            f"WHERE r.run_id = ? AND (r.error_stage IS NULL OR r.error_stage NOT IN ({marks}))",
+            (run_id, *RETRY_STAGES),
+        )
+        return {(path, recipe_hash) for path, recipe_hash in rows}
+
+    def rows(self, run_id: str | None = None, recipe: str | None = None, tag: str | None = None) -> list[dict]:
+        """The stored rows (as ``to_json()`` wrote them), in the order they were added, optionally only
+        those of one run, one recipe, and/or runs carrying one tag."""
+        where, params = [], []
+        if run_id is not None:
+            where.append("r.run_id = ?")
+            params.append(run_id)
+        if recipe is not None:
+            where.append("r.recipe = ?")
+            params.append(recipe)
+        if tag is not None:
+            where.append("EXISTS (SELECT 1 FROM runs u, json_each(u.tags) t WHERE u.run_id = r.run_id AND t.value = ?)")
+            params.append(tag)
+        sql = "SELECT r.row FROM results r" + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY r.id"
+        return [json.loads(text) for (text,) in self._conn.execute(sql, params)]
+
+    def runs(self) -> list[dict]:
+        """Every run, in the order recorded: run_id, created_at, command, hardware, tags, and counts of
+        results and failed results."""
+        rows = self._conn.execute(
+            "SELECT u.run_id, u.created_at, u.command, u.hardware, u.tags, COUNT(r.id), "
+            "COUNT(r.error) FROM runs u LEFT JOIN results r ON r.run_id = u.run_id "
+            "GROUP BY u.run_id ORDER BY u.rowid"
+        )
+        return [
+            {"run_id": run_id, "created_at": created_at, "command": command, "hardware": json.loads(hardware),
+             "tags": json.loads(tags), "results": results, "failed": failed}
+            for run_id, created_at, command, hardware, tags, results, failed in rows
+        ]
+
+    def metric_table(self, run_id: str) -> list[tuple[str, str, float | None]]:
+        """(recipe, metric name, value) for every result of ``run_id``, results in the order added and
+        each result's metrics in row order; value None where the figure was not measured."""
+        return list(self._conn.execute(
+            "SELECT r.recipe, m.name, m.value FROM metrics m JOIN results r ON r.id = m.result "
+            "WHERE r.run_id = ? ORDER BY r.id, m.rowid",
+            (run_id,),
+        ))

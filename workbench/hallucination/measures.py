@@ -122,10 +122,9 @@ def _filler_keeping_normalizer():
     return normalizer
 
 
-def _longest_runs(words: list[str]) -> dict[tuple[str, ...], int]:
-    """For each n-gram (1–4 words), the most times it follows itself back to back (only runs over 1),
-    in order of first appearance; linear in the length for each n."""
-    runs: dict[tuple[str, ...], int] = {}
+def _runs(words: list[str]):
+    """Every position where an n-gram (1–4 words) is followed by itself: (start, size, times in a row,
+    whether the run starts here rather than inside a longer run). Linear in the length for each n."""
     for size in range(1, 5):
         last = len(words) - size
         # streak[i]: how many positions from i on satisfy words[k] == words[k + size] in a row
@@ -135,26 +134,23 @@ def _longest_runs(words: list[str]) -> dict[tuple[str, ...], int]:
         for i in range(last + 1):
             run = 1 + streak[i] // size
             if run > 1:
-                gram = tuple(words[i : i + size])
-                if run > runs.get(gram, 1):
-                    runs[gram] = run
+                yield i, size, run, i < size or words[i - size : i] != words[i : i + size]
+
+
+def _longest_runs(words: list[str]) -> dict[tuple[str, ...], int]:
+    """For each n-gram, the most times it follows itself back to back (only runs over 1)."""
+    runs: dict[tuple[str, ...], int] = {}
+    for i, size, run, _ in _runs(words):
+        gram = tuple(words[i : i + size])
+        if run > runs.get(gram, 1):
+            runs[gram] = run
     return runs
 
 
 def _loops(words: list[str]) -> list[tuple[tuple[str, ...], int]]:
     """Back-to-back repeats: (n-gram, times in a row) for maximal runs of 2+, non-overlapping, longest spans
     first (so "mm mm mm mm" is one run of "mm", not also two of "mm mm")."""
-    candidates = []
-    for size in range(1, 5):
-        last = len(words) - size
-        streak = [0] * (last + 2)
-        for i in range(last - 1, -1, -1):
-            streak[i] = streak[i + 1] + 1 if words[i] == words[i + size] else 0
-        for i in range(last + 1):
-            run = 1 + streak[i] // size
-            maximal = i < size or words[i - size : i] != words[i : i + size]
-            if run > 1 and maximal:
-                candidates.append((run * size, i, size, run))
+    candidates = [(run * size, i, size, run) for i, size, run, starts in _runs(words) if starts]
     taken: list[tuple[int, int]] = []
     loops = []
     for span, i, size, run in sorted(candidates, key=lambda c: (-c[0], c[1])):

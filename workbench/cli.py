@@ -291,6 +291,60 @@ def pad_delta(
     out.print(f"results: {writer.path}\nsummary: {writer.out_dir / 'summary.md'}")
 
 
+@app.command()
+def batch(
+    source: Annotated[Path, typer.Argument(help="a folder of recordings (references beside them by stem) or a .jsonl / .csv manifest")],
+    recipes: RecipesOpt = None,
+    resume: Annotated[bool, typer.Option("--resume", help="continue a run: skip (recording, recipe) pairs already done")] = False,
+    run_id: Annotated[Optional[str], typer.Option("--run-id", help="name the run (with --resume: the run to continue; default the latest)")] = None,
+    store_path: Annotated[Path, typer.Option("--store", help="SQLite results store")] = Path("reports") / "workbench.sqlite",
+    out_dir: OutOpt = Path("reports"),
+    hardware: HardwareOpt = None,
+    prices: PricesOpt = None,
+    normalizer: NormOpt = "whisper-english",
+    phrases: PhrasesOpt = None,
+    verbose: VerboseOpt = 0,
+) -> None:
+    """Run recipes over a folder or manifest; results go to results.jsonl and the store as they finish."""
+    from workbench import environment, runner
+    from workbench.batch import StoreWriter, discover, run_batch
+    from workbench.store import ResultStore
+    from workbench.summary import markdown
+
+    _setup_logging(verbose)
+    try:
+        setup = _setup(_recipe_names(recipes), hardware, prices, normalizer, phrases)
+        entries = discover(source)
+        store = ResultStore(store_path)
+        if resume and run_id is None:
+            previous = [r for r in store.runs() if r.get("command") and str(source) in r["command"]]
+            if not previous:
+                raise BadInputError(f"--resume: no earlier batch over {source} in {store_path}; drop --resume to start one")
+            run_id = previous[-1]["run_id"]
+    except WorkbenchError as exc:
+        _fail(exc)
+        return
+    run_id = run_id or runner.new_run_id()
+    store.add_run(run_id, ["workbench", "batch", str(source)], environment.hardware())
+    writer = StoreWriter(out_dir / run_id, store)
+    recipe_list = setup.pop("recipes")
+    interrupted = False
+    try:
+        with _progress() as progress:
+            run_batch(recipe_list, entries, writer=writer, run_id=run_id, resume=resume, hook=ProgressHook(progress), **setup)
+    except KeyboardInterrupt:
+        interrupted = True
+        console.print(f"[yellow]interrupted: finished results are kept; continue with --resume --run-id {run_id}[/]")
+    rows = store.rows(run_id=run_id)
+    out.print(f"{len(rows)} results in run {run_id} ({len(entries)} recordings × {len(recipe_list)} recipes)")
+    if writer.results:
+        (writer.out_dir / "summary.md").write_text(markdown(writer.results, title=f"Batch {run_id}"), encoding="utf-8")
+    out.print(f"results: {writer.path}\nstore: {store_path}")
+    store.close()
+    if interrupted:
+        raise typer.Exit(130)
+
+
 @app.command("recipes")
 def list_recipes(verbose: VerboseOpt = 0) -> None:
     """List recipes: what each runs, whether it can run here, and if not, why and how to make it run."""

@@ -1,0 +1,121 @@
+"""Batch runs: inputs from folders and manifests, results in the store as they finish, and --resume."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from conftest import PYANNOTE_WAV, write_wav
+from workbench.audio import load_audio
+from workbench.batch import StoreWriter, discover, run_batch
+from workbench.cli import app
+from workbench.errors import BadInputError
+from workbench.recipes import load_recipe
+from workbench.store import ResultStore
+
+
+def test_discover_a_folder_pairs_references_by_stem(tmp_path):
+    write_wav(tmp_path / "a.wav", np.zeros(16000, np.float32))
+    write_wav(tmp_path / "b.wav", np.zeros(16000, np.float32))
+    (tmp_path / "a.stm").write_text("a 1 S 0.0 0.5 hi\n")
+    (tmp_path / "a.rttm").write_text("SPEAKER a 1 0.0 0.5 <NA> <NA> S <NA> <NA>\n")
+    (tmp_path / "notes.txt").write_text("not a recording")
+    entries = discover(tmp_path)
+    assert [e.audio.rsplit("/", 1)[1] for e in entries] == ["a.wav", "b.wav"]
+    assert sorted(r.rsplit(".", 1)[1] for r in entries[0].references) == ["rttm", "stm"]
+    assert entries[1].references == ()
+
+
+def test_discover_manifests(tmp_path):
+    (tmp_path / "m.jsonl").write_text(json.dumps({"audio": "x.wav", "reference": ["x.stm"], "speakers": 2, "tags": ["call"]}) + "\n\n")
+    [e] = discover(tmp_path / "m.jsonl")
+    assert e.audio == str(tmp_path / "x.wav") and e.references == (str(tmp_path / "x.stm"),)
+    assert e.num_speakers == 2 and e.tags == ("call",)
+    (tmp_path / "m.csv").write_text("audio,reference,speakers,tags\nsub/y.wav,y.stm;y.rttm,,a;b\n")
+    [e] = discover(tmp_path / "m.csv")
+    assert e.audio == str(tmp_path / "sub" / "y.wav") and len(e.references) == 2 and e.num_speakers is None
+    assert e.tags == ("a", "b")
+
+
+@pytest.mark.parametrize("text,where", [('{"audio": "x.wav"}\n{oops\n', "m.jsonl:2"), ('{"reference": "x.stm"}\n', "m.jsonl:1"),
+                                        ('{"audio": "x.wav", "speakers": "two"}\n', "m.jsonl:1")])
+def test_malformed_manifest_names_file_and_line(tmp_path, text, where):
+    (tmp_path / "m.jsonl").write_text(text)
+    with pytest.raises(BadInputError, match=where.replace(".", r"\.")):
+        discover(tmp_path / "m.jsonl")
+
+
+def test_missing_or_empty_input(tmp_path):
+    with pytest.raises(BadInputError, match="not found"):
+        discover(tmp_path / "nothing")
+    with pytest.raises(BadInputError, match="no audio files"):
+        discover(tmp_path)
+
+
+@pytest.fixture
+def corpus(tmp_path):
+    """Three 6 s slices of the real pyannote call (with empty-text references: scored as no speech) and one
+    corrupt file."""
+    samples = load_audio(PYANNOTE_WAV).samples
+    folder = tmp_path / "corpus"
+    folder.mkdir()
+    for i, start in enumerate((7, 14, 21)):
+        write_wav(folder / f"clip{i}.wav", samples[start * 16000 : (start + 6) * 16000])
+    (folder / "broken.wav").write_bytes(b"RIFF....not really a wav")
+    return folder
+
+
+def rows_by_key(store: ResultStore, run_id: str) -> dict:
+    return {(r["recording"]["path"], r["recipe_hash"]): r for r in store.rows(run_id=run_id)}
+
+
+@pytest.mark.integration
+def test_interrupted_batch_resumes_to_the_same_results(corpus, tmp_path):
+    recipes = [load_recipe("cascade-fast")]
+    entries = discover(corpus)
+
+    with ResultStore(tmp_path / "full.sqlite") as store:
+        run_batch(recipes, entries, writer=StoreWriter(tmp_path / "full", store), run_id="full")
+        full = rows_by_key(store, "full")
+    assert len(full) == 4
+    broken = [r for r in full.values() if r["error"]]
+    assert len(broken) == 1 and broken[0]["error_stage"] == "decode" and "broken.wav" in broken[0]["error"]
+
+    finished = []
+
+    def stop_after_two(step, artifact=None, *, total=None, completed=None):
+        if step.endswith("/asr") and artifact is not None:
+            finished.append(step)
+            if len(finished) == 3:  # the third clip (the warm-up runs on its own clock, not this hook)
+                raise KeyboardInterrupt
+
+    with ResultStore(tmp_path / "resumed.sqlite") as store:
+        writer = StoreWriter(tmp_path / "resumed", store)
+        with pytest.raises(KeyboardInterrupt):
+            run_batch(recipes, entries, writer=writer, run_id="r", hook=stop_after_two)
+        partial = rows_by_key(store, "r")
+        assert 0 < len(partial) < 4  # something finished before the interruption, and it was kept
+        run_batch(recipes, entries, writer=StoreWriter(tmp_path / "resumed", store), run_id="r", resume=True)
+        resumed = rows_by_key(store, "r")
+    assert resumed.keys() == full.keys()  # nothing lost, nothing duplicated
+    for key, row in full.items():
+        assert resumed[key]["transcript"]["text"] == row["transcript"]["text"]
+        assert resumed[key]["error"] == row["error"]
+    lines = (tmp_path / "resumed" / "results.jsonl").read_text().splitlines()
+    assert len(lines) == 4  # the resumed run appended only what was missing
+
+
+@pytest.mark.integration
+def test_batch_cli_writes_store_and_resumes(corpus, tmp_path):
+    args = ["batch", str(corpus), "--recipes", "cascade-fast", "--out", str(tmp_path / "out"),
+            "--store", str(tmp_path / "s.sqlite"), "--run-id", "cli"]
+    first = CliRunner().invoke(app, args)
+    assert first.exit_code == 0, first.output
+    assert "4 results in run cli" in first.output
+    again = CliRunner().invoke(app, args + ["--resume"])
+    assert again.exit_code == 0 and "4 results in run cli" in again.output  # nothing re-run or duplicated
+    with ResultStore(tmp_path / "s.sqlite") as store:
+        assert len(store.rows(run_id="cli")) == 4

@@ -1,0 +1,130 @@
+"""Batch comparisons over a folder or a manifest, written to results.jsonl and the SQLite store as each
+result finishes, so an interrupted batch loses nothing finished and ``resume`` skips what is done.
+
+Inputs:
+- a folder: every audio file in it (not recursive), with references beside it by file stem
+  (``talk.wav`` + ``talk.stm`` / ``talk.rttm`` / ``talk.srt`` …);
+- a manifest, JSONL or CSV, one recording per row: ``audio``, ``reference`` (one path, or several separated
+  by ``;`` in CSV / a list in JSONL), ``speakers`` (optional count), ``tags`` (optional; ``;``-separated in CSV).
+  Relative paths are relative to the manifest's folder.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+from workbench.datamodel import Recording
+from workbench.errors import BadInputError, WorkbenchError
+from workbench.hallucination.probes import AUDIO_SUFFIXES
+from workbench.references import REFERENCE_FORMATS
+from workbench.result import RunResult
+from workbench.runner import Item, ResultWriter, load_item, run_recipes
+from workbench.store import ResultStore
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class BatchEntry:
+    audio: str
+    references: tuple[str, ...] = ()
+    num_speakers: int | None = None
+    tags: tuple[str, ...] = ()
+
+
+def discover(source: str | Path) -> list[BatchEntry]:
+    source = Path(source)
+    if source.is_dir():
+        entries = []
+        for audio in sorted(p for p in source.iterdir() if p.suffix.lower() in AUDIO_SUFFIXES):
+            refs = tuple(str(audio.with_suffix(ext).resolve()) for ext in REFERENCE_FORMATS if audio.with_suffix(ext).is_file())
+            entries.append(BatchEntry(str(audio.resolve()), refs))
+        if not entries:
+            raise BadInputError(f"{source}: no audio files ({', '.join(sorted(AUDIO_SUFFIXES))})")
+        return entries
+    if not source.is_file():
+        raise BadInputError(f"batch input {source} not found: give a folder of recordings or a .jsonl / .csv manifest")
+    if source.suffix.lower() == ".jsonl":
+        rows = []
+        for n, line in enumerate(source.read_text(encoding="utf-8").splitlines(), 1):
+            if line.strip():
+                try:
+                    rows.append((n, json.loads(line)))
+                except json.JSONDecodeError as exc:
+                    raise BadInputError(f"{source}:{n}: not JSON ({exc.msg})") from None
+    elif source.suffix.lower() == ".csv":
+        with open(source, newline="", encoding="utf-8") as f:
+            rows = [(n, row) for n, row in enumerate(csv.DictReader(f), 2)]
+    else:
+        raise BadInputError(f"{source}: a manifest must be .jsonl or .csv")
+    return [_entry(source, n, row) for n, row in rows]
+
+
+def _entry(manifest: Path, line: int, row) -> BatchEntry:
+    if not isinstance(row, dict) or not row.get("audio"):
+        raise BadInputError(f"{manifest}:{line}: each row needs an 'audio' path")
+
+    def split(value) -> list[str]:
+        if value is None or value == "":
+            return []
+        return [str(v) for v in value] if isinstance(value, list) else [v.strip() for v in str(value).split(";") if v.strip()]
+
+    def resolve(path: str) -> str:
+        p = Path(path).expanduser()
+        return str((p if p.is_absolute() else manifest.parent / p).resolve())
+
+    speakers = row.get("speakers")
+    try:
+        speakers = int(speakers) if speakers not in (None, "") else None
+    except (TypeError, ValueError):
+        raise BadInputError(f"{manifest}:{line}: speakers must be a whole number (got {speakers!r})") from None
+    return BatchEntry(resolve(row["audio"]), tuple(resolve(r) for r in split(row.get("reference"))), speakers,
+                      tuple(split(row.get("tags"))))
+
+
+class StoreWriter(ResultWriter):
+    """Appends each result to results.jsonl and adds it to the store, as soon as it exists."""
+
+    def __init__(self, out_dir: Path, store: ResultStore):
+        super().__init__(out_dir)
+        self.store = store
+
+    def write_json(self, row: dict) -> None:
+        super().write_json(row)
+        self.store.add(json.loads(json.dumps(row, default=str, allow_nan=False)))
+
+
+def run_batch(recipes, entries: list[BatchEntry], *, writer: StoreWriter, run_id: str, resume: bool = False,
+              **kwargs) -> list[RunResult]:
+    """Every recipe on every entry not already done in this run. Recordings are decoded once; a recording
+    that cannot be decoded is recorded as a failed result for each recipe and the batch goes on."""
+    done = writer.store.done(run_id) if resume else set()
+    items: dict[str, Item | WorkbenchError] = {}
+    results: list[RunResult] = []
+    for recipe in recipes:
+        todo = [e for e in entries if (e.audio, recipe.hash) not in done]
+        if not todo:
+            continue
+        runnable = []
+        for entry in todo:
+            if entry.audio not in items:
+                try:
+                    items[entry.audio] = load_item(entry.audio, entry.references, num_speakers=entry.num_speakers)
+                except WorkbenchError as exc:
+                    items[entry.audio] = exc
+            item = items[entry.audio]
+            if isinstance(item, WorkbenchError):
+                failed = RunResult(run_id=run_id, recipe=recipe.name, recipe_hash=recipe.hash, pipeline=recipe.pipeline,
+                                   recording=Recording(Path(entry.audio).stem, entry.audio, 0.0, 0, 0),
+                                   transcript=None, error=f"{type(item).__name__}: {item}", error_stage="decode")
+                writer.write(failed)
+                results.append(failed)
+            else:
+                runnable.append(item)
+        if runnable:
+            results += run_recipes([recipe], runnable, writer=writer, run_id=run_id, **kwargs)
+    return results

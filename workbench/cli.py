@@ -345,6 +345,43 @@ def batch(
         raise typer.Exit(130)
 
 
+@app.command()
+def report(
+    run: Annotated[str, typer.Argument(help="a run id in the store, or a results.jsonl file")],
+    formats: Annotated[str, typer.Option("--format", help="comma-separated: html, md, json, csv")] = "html,md,json,csv",
+    store_path: Annotated[Path, typer.Option("--store", help="SQLite results store")] = Path("reports") / "workbench.sqlite",
+    out_dir: Annotated[Optional[Path], typer.Option("--out", help="where to write (default: reports/<run-id>/)")] = None,
+    verbose: VerboseOpt = 0,
+) -> None:
+    """Write a run's report: self-contained HTML with charts, Markdown, JSON and CSV (same numbers)."""
+    from workbench.report import write_reports
+    from workbench.store import ResultStore
+
+    _setup_logging(verbose)
+    try:
+        path = Path(run)
+        if path.suffix == ".jsonl" and path.is_file():
+            with ResultStore(":memory:") as store:
+                store.import_jsonl(path)
+                rows = store.rows()
+            run_id = rows[0]["run_id"] if rows else path.parent.name
+            target = out_dir or path.parent
+        else:
+            if not store_path.is_file():
+                raise BadInputError(f"no results store at {store_path}: pass --store, or a results.jsonl path")
+            with ResultStore(store_path) as store:
+                rows = store.rows(run_id=run)
+            run_id, target = run, out_dir or Path("reports") / run
+        if not rows:
+            raise BadInputError(f"run {run!r} has no results (see the run ids in {store_path})")
+        written = write_reports(rows, run_id, target, [f.strip() for f in formats.split(",") if f.strip()])
+    except WorkbenchError as exc:
+        _fail(exc)
+        return
+    for p in written:
+        out.print(str(p))
+
+
 @app.command("recipes")
 def list_recipes(verbose: VerboseOpt = 0) -> None:
     """List recipes: what each runs, whether it can run here, and if not, why and how to make it run."""

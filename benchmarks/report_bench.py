@@ -1,0 +1,57 @@
+"""Time to store 1,000 results and render their report (all four formats). Target: under 5 s here.
+
+    .venv/bin/python benchmarks/report_bench.py [--rows 1000] [--from reports/<run>/results.jsonl]
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import tempfile
+import time
+from pathlib import Path
+
+from workbench.report import write_reports
+from workbench.store import ResultStore
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def synthetic_rows(template: dict, n: int) -> list[dict]:
+    rows = []
+    for i in range(n):
+        r = copy.deepcopy(template)
+        r["run_id"] = "bench"
+        r["recipe"] = f"recipe-{i % 5}"
+        r["recipe_hash"] = f"{i % 5:016d}"
+        r["recording"] = {**r["recording"], "id": f"rec{i // 5}", "path": f"/bench/rec{i // 5}.wav"}
+        rows.append(r)
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=1000)
+    parser.add_argument("--from", dest="source", type=Path, help="a results.jsonl whose first row is the template")
+    args = parser.parse_args()
+    source = args.source or next(iter(sorted(ROOT.glob("reports/*/results.jsonl"), reverse=True)), None)
+    if source is None:
+        raise SystemExit("no results.jsonl to copy rows from: run `workbench compare` once, or pass --from")
+    template = json.loads(source.read_text().splitlines()[0])
+    rows = synthetic_rows(template, args.rows)
+    with tempfile.TemporaryDirectory() as tmp:
+        t0 = time.perf_counter()
+        with ResultStore(Path(tmp) / "s.sqlite") as store:
+            store.add_run("bench")
+            store.add_many(rows)
+            t1 = time.perf_counter()
+            stored = store.rows(run_id="bench")
+        write_reports(stored, "bench", Path(tmp) / "out", ["html", "md", "json", "csv"])
+        t2 = time.perf_counter()
+    print(f"{len(rows)} results: store {t1 - t0:.2f} s, read + render html/md/json/csv {t2 - t1:.2f} s, "
+          f"total {t2 - t0:.2f} s (target < 5 s)")
+
+
+if __name__ == "__main__":
+    main()

@@ -30,45 +30,14 @@ import pytest
 from typer.testing import CliRunner
 
 import fake_llm_server
+from server_helpers import SECRET, assert_no_secret, error_texts, free_port, get_json, stop
 from conftest import PYANNOTE_STM, PYANNOTE_WAV
 from workbench.backends.formatter import OpenAICompatibleFormatter, OpenAICompatibleOptions, bundled_smollm2
 from workbench.datamodel import Segment, Transcript, Word
 from workbench.llm_client import LLMRequestError, ServerConfig, chat, make_client, redact
 
-SECRET = "sk-test-SECRET-1234567890"
 FAKE_SERVER = Path(fake_llm_server.__file__)
 HI = [{"role": "user", "content": "Say hello."}]
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def stop(proc: subprocess.Popen) -> None:
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
-
-
-def get_json(url: str, timeout: float = 2.0):
-    with urllib.request.urlopen(url, timeout=timeout) as response:
-        return json.loads(response.read())
-
-
-def assert_no_secret(*texts: str) -> None:
-    for text in texts:
-        assert SECRET not in text, f"the API key leaked into: {text[:2000]}"
-
-
-def error_texts(exc: BaseException) -> tuple[str, str, str]:
-    """Everything a user or a log could see of an exception: message, repr, formatted traceback."""
-    return str(exc), repr(exc), "".join(traceback.format_exception(exc))
 
 
 @pytest.fixture

@@ -35,6 +35,7 @@ import pytest
 from typer.testing import CliRunner
 
 import fake_llm_server
+from server_helpers import SECRET, assert_no_secret, error_texts, free_port, get_json, stop
 from conftest import MEETING_STM, MEETING_WAV
 from workbench.audio_llm.backends import OpenAIAudio, OpenAIAudioOptions
 from workbench.audio_llm.prompts import DEFAULT_PROMPTS, DEFAULT_SYSTEM
@@ -43,42 +44,11 @@ from workbench.errors import BadInputError
 from workbench.llm_client import LLMRequestError, ServerConfig, chat, make_client
 from workbench.recipes import check_recipe, load_recipe, parse_recipe
 
-SECRET = "sk-test-AUDIO-SECRET-0987654321"
 FAKE_SERVER = Path(fake_llm_server.__file__)
 RATE = 16000
 with wave.open(str(MEETING_WAV), "rb") as _f:
     MEETING_FRAMES = _f.getnframes()
 MEETING_S = MEETING_FRAMES / RATE  # 96.48 s → 4 windows of at most 30 s
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def stop(proc: subprocess.Popen) -> None:
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
-
-
-def get_json(url: str, timeout: float = 5.0):
-    with urllib.request.urlopen(url, timeout=timeout) as response:
-        return json.loads(response.read())
-
-
-def assert_no_secret(*texts: str) -> None:
-    for text in texts:
-        assert SECRET not in text, f"the API key leaked into: {text[:2000]}"
-
-
-def error_texts(exc: BaseException) -> tuple[str, str, str]:
-    return str(exc), repr(exc), "".join(traceback.format_exception(exc))
 
 
 def wav_info(data: bytes) -> tuple[int, int, int, int]:

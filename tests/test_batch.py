@@ -119,3 +119,23 @@ def test_batch_cli_writes_store_and_resumes(corpus, tmp_path):
     assert again.exit_code == 0 and "4 results in run cli" in again.output  # nothing re-run or duplicated
     with ResultStore(tmp_path / "s.sqlite") as store:
         assert len(store.rows(run_id="cli")) == 4
+
+
+@pytest.mark.integration
+def test_parallel_workers_give_the_same_results_as_one(corpus, tmp_path):
+    from workbench.batch import run_batch_parallel
+
+    recipes = [load_recipe("cascade-fast")]
+    entries = discover(corpus)
+    with ResultStore(tmp_path / "one.sqlite") as store:
+        run_batch(recipes, entries, writer=StoreWriter(tmp_path / "one", store), run_id="one")
+        one = rows_by_key(store, "one")
+    added = run_batch_parallel(recipes, entries, workers=2, out_dir=tmp_path / "two", store_path=tmp_path / "two.sqlite",
+                               run_id="two")
+    assert added == 4
+    with ResultStore(tmp_path / "two.sqlite") as store:
+        two = rows_by_key(store, "two")
+    assert two.keys() == one.keys()
+    assert {k: r["transcript"]["text"] for k, r in two.items()} == {k: r["transcript"]["text"] for k, r in one.items()}
+    lines = (tmp_path / "two" / "results.jsonl").read_text().splitlines()
+    assert len(lines) == 4  # exported from the store: every result once

@@ -22,7 +22,7 @@ from workbench.errors import BadInputError, WorkbenchError
 from workbench.hallucination.probes import AUDIO_SUFFIXES
 from workbench.references import REFERENCE_FORMATS
 from workbench.result import RunResult
-from workbench.runner import Item, ResultWriter, load_item, run_recipes
+from workbench.runner import Item, ResultWriter, finite, load_item, run_recipes
 from workbench.store import ResultStore
 
 log = logging.getLogger(__name__)
@@ -87,15 +87,19 @@ def _entry(manifest: Path, line: int, row) -> BatchEntry:
 
 
 class StoreWriter(ResultWriter):
-    """Appends each result to results.jsonl and adds it to the store, as soon as it exists."""
+    """Adds each result to the store, and appends it to results.jsonl, as soon as it exists. Parallel workers
+    write to the store only (``jsonl=False``); the parent exports results.jsonl from the store."""
 
-    def __init__(self, out_dir: Path, store: ResultStore):
+    def __init__(self, out_dir: Path, store: ResultStore, *, jsonl: bool = True):
         super().__init__(out_dir)
         self.store = store
+        self.jsonl = jsonl
 
     def write_json(self, row: dict) -> None:
-        super().write_json(row)
-        self.store.add(json.loads(json.dumps(row, default=str, allow_nan=False)))
+        row = json.loads(json.dumps(finite(row), default=str, allow_nan=False))
+        self.store.add(row)
+        if self.jsonl:
+            super().write_json(row)
 
 
 def run_batch(recipes, entries: list[BatchEntry], *, writer: StoreWriter, run_id: str, resume: bool = False,
@@ -128,3 +132,42 @@ def run_batch(recipes, entries: list[BatchEntry], *, writer: StoreWriter, run_id
         if runnable:
             results += run_recipes([recipe], runnable, writer=writer, run_id=run_id, **kwargs)
     return results
+
+
+def _worker(recipe, entries: list[BatchEntry], out_dir: str, store_path: str, run_id: str, resume: bool, kwargs: dict) -> int:
+    """One worker process: this recipe's models load once, its share of the recordings runs, results go to
+    the store as they finish."""
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    with ResultStore(store_path) as store:
+        writer = StoreWriter(Path(out_dir), store, jsonl=False)
+        return len(run_batch([recipe], entries, writer=writer, run_id=run_id, resume=resume, **kwargs))
+
+
+def run_batch_parallel(recipes, entries: list[BatchEntry], *, workers: int, out_dir: Path, store_path: Path, run_id: str,
+                       resume: bool = False, progress=None, **kwargs) -> int:
+    """The batch over ``workers`` local processes: each recipe's recordings are split into ``workers`` shares;
+    each share is one task (models loaded once per task). Results land in the store as they finish; when all
+    tasks are done (or some failed), results.jsonl is written from the store. Returns the results added."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
+    shares = [entries[i::workers] for i in range(workers)]
+    tasks = [(recipe, share) for recipe in recipes for share in shares if share]
+    added = 0
+    context = multiprocessing.get_context("spawn")  # no fork after torch/CTranslate2 threads started
+    try:
+        with ProcessPoolExecutor(workers, mp_context=context) as pool:
+            futures = [pool.submit(_worker, recipe, share, str(out_dir), str(store_path), run_id, resume, kwargs)
+                       for recipe, share in tasks]
+            for done, future in enumerate(as_completed(futures), 1):
+                added += future.result()
+                if progress is not None:
+                    progress(done, len(futures))
+    finally:
+        with ResultStore(store_path) as store:
+            rows = store.rows(run_id=run_id)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        with open(out_dir / "results.jsonl", "w", encoding="utf-8") as f:
+            for row in rows:
+                f.write(json.dumps(row, ensure_ascii=False, allow_nan=False) + "\n")
+    return added

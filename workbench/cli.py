@@ -298,6 +298,7 @@ def batch(
     resume: Annotated[bool, typer.Option("--resume", help="continue a run: skip (recording, recipe) pairs already done")] = False,
     run_id: Annotated[Optional[str], typer.Option("--run-id", help="name the run (with --resume: the run to continue; default the latest)")] = None,
     store_path: Annotated[Path, typer.Option("--store", help="SQLite results store")] = Path("reports") / "workbench.sqlite",
+    workers: Annotated[int, typer.Option("--workers", min=1, help="local worker processes (each loads the models once)")] = 1,
     out_dir: OutOpt = Path("reports"),
     hardware: HardwareOpt = None,
     prices: PricesOpt = None,
@@ -307,7 +308,7 @@ def batch(
 ) -> None:
     """Run recipes over a folder or manifest; results go to results.jsonl and the store as they finish."""
     from workbench import environment, runner
-    from workbench.batch import StoreWriter, discover, run_batch
+    from workbench.batch import StoreWriter, discover, run_batch, run_batch_parallel
     from workbench.store import ResultStore
     from workbench.summary import markdown
 
@@ -331,7 +332,14 @@ def batch(
     interrupted = False
     try:
         with _progress() as progress:
-            run_batch(recipe_list, entries, writer=writer, run_id=run_id, resume=resume, hook=ProgressHook(progress), **setup)
+            if workers > 1:
+                task = progress.add_task(f"batch on {workers} workers", total=None)
+                run_batch_parallel(recipe_list, entries, workers=workers, out_dir=writer.out_dir, store_path=store_path,
+                                   run_id=run_id, resume=resume,
+                                   progress=lambda done, total: progress.update(task, completed=done, total=total), **setup)
+            else:
+                run_batch(recipe_list, entries, writer=writer, run_id=run_id, resume=resume, hook=ProgressHook(progress),
+                          **setup)
     except KeyboardInterrupt:
         interrupted = True
         console.print(f"[yellow]interrupted: finished results are kept; continue with --resume --run-id {run_id}[/]")
@@ -339,7 +347,7 @@ def batch(
     out.print(f"{len(rows)} results in run {run_id} ({len(entries)} recordings × {len(recipe_list)} recipes)")
     if writer.results:
         (writer.out_dir / "summary.md").write_text(markdown(writer.results, title=f"Batch {run_id}"), encoding="utf-8")
-    out.print(f"results: {writer.path}\nstore: {store_path}")
+    out.print(f"results: {writer.path}\nstore: {store_path}\nreport: workbench report {run_id} --store {store_path}")
     store.close()
     if interrupted:
         raise typer.Exit(130)

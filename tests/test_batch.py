@@ -139,3 +139,25 @@ def test_parallel_workers_give_the_same_results_as_one(corpus, tmp_path):
     assert {k: r["transcript"]["text"] for k, r in two.items()} == {k: r["transcript"]["text"] for k, r in one.items()}
     lines = (tmp_path / "two" / "results.jsonl").read_text().splitlines()
     assert len(lines) == 4  # exported from the store: every result once
+
+
+@pytest.mark.integration
+def test_ray_executor_writes_the_same_results_as_the_local_one(corpus, tmp_path):
+    pytest.importorskip("ray")
+    from workbench.batch import run_batch_ray
+
+    recipes = [load_recipe("cascade-fast")]
+    entries = discover(corpus)
+    with ResultStore(tmp_path / "local.sqlite") as store:
+        run_batch(recipes, entries, writer=StoreWriter(tmp_path / "local", store), run_id="run")
+        local = rows_by_key(store, "run")
+    added = run_batch_ray(recipes, entries, workers=2, out_dir=tmp_path / "ray", store_path=tmp_path / "ray.sqlite", run_id="run")
+    assert added == 4
+    with ResultStore(tmp_path / "ray.sqlite") as store:
+        on_ray = rows_by_key(store, "run")
+    assert on_ray.keys() == local.keys()
+    for key, row in local.items():
+        assert on_ray[key]["transcript"]["text"] == row["transcript"]["text"]
+        assert on_ray[key]["metrics"]["wer"] == row["metrics"]["wer"]
+        assert on_ray[key]["error"] == row["error"]
+    assert len((tmp_path / "ray" / "results.jsonl").read_text().splitlines()) == 4

@@ -164,10 +164,51 @@ def run_batch_parallel(recipes, entries: list[BatchEntry], *, workers: int, out_
                 if progress is not None:
                     progress(done, len(futures))
     finally:
-        with ResultStore(store_path) as store:
-            rows = store.rows(run_id=run_id)
-        out_dir.mkdir(parents=True, exist_ok=True)
-        with open(out_dir / "results.jsonl", "w", encoding="utf-8") as f:
-            for row in rows:
-                f.write(json.dumps(row, ensure_ascii=False, allow_nan=False) + "\n")
+        export_jsonl(store_path, run_id, out_dir)
+    return added
+
+
+def export_jsonl(store_path: Path, run_id: str, out_dir: Path) -> None:
+    """results.jsonl of a run, from the store (every finished result once)."""
+    with ResultStore(store_path) as store:
+        rows = store.rows(run_id=run_id)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with open(out_dir / "results.jsonl", "w", encoding="utf-8") as f:
+        for row in rows:
+            f.write(json.dumps(row, ensure_ascii=False, allow_nan=False) + "\n")
+
+
+def run_batch_ray(recipes, entries: list[BatchEntry], *, workers: int, out_dir: Path, store_path: Path, run_id: str,
+                  resume: bool = False, address: str | None = None, gpus_per_task: float = 0.0, progress=None,
+                  **kwargs) -> int:
+    """The same batch on Ray: one task per recipe × share of the recordings (models load once per task), each
+    asking for one CPU and ``gpus_per_task`` GPUs. ``address`` joins a running cluster (its workers must reach
+    ``store_path``: put it on a shared filesystem); without it a local Ray instance with ``workers`` CPUs starts.
+    Results land in the same store and results.jsonl as with the local executor."""
+    try:
+        import ray
+    except ImportError:
+        raise BadInputError('the Ray executor needs Ray: pip install "ray>=2.9" (or -e ".[ray]")') from None
+    started = False
+    if not ray.is_initialized():
+        ray.init(address=address, num_cpus=None if address else workers, include_dashboard=False,
+                 log_to_driver=False, configure_logging=False)
+        started = True
+    remote = ray.remote(_worker)
+    shares = [entries[i::workers] for i in range(workers)]
+    added = 0
+    try:
+        pending = [remote.options(num_cpus=1, num_gpus=gpus_per_task).remote(
+                       recipe, share, str(out_dir), str(store_path), run_id, resume, kwargs)
+                   for recipe in recipes for share in shares if share]
+        total = len(pending)
+        while pending:
+            ready, pending = ray.wait(pending, num_returns=1)
+            added += ray.get(ready[0])
+            if progress is not None:
+                progress(total - len(pending), total)
+    finally:
+        export_jsonl(store_path, run_id, out_dir)
+        if started:
+            ray.shutdown()
     return added

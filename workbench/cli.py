@@ -298,7 +298,10 @@ def batch(
     resume: Annotated[bool, typer.Option("--resume", help="continue a run: skip (recording, recipe) pairs already done")] = False,
     run_id: Annotated[Optional[str], typer.Option("--run-id", help="name the run (with --resume: the run to continue; default the latest)")] = None,
     store_path: Annotated[Path, typer.Option("--store", help="SQLite results store")] = Path("reports") / "workbench.sqlite",
-    workers: Annotated[int, typer.Option("--workers", min=1, help="local worker processes (each loads the models once)")] = 1,
+    workers: Annotated[int, typer.Option("--workers", min=1, help="worker processes (each loads the models once)")] = 1,
+    executor: Annotated[str, typer.Option("--executor", help="local or ray")] = "local",
+    ray_address: Annotated[Optional[str], typer.Option("--ray-address", help="join a running Ray cluster (default: start a local one)")] = None,
+    gpus_per_task: Annotated[float, typer.Option("--gpus-per-task", min=0, help="Ray: GPUs each task asks for")] = 0.0,
     out_dir: OutOpt = Path("reports"),
     hardware: HardwareOpt = None,
     prices: PricesOpt = None,
@@ -308,12 +311,14 @@ def batch(
 ) -> None:
     """Run recipes over a folder or manifest; results go to results.jsonl and the store as they finish."""
     from workbench import environment, runner
-    from workbench.batch import StoreWriter, discover, run_batch, run_batch_parallel
+    from workbench.batch import StoreWriter, discover, run_batch, run_batch_parallel, run_batch_ray
     from workbench.store import ResultStore
     from workbench.summary import markdown
 
     _setup_logging(verbose)
     try:
+        if executor not in ("local", "ray"):
+            raise BadInputError(f"unknown executor {executor!r}; known: local, ray")
         setup = _setup(_recipe_names(recipes), hardware, prices, normalizer, phrases)
         entries = discover(source)
         store = ResultStore(store_path)
@@ -332,7 +337,12 @@ def batch(
     interrupted = False
     try:
         with _progress() as progress:
-            if workers > 1:
+            if executor == "ray":
+                task = progress.add_task(f"batch on Ray ({workers} CPUs)", total=None)
+                run_batch_ray(recipe_list, entries, workers=workers, out_dir=writer.out_dir, store_path=store_path,
+                              run_id=run_id, resume=resume, address=ray_address, gpus_per_task=gpus_per_task,
+                              progress=lambda done, total: progress.update(task, completed=done, total=total), **setup)
+            elif workers > 1:
                 task = progress.add_task(f"batch on {workers} workers", total=None)
                 run_batch_parallel(recipe_list, entries, workers=workers, out_dir=writer.out_dir, store_path=store_path,
                                    run_id=run_id, resume=resume,
@@ -343,6 +353,8 @@ def batch(
     except KeyboardInterrupt:
         interrupted = True
         console.print(f"[yellow]interrupted: finished results are kept; continue with --resume --run-id {run_id}[/]")
+    except WorkbenchError as exc:
+        _fail(exc)
     rows = store.rows(run_id=run_id)
     out.print(f"{len(rows)} results in run {run_id} ({len(entries)} recordings × {len(recipe_list)} recipes)")
     if writer.results:

@@ -161,3 +161,95 @@ def test_ray_executor_writes_the_same_results_as_the_local_one(corpus, tmp_path)
         assert on_ray[key]["metrics"]["wer"] == row["metrics"]["wer"]
         assert on_ray[key]["error"] == row["error"]
     assert len((tmp_path / "ray" / "results.jsonl").read_text().splitlines()) == 4
+
+
+@pytest.mark.integration
+def test_batch_killed_midway_and_resumed_equals_an_uninterrupted_run(tmp_path):
+    """The bundled samples plus a generated folder of 20 clips; the batch process is SIGKILLed after a few
+    results, then resumed: the same results as an uninterrupted run, nothing duplicated, nothing lost."""
+    import os
+    import shutil
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from conftest import MEETING_STM, MEETING_WAV, PYANNOTE_STM
+
+    folder = tmp_path / "corpus"
+    folder.mkdir()
+    for src in (PYANNOTE_WAV, PYANNOTE_STM, MEETING_WAV, MEETING_STM):
+        shutil.copy(src, folder / src.name)
+    speech = load_audio(PYANNOTE_WAV).samples
+    rng = np.random.default_rng(7)
+    for i in range(20):  # 3 s clips: slices of the call, with some silence and noise among them
+        if i % 5 == 0:
+            clip = np.zeros(3 * 16000, np.float32)
+        elif i % 5 == 1:
+            clip = (rng.standard_normal(3 * 16000) * 0.003).astype(np.float32)
+        else:
+            start = 7 * 16000 + i * 8000
+            clip = speech[start : start + 3 * 16000]
+        write_wav(folder / f"clip{i:02d}.wav", clip)
+    recipes = [load_recipe("cascade-fast")]
+    entries = discover(folder)
+    assert len(entries) == 22
+
+    with ResultStore(tmp_path / "full.sqlite") as store:
+        run_batch(recipes, entries, writer=StoreWriter(tmp_path / "full", store), run_id="k")
+        full = rows_by_key(store, "k")
+    assert len(full) == 22 and not any(r["error"] for r in full.values())
+
+    store_path = tmp_path / "killed.sqlite"
+    cmd = [sys.executable, "-m", "workbench", "batch", str(folder), "--recipes", "cascade-fast", "--run-id", "k",
+           "--store", str(store_path), "--out", str(tmp_path / "out")]
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 300
+    try:
+        while time.monotonic() < deadline and proc.poll() is None:
+            if store_path.exists():
+                with ResultStore(store_path) as store:
+                    if len(store.rows(run_id="k")) >= 5:
+                        break
+            time.sleep(0.2)
+        assert proc.poll() is None, "the batch finished before it could be killed"
+        proc.send_signal(signal.SIGKILL)  # no chance to clean up: a crash
+        proc.wait(30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    with ResultStore(store_path) as store:
+        partial = rows_by_key(store, "k")
+    assert 5 <= len(partial) < 22
+
+    resumed_proc = subprocess.run(cmd + ["--resume"], env=env, capture_output=True, text=True, timeout=600)
+    assert resumed_proc.returncode == 0, resumed_proc.stderr[-2000:]
+    with ResultStore(store_path) as store:
+        resumed = rows_by_key(store, "k")
+        assert len(store.rows(run_id="k")) == 22  # nothing duplicated
+    assert resumed.keys() == full.keys()  # nothing lost
+    for key, row in full.items():
+        assert resumed[key]["transcript"]["text"] == row["transcript"]["text"]
+        assert resumed[key]["metrics"]["wer"] == row["metrics"]["wer"]
+    for key, row in partial.items():  # what finished before the kill was kept as it was
+        assert resumed[key]["created_at"] == row["created_at"]
+    lines = (tmp_path / "out" / "k" / "results.jsonl").read_text().splitlines()
+    assert len(lines) == 22 and all(json.loads(line)["run_id"] == "k" for line in lines)
+
+
+def test_manifest_tags_reach_the_store(tmp_path):
+    from workbench.result import RunResult
+    from workbench.datamodel import Recording
+
+    (tmp_path / "m.jsonl").write_text(json.dumps({"audio": "x.wav", "tags": ["call", "noisy"]}) + "\n"
+                                      + json.dumps({"audio": "y.wav"}) + "\n")
+    entries = discover(tmp_path / "m.jsonl")
+    with ResultStore(tmp_path / "s.sqlite") as store:
+        writer = StoreWriter(tmp_path / "out", store)
+        writer.tags.update({e.audio: e.tags for e in entries if e.tags})
+        for e in entries:
+            writer.write(RunResult(run_id="t", recipe="r", recipe_hash="h", pipeline="cascade",
+                                   recording=Recording("x", e.audio, 1.0, 16000, 1), transcript=None, error="x"))
+        assert [r["recording"]["path"] for r in store.rows(tag="noisy")] == [entries[0].audio]
+        assert len(store.rows(run_id="t")) == 2

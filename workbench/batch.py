@@ -94,9 +94,11 @@ class StoreWriter(ResultWriter):
         super().__init__(out_dir)
         self.store = store
         self.jsonl = jsonl
+        self.tags: dict[str, tuple[str, ...]] = {}  # recording path → the manifest's tags for it
 
     def write_json(self, row: dict) -> None:
         row = json.loads(json.dumps(finite(row), default=str, allow_nan=False))
+        row["tags"] = list(self.tags.get((row.get("recording") or {}).get("path"), ()))
         self.store.add(row)
         if self.jsonl:
             super().write_json(row)
@@ -107,6 +109,7 @@ def run_batch(recipes, entries: list[BatchEntry], *, writer: StoreWriter, run_id
     """Every recipe on every entry not already done in this run. Recordings are decoded once; a recording
     that cannot be decoded is recorded as a failed result for each recipe and the batch goes on."""
     done = writer.store.done(run_id) if resume else set()
+    writer.tags.update({e.audio: e.tags for e in entries if e.tags})
     items: dict[str, Item | WorkbenchError] = {}
     results: list[RunResult] = []
     for recipe in recipes:

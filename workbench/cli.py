@@ -311,7 +311,7 @@ def batch(
 ) -> None:
     """Run recipes over a folder or manifest; results go to results.jsonl and the store as they finish."""
     from workbench import environment, runner
-    from workbench.batch import StoreWriter, discover, run_batch, run_batch_parallel, run_batch_ray
+    from workbench.batch import StoreWriter, discover, export_jsonl, run_batch, run_batch_parallel, run_batch_ray
     from workbench.store import ResultStore
     from workbench.summary import markdown
 
@@ -355,6 +355,9 @@ def batch(
         console.print(f"[yellow]interrupted: finished results are kept; continue with --resume --run-id {run_id}[/]")
     except WorkbenchError as exc:
         _fail(exc)
+    # the store is the record: results.jsonl is rewritten from it, so a crash between the two writes (or a
+    # line cut short by a kill) never leaves the file short or broken after a resume
+    export_jsonl(store_path, run_id, writer.out_dir)
     rows = store.rows(run_id=run_id)
     out.print(f"{len(rows)} results in run {run_id} ({len(entries)} recordings × {len(recipe_list)} recipes)")
     if writer.results:

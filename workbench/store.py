@@ -349,11 +349,15 @@ class ResultStore:
         if recipe is not None:
             where.append("r.recipe = ?")
             params.append(recipe)
-        if tag is not None:
-            where.append("EXISTS (SELECT 1 FROM runs u, json_each(u.tags) t WHERE u.run_id = r.run_id AND t.value = ?)")
-            params.append(tag)
-        sql = "SELECT r.row FROM results r" + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY r.id"
-        return [json.loads(text) for (text,) in self._conn.execute(sql, params)]
+        sql = "SELECT r.row, u.tags FROM results r JOIN runs u ON u.run_id = r.run_id" + (
+            " WHERE " + " AND ".join(where) if where else "") + " ORDER BY r.id"
+        out = []
+        for text, run_tags in self._conn.execute(sql, params):
+            row = json.loads(text)
+            # a tag matches the run's tags or the row's own (a manifest tags each recording)
+            if tag is None or tag in json.loads(run_tags or "[]") or tag in (row.get("tags") or []):
+                out.append(row)
+        return out
 
     def runs(self) -> list[dict]:
         """Every run, in the order recorded: run_id, created_at, command, hardware, tags, and counts of

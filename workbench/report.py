@@ -189,10 +189,19 @@ def comparisons(rows: Sequence[dict], figs: Sequence[RecipeFigures]) -> list[Pai
     return [paired(rows, a, b) for i, a in enumerate(names) for b in names[i + 1:]]
 
 
-def to_json(rows: Sequence[dict], run_id: str) -> str:
+def _analysed(rows: Sequence[dict], analysis) -> tuple[list[RecipeFigures], list[Paired]]:
+    """Corpus figures and paired comparisons (bootstraps included): computed once per report, shared by
+    every format written together."""
+    if analysis is not None:
+        return analysis
     figs = figures(rows)
+    return figs, comparisons(rows, figs)
+
+
+def to_json(rows: Sequence[dict], run_id: str, analysis=None) -> str:
+    figs, pairs = _analysed(rows, analysis)
     return json.dumps({"run_id": run_id, "recipes": [asdict(f) for f in figs],
-                       "paired": [asdict(p) for p in comparisons(rows, figs)], "results": list(rows)},
+                       "paired": [asdict(p) for p in pairs], "results": list(rows)},
                       indent=2, ensure_ascii=False, allow_nan=False, default=str)
 
 
@@ -223,15 +232,14 @@ def _csv_safe(text: str) -> str:
     return "'" + text if text[:1] in ("=", "+", "-", "@") else text
 
 
-def to_markdown(rows: Sequence[dict], run_id: str) -> str:
+def to_markdown(rows: Sequence[dict], run_id: str, analysis=None) -> str:
     from workbench.summary import _md
 
-    figs = figures(rows)
+    figs, pairs = _analysed(rows, analysis)
     header, body = table_rows(figs)
     lines = [f"# Report {run_id}", "", f"{len({r['recording']['path'] for r in rows})} recordings, {len(figs)} recipes.", "",
              "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(_md(c) for c in row) + " |" for row in body]
-    pairs = comparisons(rows, figs)
     if pairs:
         lines += ["", "## Paired comparisons (WER, bootstrap over recordings)", "",
                   "| recipes | recordings | WER difference | 95% CI | p |", "|---|---|---|---|---|"]
@@ -309,9 +317,9 @@ td:first-child,th:first-child{text-align:left}.chart{display:block;margin:1em 0}
 .tx td{text-align:left;max-width:520px}"""
 
 
-def to_html(rows: Sequence[dict], run_id: str) -> str:
+def to_html(rows: Sequence[dict], run_id: str, analysis=None) -> str:
     e = html.escape
-    figs = figures(rows)
+    figs, pairs = _analysed(rows, analysis)
     header, body = table_rows(figs)
     charts = [
         _bars("WER (lower is better)", [(f.recipe, f.wer) for f in figs], lambda v: f"{100 * v:.1f}%"),
@@ -329,7 +337,6 @@ def to_html(rows: Sequence[dict], run_id: str) -> str:
              "<table id=figures><tr>" + "".join(f"<th>{e(h)}</th>" for h in header) + "</tr>"]
     parts += ["<tr>" + "".join(f"<td>{e(c)}</td>" for c in row) + "</tr>" for row in body]
     parts.append("</table><p>WER CIs: 95% bootstrap over recordings. — means not measured.</p>")
-    pairs = comparisons(rows, figs)
     if pairs:
         parts.append("<h2>Paired comparisons</h2><table id=paired><tr><th>recipes</th><th>recordings</th><th>WER difference</th>"
                      "<th>95% CI</th><th>p</th></tr>")
@@ -369,8 +376,9 @@ def write_reports(rows: Sequence[dict], run_id: str, out_dir: Path, formats: Seq
 
         raise BadInputError(f"unknown report format {', '.join(unknown)}; known: {', '.join(FORMATS)}")
     out_dir.mkdir(parents=True, exist_ok=True)
-    render = {"html": lambda: to_html(rows, run_id), "md": lambda: to_markdown(rows, run_id),
-              "json": lambda: to_json(rows, run_id), "csv": lambda: to_csv(rows)}
+    analysis = _analysed(rows, None) if set(formats) - {"csv"} else None  # CSV needs no corpus figures
+    render = {"html": lambda: to_html(rows, run_id, analysis), "md": lambda: to_markdown(rows, run_id, analysis),
+              "json": lambda: to_json(rows, run_id, analysis), "csv": lambda: to_csv(rows)}
     paths = []
     for fmt in formats:
         path = out_dir / f"report.{fmt}"

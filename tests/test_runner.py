@@ -349,3 +349,49 @@ def test_results_are_strict_json_without_nan_or_infinity(tmp_path):
 
     [row] = [json.loads(line, parse_constant=refuse) for line in (tmp_path / RESULTS_FILE).read_text().splitlines()]
     assert row == {"a": None, "b": [None, 1.5], "c": {"d": None}}
+
+
+def test_pool_keeps_models_loaded_across_runs(tmp_path, audio, stm):
+    from workbench.runner import PipelinePool
+
+    pool = PipelinePool(capacity=2)
+    items = make_items(audio, [stm], n=1)
+    a = recipe("a", text=stm.text)
+    first = run_recipes([a], items, writer=ResultWriter(tmp_path / "1"), run_id="r1", pool=pool)
+    second = run_recipes([a], items, writer=ResultWriter(tmp_path / "2"), run_id="r2", pool=pool)
+    assert [e[0] for e in EVENTS] == ["load", "run", "run"]  # one load, no unload in between
+    assert pool.loads == 1 and a in pool
+    [t1] = [t for t in first[0].timings if t.stage == "load"]
+    [t2] = [t for t in second[0].timings if t.stage == "load"]
+    assert "reused" not in t1.detail and t2.detail["reused"] is True
+    assert t2.wall_s == t1.wall_s  # the reused run reports the load its models were made with
+    assert second[0].ok and second[0].scores.words.rate == 0.0
+
+
+def test_pool_reloads_an_edited_recipe_and_evicts_the_least_recently_used(tmp_path, audio, stm):
+    from workbench.runner import PipelinePool
+
+    pool = PipelinePool(capacity=2)
+    items = make_items(audio, [stm], n=1)
+    a, b, c = recipe("a", text="x"), recipe("b", text="y"), recipe("c", text="z")
+    for r in (a, b, a, c):  # a used again after b, so b is the least recently used when c arrives
+        run_recipes([r], items, writer=ResultWriter(tmp_path), run_id="r", pool=pool)
+    assert pool.loads == 3 and a in pool and c in pool and b not in pool
+    assert ("unload", "b") in EVENTS and ("unload", "a") not in EVENTS
+    edited = dataclasses.replace(a, description="edited", pipeline=FAKE, path="/fake/a2.toml")
+    assert edited.hash == a.hash  # same content: reused
+    run_recipes([edited], items, writer=ResultWriter(tmp_path), run_id="r", pool=pool)
+    assert pool.loads == 3
+
+
+def test_pool_keeps_nothing_after_a_failed_load(tmp_path, audio, stm):
+    from workbench.runner import PipelinePool
+
+    pool = PipelinePool()
+    items = make_items(audio, [stm], n=1)
+    bad = recipe("bad", load=RuntimeError("weights corrupt"))
+    for _ in range(2):
+        [r] = run_recipes([bad], items, writer=ResultWriter(tmp_path), run_id="r", pool=pool)
+        assert r.error_stage == "load" and "weights corrupt" in r.error
+    assert pool.loads == 0 and len(pool) == 0
+    assert [e[0] for e in EVENTS] == ["load", "unload", "load", "unload"]  # tried again, not cached as broken

@@ -9,8 +9,11 @@ from __future__ import annotations
 import json
 import logging
 import secrets
+import threading
 import time
-from collections.abc import Sequence
+from collections import OrderedDict
+from collections.abc import Iterator, Sequence
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -157,6 +160,88 @@ def _prefixed(hook: Hook, prefix: str) -> Hook:
     return prefixed
 
 
+@dataclass
+class _Loaded:
+    pipeline: object
+    load: StageTiming  # how long the load (and warm-up) took when it happened
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    leases: int = 0
+
+
+class PipelinePool:
+    """Loaded pipelines kept between runs (the dashboard holds one for its whole life), keyed by recipe name and
+    hash: a second run of an unchanged recipe reuses the loaded models; an edited recipe loads anew.
+
+    At most ``capacity`` pipelines stay loaded; the least recently used one not in use is unloaded first.
+    One run at a time uses a given pipeline (a lock each), so concurrent sessions never share a model call.
+    ``loads`` counts real loads (what a test checks to see that models were not loaded again)."""
+
+    def __init__(self, capacity: int = 4):
+        self.capacity = max(1, capacity)
+        self.loads = 0
+        self._loaded: OrderedDict[str, _Loaded] = OrderedDict()
+        self._lock = threading.Lock()
+        self._loading: dict[str, threading.Lock] = {}
+
+    @staticmethod
+    def key(recipe: Recipe) -> str:
+        return f"{recipe.name}@{recipe.hash}"
+
+    def __contains__(self, recipe: Recipe) -> bool:
+        return self.key(recipe) in self._loaded
+
+    def __len__(self) -> int:
+        return len(self._loaded)
+
+    @contextmanager
+    def lease(self, recipe: Recipe, load) -> Iterator[tuple[object, StageTiming, bool]]:
+        """(pipeline, load timing, reused) for ``recipe``; ``load()`` → (pipeline, timing) builds it when it is
+        not held (and raises as it would without a pool: nothing is kept after a failed load)."""
+        key = self.key(recipe)
+        with self._lock:
+            loading = self._loading.setdefault(key, threading.Lock())
+        with loading:  # two sessions asking for the same recipe at once load it once
+            with self._lock:
+                entry = self._loaded.get(key)
+                if entry is not None:
+                    self._loaded.move_to_end(key)
+                    entry.leases += 1
+            reused = entry is not None
+            if entry is None:
+                pipeline, timing = load()
+                with self._lock:
+                    self.loads += 1
+                    entry = self._loaded[key] = _Loaded(pipeline, timing, leases=1)
+                    self._evict()
+        try:
+            with entry.lock:
+                yield entry.pipeline, entry.load, reused
+        finally:
+            with self._lock:
+                entry.leases -= 1
+                self._evict()
+
+    def _evict(self) -> None:
+        while len(self._loaded) > self.capacity:
+            idle = next((h for h, e in self._loaded.items() if e.leases == 0), None)
+            if idle is None:
+                return
+            entry = self._loaded.pop(idle)
+            _unload(entry.pipeline)
+
+    def clear(self) -> None:
+        with self._lock:
+            for h in [h for h, e in self._loaded.items() if e.leases == 0]:
+                _unload(self._loaded.pop(h).pipeline)
+
+
+def _unload(pipeline) -> None:
+    try:
+        pipeline.unload()
+    except Exception:  # noqa: BLE001 - unloading is best effort
+        log.warning("unloading a pipeline failed", exc_info=True)
+
+
 def run_recipes(
     recipes: Sequence[Recipe],
     items: Sequence[Item],
@@ -168,13 +253,15 @@ def run_recipes(
     hook: Hook = null_hook,
     api_prices: dict[str, ApiPrice] | None = None,
     phrases=None,
+    pool: PipelinePool | None = None,
 ) -> list[RunResult]:
-    """Every recipe on every item; models load once per recipe and are released before the next.
-    ``api_prices`` maps price-table ids to API prices, for recipes whose backend names one (``price = …``)."""
+    """Every recipe on every item; models load once per recipe and are released before the next — or, with a
+    ``pool``, kept loaded for the next call. ``api_prices`` maps price-table ids to API prices, for recipes
+    whose backend names one (``price = …``)."""
     results: list[RunResult] = []
     for recipe in recipes:
         results.extend(_run_recipe(recipe, items, writer, run_id, price, normalizer, _prefixed(hook, recipe.name),
-                                   api_prices or {}, phrases))
+                                   api_prices or {}, phrases, pool))
     return results
 
 
@@ -182,7 +269,7 @@ def api_price_id(recipe: Recipe) -> str | None:
     return next((getattr(s.options, "price") for s in recipe.stages if getattr(s.options, "price", None)), None)
 
 
-def _run_recipe(recipe, items, writer, run_id, price, normalizer, hook, api_prices, phrases) -> list[RunResult]:
+def _run_recipe(recipe, items, writer, run_id, price, normalizer, hook, api_prices, phrases, pool=None) -> list[RunResult]:
     diarizes = any(s.stage == "diarization" and s.backend != "none" for s in recipe.stages)
     formats = any(s.stage == "formatter" and s.backend != "none" for s in recipe.stages)
     api_price = api_prices.get(api_price_id(recipe) or "")
@@ -220,49 +307,76 @@ def _run_recipe(recipe, items, writer, run_id, price, normalizer, hook, api_pric
         log.info("%s: %s", recipe.name, message)
         return fail_all(message, "check")
 
-    pipeline = build_pipeline(recipe)
     reset_peak_rss()
-    load_clock = StageClock(hook)
-    try:
-        with load_clock.stage("load") as detail:
-            pipeline.load()
-            detail["warmup_s"] = _warm_up(pipeline, recipe, items)
-    except BackendUnavailable as exc:
-        return fail_all(f"unavailable: {exc}", "load", load_clock.timings)
-    except Exception as exc:  # noqa: BLE001 - a failing recipe must not stop the others
-        log.exception("%s: model load failed", recipe.name)
-        return fail_all(f"load failed: {type(exc).__name__}: {exc}", "load", load_clock.timings)
+    load_clocks: list[StageClock] = []
 
+    def load() -> tuple[object, StageTiming]:
+        pipeline = build_pipeline(recipe)
+        load_clock = StageClock(hook)
+        load_clocks.append(load_clock)
+        try:
+            with load_clock.stage("load") as detail:
+                pipeline.load()
+                detail["warmup_s"] = _warm_up(pipeline, recipe, items)
+        except BaseException:
+            _unload(pipeline)
+            raise
+        [timed] = load_clock.timings
+        return pipeline, timed
+
+    with ExitStack() as held:
+        try:
+            if pool is None:
+                pipeline, timed = load()
+                held.callback(_unload, pipeline)
+                reused = False
+            else:
+                pipeline, timed, reused = held.enter_context(pool.lease(recipe, load))
+        except BackendUnavailable as exc:
+            return fail_all(f"unavailable: {exc}", "load", _timings(load_clocks))
+        except Exception as exc:  # noqa: BLE001 - a failing recipe must not stop the others
+            log.exception("%s: model load failed", recipe.name)
+            return fail_all(f"load failed: {type(exc).__name__}: {exc}", "load", _timings(load_clocks))
+        if reused:
+            hook("load", StageTiming("load", 0.0, 0.0, {"reused": True}))
+        return _run_loaded(pipeline, timed, reused, recipe=recipe, items=items, writer=writer, result=result,
+                           hook=hook, normalizer=normalizer, diarizes=diarizes, formats=formats, phrases=phrases)
+
+
+def _timings(clocks: list[StageClock]) -> tuple[StageTiming, ...]:
+    return tuple(t for c in clocks for t in c.timings)
+
+
+def _run_loaded(pipeline, timed: StageTiming, reused: bool, *, recipe, items, writer, result, hook, normalizer,
+                diarizes, formats, phrases) -> list[RunResult]:
     versions = environment.versions(pipeline.versions())
     components = pipeline.describe()
-    [timed] = load_clock.timings
-    load_timing = StageTiming("load", timed.wall_s, timed.cpu_s, {**timed.detail, "shared_by_recordings": len(items)})
+    # a reused pipeline reports the load it was made with (the models were not loaded again: "reused")
+    load_timing = StageTiming("load", timed.wall_s, timed.cpu_s,
+                              {**timed.detail, "shared_by_recordings": len(items), **({"reused": True} if reused else {})})
     out: list[RunResult] = []
-    try:
-        for item in items:
-            seed_everything()
-            clock = StageClock(hook)
-            try:
-                output = pipeline.run(item.audio.samples, clock, num_speakers=item.num_speakers)
-            except KeyboardInterrupt:
-                raise
-            except Exception as exc:  # noqa: BLE001
-                stage = clock.current or "run"
-                partial = exc.partial if isinstance(exc, StageFailed) else None
-                cause = exc.cause if isinstance(exc, StageFailed) else exc
-                if not isinstance(cause, WorkbenchError):
-                    log.error("%s failed on %s", recipe.name, item.audio.recording.id, exc_info=cause)
-                r = result(item, transcript=partial.transcript if partial else None,
-                           usage=partial.usage if partial else Usage(), error=f"{type(cause).__name__}: {cause}", error_stage=stage,
-                           timings=(load_timing, *clock.timings), versions=versions, components=components,
-                           peak_rss_mb=peak_rss_mb())
-            else:
-                r = result(item, transcript=output.transcript, usage=output.usage, timings=(load_timing, *clock.timings),
-                           scores=score(item, output.transcript, normalizer, diarizes, formats=formats, phrases=phrases),
-                           details=output.details, versions=versions,
-                           components=components, peak_rss_mb=peak_rss_mb())
-            writer.write(r)
-            out.append(r)
-    finally:
-        pipeline.unload()
+    for item in items:
+        seed_everything()
+        clock = StageClock(hook)
+        try:
+            output = pipeline.run(item.audio.samples, clock, num_speakers=item.num_speakers)
+        except KeyboardInterrupt:
+            raise
+        except Exception as exc:  # noqa: BLE001
+            stage = clock.current or "run"
+            partial = exc.partial if isinstance(exc, StageFailed) else None
+            cause = exc.cause if isinstance(exc, StageFailed) else exc
+            if not isinstance(cause, WorkbenchError):
+                log.error("%s failed on %s", recipe.name, item.audio.recording.id, exc_info=cause)
+            r = result(item, transcript=partial.transcript if partial else None,
+                       usage=partial.usage if partial else Usage(), error=f"{type(cause).__name__}: {cause}", error_stage=stage,
+                       timings=(load_timing, *clock.timings), versions=versions, components=components,
+                       peak_rss_mb=peak_rss_mb())
+        else:
+            r = result(item, transcript=output.transcript, usage=output.usage, timings=(load_timing, *clock.timings),
+                       scores=score(item, output.transcript, normalizer, diarizes, formats=formats, phrases=phrases),
+                       details=output.details, versions=versions,
+                       components=components, peak_rss_mb=peak_rss_mb())
+        writer.write(r)
+        out.append(r)
     return out

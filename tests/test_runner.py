@@ -8,17 +8,15 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import time
 from pathlib import Path
 
-import numpy as np
 import pytest
+from fake_pipeline import BEHAVIOUR, EVENTS, FAKE, register
 
 from workbench.audio import Audio, load_audio
 from workbench.datamodel import Segment, Transcript, Usage
-from workbench.measure import StageClock
 from workbench.metrics import normalize
-from workbench.pipelines import PIPELINES, PipelineOutput
+from workbench.pipelines import PipelineOutput
 from workbench.recipes import Recipe, load_recipe
 from workbench.references import load_reference
 from workbench.runner import RESULTS_FILE, Item, ResultWriter, load_item, run_recipes, score
@@ -28,66 +26,11 @@ WAV = ROOT / "samples" / "pyannote" / "sample.wav"
 STM = ROOT / "samples" / "pyannote" / "sample.stm"
 RTTM = ROOT / "samples" / "pyannote" / "sample.rttm"
 
-FAKE = "test-fake"
-
-#: recipe name -> behaviour of the fake pipeline: {"load": exc, "run": {item_index: exc}, "text": str}
-BEHAVIOUR: dict[str, dict] = {}
-#: what the fakes did, in order
-EVENTS: list[tuple] = []
-
-
-class FakePipeline:
-    """Fake, for wiring tests only: "transcribes" by returning a configured text."""
-
-    def __init__(self, recipe: Recipe):
-        self.recipe = recipe
-        self.behaviour = BEHAVIOUR.get(recipe.name, {})
-        self.calls = 0
-
-    @classmethod
-    def stage_registries(cls) -> dict:
-        return {}
-
-    def load(self) -> None:
-        EVENTS.append(("load", self.recipe.name))
-        time.sleep(0.03)  # load is slow: it must not count against RTFx
-        if "load" in self.behaviour:
-            raise self.behaviour["load"]
-
-    def run(self, samples: np.ndarray, clock: StageClock, *, num_speakers: int | None = None) -> PipelineOutput:
-        index = self.calls
-        self.calls += 1
-        EVENTS.append(("run", self.recipe.name, index))
-        duration = len(samples) / 16000
-        if "before_run" in self.behaviour:
-            self.behaviour["before_run"](index)
-        with clock.stage("vad") as detail:
-            detail["regions"] = 1
-        with clock.stage("asr", total=duration):
-            clock.hook("asr", None, total=duration, completed=duration / 2)
-            failure = self.behaviour.get("run", {}).get(index)
-            if failure is not None:
-                raise failure
-        text = self.behaviour.get("text", "")
-        return PipelineOutput(Transcript((Segment(0.0, duration, text),), "en"), Usage(audio_s=duration, calls=1))
-
-    def unload(self) -> None:
-        EVENTS.append(("unload", self.recipe.name))
-
-    def describe(self) -> dict:
-        return {"asr": {"backend": "fake"}}
-
-    def versions(self) -> dict[str, str]:
-        return {"fake-asr": "0.0"}
-
 
 @pytest.fixture(autouse=True)
 def fake_pipeline(monkeypatch):
     """Register the fake under its test-only name for each test, and take it away afterwards."""
-    monkeypatch.setitem(PIPELINES._items, FAKE, FakePipeline)
-    FakePipeline.name = FAKE
-    BEHAVIOUR.clear()
-    EVENTS.clear()
+    register(monkeypatch)
     yield
     BEHAVIOUR.clear()
     EVENTS.clear()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import os
 import sys
@@ -76,21 +77,9 @@ SpeakersOpt = Annotated[Optional[int], typer.Option("--speakers", help="number o
 def _setup(recipe_names: list[str], hardware: str | None, prices: Path | None, normalizer: str,
            phrases: Path | None = None) -> dict:
     """Validate everything the run needs before any model loads; returns run_recipes keyword arguments."""
-    from workbench import runner
-    from workbench.cost import load_prices
-    from workbench.hallucination.measures import load_phrases
-    from workbench.metrics import get_normalizer
-    from workbench.recipes import load_recipe
+    from workbench.runner import prepare
 
-    get_normalizer(normalizer)
-    recipes = [load_recipe(name) for name in recipe_names]
-    price_table = load_prices(prices)
-    price = price_table.pick(hardware)
-    for recipe in recipes:
-        if runner.api_price_id(recipe):
-            price_table.pick_api(runner.api_price_id(recipe))
-    return {"recipes": recipes, "price": price, "normalizer": normalizer, "api_prices": price_table.api,
-            "phrases": load_phrases(phrases) if phrases else None}
+    return prepare(recipe_names, hardware=hardware, prices=prices, normalizer=normalizer, phrases=phrases)
 
 
 def _recipe_names(recipes: str | None) -> list[str]:
@@ -431,6 +420,49 @@ def list_recipes(verbose: VerboseOpt = 0) -> None:
     out.print(grid)
     if broken:
         raise typer.Exit(EXIT_BAD_INPUT)
+
+
+@app.command()
+def dashboard(
+    host: Annotated[str, typer.Option("--host", help="address to listen on (127.0.0.1: this machine only)")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", help="port to listen on")] = 8501,
+    store: Annotated[Path, typer.Option("--store", help="SQLite result store (shared with `workbench batch`)")] = Path("reports") / "workbench.sqlite",
+    out_dir: Annotated[Path, typer.Option("--out", help="where each dashboard run keeps its uploads and results")] = Path("reports") / "dashboard",
+    max_upload_mb: Annotated[int, typer.Option("--max-upload-mb", help="largest upload accepted, MB")] = 1024,
+    max_duration: MaxDurOpt = 4 * 3600,
+    hardware: HardwareOpt = None,
+    pool_size: Annotated[int, typer.Option("--keep-loaded", help="recipes whose models stay loaded between runs")] = 4,
+    verbose: VerboseOpt = 0,
+) -> None:
+    """Start the dashboard (Streamlit) in the browser: compare recipes on an upload, browse runs, export reports."""
+    import subprocess
+
+    from workbench.dashboard import command
+
+    _setup_logging(verbose)
+    try:
+        if not 0 < port < 65536:
+            raise BadInputError(f"--port must be 1–65535 (got {port})")
+        if max_upload_mb < 1 or pool_size < 1:
+            raise BadInputError("--max-upload-mb and --keep-loaded must be at least 1")
+        if importlib.util.find_spec("streamlit") is None:
+            raise BadInputError("the dashboard needs streamlit: pip install streamlit")
+        if hardware:
+            from workbench.cost import load_prices
+
+            load_prices().pick(hardware)
+    except WorkbenchError as exc:
+        _fail(exc)
+        return
+    env = {**os.environ, "WORKBENCH_STORE": str(store.resolve()), "WORKBENCH_OUT": str(out_dir.resolve()),
+           "WORKBENCH_MAX_UPLOAD_MB": str(max_upload_mb), "WORKBENCH_MAX_DURATION_S": str(max_duration),
+           "WORKBENCH_POOL_SIZE": str(pool_size), "WORKBENCH_HARDWARE": hardware or ""}
+    console.print(f"dashboard: http://{host}:{port}  (store {store}, runs in {out_dir}; Ctrl+C stops it)")
+    try:
+        code = subprocess.call(command(host, port, max_upload_mb), env=env)
+    except KeyboardInterrupt:
+        code = 0
+    raise typer.Exit(code)
 
 
 def main() -> None:

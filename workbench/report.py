@@ -271,7 +271,7 @@ def _bars(title: str, values: list[tuple[str, float | None]], fmt) -> str:
     return "".join(parts) + "</svg>"
 
 
-def _diff_html(reference: str, hypothesis: str) -> str:
+def diff_html(reference: str, hypothesis: str) -> str:
     """The hypothesis against the reference, word by word (Whisper-normalised): substitutions, deletions and
     insertions marked."""
     import jiwer
@@ -362,7 +362,7 @@ def to_html(rows: Sequence[dict], run_id: str, analysis=None) -> str:
                      + (f"<td>{e(reference)}</td>" if reference is not None else ""))
         for r in rs:
             text = (r.get("transcript") or {}).get("text", "")
-            parts.append(f"<td>{_diff_html(reference, text) if reference is not None else e(text)}</td>")
+            parts.append(f"<td>{diff_html(reference, text) if reference is not None else e(text)}</td>")
         parts.append("</tr></table>")
     parts.append("<p>Marked against the reference after Whisper normalisation: <span class=sub>substituted</span> "
                  "(hover: the reference word), <del>deleted</del>, <ins>inserted</ins>.</p></body></html>")

@@ -62,6 +62,26 @@ def load_item(audio_path: str, reference_paths: Sequence[str] = (), *, max_durat
     return Item(audio, tuple(load_reference(p) for p in reference_paths), num_speakers)
 
 
+def prepare(recipe_names: Sequence[str], *, hardware: str | None = None, prices=None,
+            normalizer: str = "whisper-english", phrases=None) -> dict:
+    """Validate everything a run needs before any model loads (recipes, price rows, normaliser, phrase list);
+    returns the keyword arguments of :func:`run_recipes` (``recipes`` included). Raises WorkbenchError."""
+    from workbench.cost import load_prices
+    from workbench.hallucination.measures import load_phrases
+    from workbench.metrics import get_normalizer
+    from workbench.recipes import load_recipe
+
+    get_normalizer(normalizer)
+    recipes = [load_recipe(name) for name in recipe_names]
+    price_table = load_prices(prices)
+    price = price_table.pick(hardware)
+    for recipe in recipes:
+        if api_price_id(recipe):
+            price_table.pick_api(api_price_id(recipe))
+    return {"recipes": recipes, "price": price, "normalizer": normalizer, "api_prices": price_table.api,
+            "phrases": load_phrases(phrases) if phrases else None}
+
+
 def seed_everything(seed: int = 0) -> None:
     """Seed what can be seeded, so the same recipe on the same audio gives the same numbers where the
     backend allows (CTranslate2's sampling at temperature fallback, torch, numpy). Imports nothing new."""

@@ -1,0 +1,90 @@
+"""A FAKE pipeline for wiring tests only (runner, dashboard): it "transcribes" by returning a configured text.
+It is registered under a test-only name; no test that uses it says anything about a model."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from workbench.backends.base import Backend, BackendOptions
+from workbench.datamodel import Segment, Transcript, Usage
+from workbench.measure import StageClock
+from workbench.pipelines import PIPELINES, PipelineOutput
+from workbench.recipes import Recipe
+from workbench.registry import Registry
+
+FAKE = "test-fake"
+
+#: recipe name -> behaviour of the fake pipeline: {"load": exc, "run": {item_index: exc}, "text": str}
+BEHAVIOUR: dict[str, dict] = {}
+#: what the fakes did, in order
+EVENTS: list[tuple] = []
+
+
+class FakeModelOptions(BackendOptions):
+    label: str = ""  # only makes recipe hashes differ, as different real models would
+
+
+FAKE_MODELS: Registry = Registry("fake model")
+
+
+@FAKE_MODELS.register("fake")
+class FakeModel(Backend):
+    Options = FakeModelOptions
+
+
+class FakePipeline:
+    """Fake, for wiring tests only: "transcribes" by returning a configured text."""
+
+    def __init__(self, recipe: Recipe):
+        self.recipe = recipe
+        self.behaviour = BEHAVIOUR.get(recipe.name, {})
+        self.calls = 0
+
+    @classmethod
+    def stage_registries(cls) -> dict:
+        """An optional [model] table (backend "fake", label = "…"), so recipe files can differ in content."""
+        return {"model": FAKE_MODELS}
+
+    def load(self) -> None:
+        EVENTS.append(("load", self.recipe.name))
+        time.sleep(0.03)  # load is slow: it must not count against RTFx
+        if "load" in self.behaviour:
+            raise self.behaviour["load"]
+
+    def run(self, samples: np.ndarray, clock: StageClock, *, num_speakers: int | None = None) -> PipelineOutput:
+        index = self.calls
+        self.calls += 1
+        EVENTS.append(("run", self.recipe.name, index))
+        duration = len(samples) / 16000
+        if "before_run" in self.behaviour:
+            self.behaviour["before_run"](index)
+        with clock.stage("vad") as detail:
+            detail["regions"] = 1
+        with clock.stage("asr", total=duration):
+            clock.hook("asr", None, total=duration, completed=duration / 2)
+            failure = self.behaviour.get("run", {}).get(index)
+            if failure is not None:
+                raise failure
+        text = self.behaviour.get("text", "")
+        return PipelineOutput(Transcript((Segment(0.0, duration, text),), "en"), Usage(audio_s=duration, calls=1))
+
+    def unload(self) -> None:
+        EVENTS.append(("unload", self.recipe.name))
+
+    def describe(self) -> dict:
+        return {"asr": {"backend": "fake"}}
+
+    def versions(self) -> dict[str, str]:
+        return {"fake-asr": "0.0"}
+
+
+
+
+def register(monkeypatch) -> None:
+    """Register the fake under its test-only name (monkeypatch takes it away after the test); clear its state."""
+    monkeypatch.setitem(PIPELINES._items, FAKE, FakePipeline)
+    FakePipeline.name = FAKE
+    BEHAVIOUR.clear()
+    EVENTS.clear()

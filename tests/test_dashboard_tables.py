@@ -1,0 +1,102 @@
+"""What the dashboard shows, computed from result rows: metrics table (best marked, missing never 0), chart and
+timeline data, escaping, upload names. Rows are built by the real runner (with the wiring fake) or by hand."""
+
+from __future__ import annotations
+
+import html
+
+import numpy as np
+import pytest
+from conftest import PYANNOTE_STM, PYANNOTE_WAV
+from fake_pipeline import BEHAVIOUR, register
+
+from workbench.dashboard import tables
+from workbench.dashboard.compare import safe_name
+from workbench.recipes import Recipe
+from workbench.references import load_reference
+from workbench.runner import MemoryWriter, load_item, run_recipes
+
+
+@pytest.fixture
+def rows(monkeypatch):
+    """Two fake recipes on the real sample + STM (one exact, one dropping half the words), one failing at load."""
+    register(monkeypatch)
+    ref = load_reference(PYANNOTE_STM)
+    words = ref.text.split()
+    BEHAVIOUR.update({"exact": {"text": ref.text}, "half": {"text": " ".join(words[: len(words) // 2])},
+                      "broken": {"load": RuntimeError("weights corrupt")}})
+    recipes = [Recipe(n, "test-fake", stages=(), path=f"/fake/{n}.toml") for n in ("exact", "half", "broken")]
+    writer = MemoryWriter()
+    item = load_item(str(PYANNOTE_WAV), [str(PYANNOTE_STM)])
+    results = run_recipes(recipes, [item], writer=writer, run_id="r1")
+    return [r.to_json() for r in results]
+
+
+def test_metrics_table_marks_the_best_and_shows_missing_as_a_dash(rows):
+    table = tables.metrics_table(rows)
+    assert table.recipes == ("exact", "half", "broken")
+    wer = table.row("WER")
+    assert wer.cells[0] == "0.0%" and wer.best == (True, False, False)
+    assert float(wer.cells[1].rstrip("%")) == pytest.approx(100 * rows[1]["metrics"]["wer"], abs=0.05)
+    assert wer.cells[2] == "100.0%"  # a failed recipe scores all deletions, never dropped
+    assert table.row("cpWER").cells == ("—", "—", "—")  # no speakers in these outputs: not measured
+    assert table.row("RTFx (audio s / processing s)").cells[2] == "—"
+    for row in table.rows:  # only measured cells can be best, and a row's best exists only among 2+ measured
+        assert not any(b and c == "—" for c, b in zip(row.cells, row.best))
+        assert sum(row.best) == 0 or sum(c != "—" for c in row.cells) > 1
+    assert table.row("failed").cells == ("0/1", "0/1", "1/1")
+    assert any(r.label == "latency: asr s" for r in table.rows)
+
+
+def test_table_html_escapes_names_and_marks_best_cells(rows):
+    for r in rows:
+        r["recipe"] = r["recipe"] + "<img src=x onerror=alert(1)>"
+    out = tables.table_html(tables.metrics_table(rows))
+    assert "<img" not in out and html.escape("<img src=x onerror=alert(1)>") in out
+    assert out.count('class="best"') >= 2
+
+
+def test_missing_figures_are_not_charted_as_zero(rows):
+    records = tables.chart_records(rows)
+    broken = {r["metric"]: r["value"] for r in records if r["recipe"].startswith("broken")}
+    assert broken["RTFx"] is None and broken["WER %"] == 100.0
+    stages = tables.stage_records(rows)
+    assert {s["recipe"] for s in stages} == {"exact", "half"} and all(s["seconds"] >= 0 for s in stages)
+
+
+def test_timeline_has_reference_and_recipe_lanes():
+    ref = load_reference(PYANNOTE_STM)
+    rows = [{"recipe": "a", "recording": {"path": "x.wav", "id": "x"},
+             "transcript": {"segments": [{"start": 1.0, "end": 2.0, "speaker": None, "text": "hi"}]},
+             "speakers": {"turns": [[0.5, 2.5, "S1"]]}},
+            {"recipe": "b", "recording": {"path": "x.wav", "id": "x"},
+             "transcript": {"segments": [{"start": 3.0, "end": 4.0, "speaker": "S2", "text": "yo"}]}}]
+    lanes = tables.timeline(rows, ref)
+    assert {x["lane"] for x in lanes} == {"reference", "a", "b"}
+    assert sum(x["lane"] == "reference" for x in lanes) == len(ref.segments)
+    assert [x for x in lanes if x["lane"] == "a"] == [{"lane": "a", "start": 0.5, "end": 2.5, "speaker": "S1", "text": ""}]
+    assert [x["speaker"] for x in lanes if x["lane"] == "b"] == ["S2"]
+    assert tables.timeline([{**rows[1], "transcript": {"segments": [{"start": None, "end": None, "text": "untimed"}]}}]) == []
+
+
+def test_envelope_bounds_the_samples():
+    samples = np.sin(np.linspace(0, 200, 16000 * 3)).astype(np.float32) * 0.5
+    env = tables.envelope(samples, points=100)
+    assert 90 <= len(env) <= 100 and env[-1]["t"] < 3.0
+    assert min(e["lo"] for e in env) == pytest.approx(-0.5, abs=0.01) and max(e["hi"] for e in env) == pytest.approx(0.5, abs=0.01)
+    assert tables.envelope(np.zeros(0, dtype=np.float32)) == []
+
+
+def test_final_text_is_what_wer_scored():
+    row = {"transcript": {"text": "raw words", "formatted": "SPEAKER_00: Hello there.\nSPEAKER_01: Hi.",
+                          "segments": [{"speaker": "SPEAKER_00"}, {"speaker": "SPEAKER_01"}]}}
+    assert tables.final_text(row) == "Hello there.\nHi."
+    assert tables.final_text({"transcript": {"text": "raw words", "formatted": None}}) == "raw words"
+
+
+@pytest.mark.parametrize("name, expected", [
+    ("talk.wav", "talk.wav"), ("../../etc/passwd", "passwd"), ("C:\\Users\\me\\my talk (1).mp3", "my_talk_1.mp3"),
+    ("....", "upload"), ("<script>.stm", "script.stm"), ("noext", "noext"),
+])
+def test_upload_names_are_made_safe(name, expected):
+    assert safe_name(name) == expected

@@ -1,0 +1,13 @@
+"""Entry script of the dashboard (``workbench dashboard`` runs ``streamlit run`` on it)."""
+
+from pathlib import Path
+
+import streamlit as st
+
+PAGES = Path(__file__).resolve().parent / "pages"
+
+st.set_page_config(page_title="Speech workbench", layout="wide")
+st.navigation([
+    st.Page(PAGES / "compare.py", title="Compare", default=True),
+    st.Page(PAGES / "runs.py", title="Runs"),
+]).run()

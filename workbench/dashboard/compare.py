@@ -1,0 +1,194 @@
+"""The Compare page: upload a recording (and optionally a reference and a speaker count), pick recipes, run them
+with live per-stage progress, and see the results — or a run opened from the Runs page.
+
+Each comparison is a run in the result store (tag ``dashboard``) with its uploads, ``results.jsonl`` and
+``summary.md`` under ``<out>/<run-id>/``: results are stored as each recipe finishes, so a run cut short
+(a rerun, a closed tab, a crash) keeps what it finished, and the Runs page lists it.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import shutil
+from collections.abc import Sequence
+from pathlib import Path
+
+import streamlit as st
+
+from workbench.dashboard import views
+from workbench.dashboard.resources import pipeline_pool, recipe_choices
+from workbench.dashboard.settings import settings
+from workbench.errors import WorkbenchError
+
+log = logging.getLogger(__name__)
+
+REFERENCE_TYPES = ["stm", "rttm", "srt", "vtt", "txt", "json"]
+SAMPLE = Path(__file__).resolve().parents[2] / "samples" / "pyannote"
+DEFAULT_RECIPES = ("cascade-fast", "whisper-raw")
+
+# session state keys
+SHOWN = "wb_shown"  # {"run": run_id, "recipes": [names] | None}: what the results section shows
+RUNNING = "wb_running"  # a run in progress; still set on the next rerun when the run was cut short
+
+
+def safe_name(name: str, fallback: str = "upload") -> str:
+    """A file name safe to write (the upload's own name, path parts and odd characters removed; extension kept)."""
+    base = Path(name.replace("\\", "/")).name
+    stem, dot, ext = base.rpartition(".")
+    if not dot:
+        stem, ext = base, ""
+    stem = re.sub(r"[^A-Za-z0-9._-]+", "_", stem).strip("._")[:80] or fallback
+    ext = re.sub(r"[^A-Za-z0-9]+", "", ext)[:10]
+    return f"{stem}.{ext}" if ext else stem
+
+
+def _keep(upload, folder: Path) -> Path:
+    """Write an upload under ``folder`` (kept: the report and the Runs page read it later); paths pass as they are."""
+    if isinstance(upload, Path):
+        return upload
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / safe_name(upload.name)
+    path.write_bytes(upload.getvalue())
+    return path
+
+
+class LiveProgress:
+    """The runner's hook as live page elements: one line per recipe showing its current stage, with a bar
+    where the stage reports progress, and each finished stage with its time."""
+
+    def __init__(self) -> None:
+        self.lines: dict[str, object] = {}
+        self.done: dict[str, list[str]] = {}
+
+    def __call__(self, step_name, artifact=None, *, total=None, completed=None) -> None:
+        recipe, _, stage = step_name.partition("/")
+        line = self.lines.get(recipe)
+        if line is None:
+            line = self.lines[recipe] = st.empty()
+            self.done[recipe] = []
+        finished = " · ".join(self.done[recipe])
+        head = f"**{views.plain(recipe)}** " + (f"{finished} · " if finished else "")
+        if artifact is not None:
+            note = " (models reused)" if artifact.detail.get("reused") else ""
+            self.done[recipe].append(f"{views.plain(stage)} {artifact.wall_s:.2f} s{note} ✓")
+            line.markdown(f"**{views.plain(recipe)}** " + " · ".join(self.done[recipe]))
+        elif total:
+            line.progress(min(1.0, (completed or 0) / total), text=f"{head}{views.plain(stage)} …")
+        else:
+            line.markdown(f"{head}{views.plain(stage)} …")
+
+
+def run_comparison(audio, references: Sequence, speakers: int | None, recipe_names: Sequence[str]) -> str | None:
+    """Run the recipes on the recording; returns the run id, or None after showing why nothing ran."""
+    from workbench import environment
+    from workbench.batch import StoreWriter
+    from workbench.runner import load_item, new_run_id, prepare, run_recipes
+    from workbench.store import ResultStore
+    from workbench.summary import markdown
+
+    s = settings()
+    run_id = new_run_id()
+    folder = s.out / run_id
+    try:
+        audio_path = _keep(audio, folder / "input")
+        reference_paths = [_keep(r, folder / "input") for r in references]
+        setup = prepare(list(recipe_names), hardware=s.hardware)
+        item = load_item(str(audio_path), [str(p) for p in reference_paths], max_duration_s=s.max_duration_s,
+                         num_speakers=speakers)
+    except (WorkbenchError, OSError) as exc:
+        shutil.rmtree(folder, ignore_errors=True)  # nothing ran: leave no half run behind
+        message = str(exc) if isinstance(exc, WorkbenchError) else f"could not keep the upload: {exc}"
+        st.error(f"Nothing was run: {views.plain(message)}")
+        return None
+    recipes = setup.pop("recipes")
+    with ResultStore(s.store) as store:
+        store.add_run(run_id, command=["workbench", "dashboard", "compare", *recipe_names],
+                      hardware=environment.hardware(), tags=["dashboard"])
+        writer = StoreWriter(folder, store)
+        st.session_state[RUNNING] = run_id
+        with st.status(f"Running {len(recipes)} recipe(s) on {views.plain(item.audio.recording.id)} "
+                       f"({item.audio.duration_s:.1f} s)", expanded=True) as status:
+            run_recipes(recipes, [item], writer=writer, run_id=run_id, hook=LiveProgress(), pool=pipeline_pool(), **setup)
+            failed = sum(1 for r in writer.results if r.error)
+            status.update(label=f"Finished: {len(writer.results) - failed} of {len(writer.results)} recipe(s) ran"
+                          + (f", {failed} failed or did not run" if failed else ""),
+                          state="error" if failed == len(writer.results) else "complete", expanded=False)
+        (folder / "summary.md").write_text(markdown(writer.results, title=f"Comparison {run_id}"), encoding="utf-8")
+    st.session_state[RUNNING] = None
+    st.session_state[SHOWN] = {"run": run_id, "recipes": None}
+    return run_id
+
+
+def stored_rows(run_id: str, recipes: Sequence[str] | None = None) -> list[dict]:
+    from workbench.store import ResultStore
+
+    with ResultStore(settings().store) as store:
+        rows = store.rows(run_id=run_id)
+    return [r for r in rows if not recipes or r["recipe"] in recipes]
+
+
+def _inputs():
+    s = settings()
+    choices = recipe_choices()
+    available = [c.name for c in choices if c.ok]
+    left, right = st.columns(2)
+    with left:
+        audio = st.file_uploader(f"Recording: any audio or video FFmpeg decodes, up to {s.max_upload_mb} MB",
+                                 key="upload", max_upload_size=s.max_upload_mb)
+    with right:
+        reference = st.file_uploader("Reference (optional): " + ", ".join(f".{t}" for t in REFERENCE_TYPES),
+                                     type=REFERENCE_TYPES, key="reference")
+        speakers = st.number_input("Speakers (optional: leave empty to estimate)", min_value=1, max_value=100,
+                                   value=None, step=1, key="speakers")
+    described = {c.name: c.description for c in choices}
+    chosen = st.multiselect("Recipes", available, default=[n for n in DEFAULT_RECIPES if n in available] or available[:2],
+                            key="recipes", help="; ".join(f"{n}: {described[n]}" for n in available if described.get(n)))
+    unavailable = [c for c in choices if not c.ok]
+    if unavailable:
+        with st.expander(f"{len(unavailable)} recipe(s) unavailable here"):
+            for c in unavailable:
+                st.markdown(f"- **{views.plain(c.name)}**: {views.plain(c.reason)}"
+                            + (f". To make it available: {views.plain(c.fix)}" if c.fix else ""))
+    return audio, reference, speakers, chosen
+
+
+def page() -> None:
+    st.title("Compare recipes on a recording")
+    try:
+        _page()
+    except Exception as exc:  # noqa: BLE001 - the user sees a message, the log keeps the traceback
+        log.exception("compare page failed")
+        st.error(f"Something went wrong: {views.plain(f'{type(exc).__name__}: {exc}')}. Details are in the server log; "
+                 "results finished so far are kept in the store (Runs page).")
+
+
+def _page() -> None:
+    audio, reference, speakers, chosen = _inputs()
+    buttons = st.columns([1, 2, 3])
+    run_clicked = buttons[0].button("Run comparison", type="primary", disabled=not chosen, key="run")
+    sample_clicked = (SAMPLE / "sample.wav").is_file() and buttons[1].button(
+        "Run on the bundled sample (30 s, with STM)", disabled=not chosen, key="run-sample")
+    interrupted = st.session_state.get(RUNNING)
+    if interrupted:  # the previous script run ended before the comparison finished
+        st.session_state[RUNNING] = None
+        st.session_state[SHOWN] = {"run": interrupted, "recipes": None}
+        st.warning(f"Run {views.code(interrupted)} was cut short; the results it finished are kept and shown below.")
+    if sample_clicked:
+        run_comparison(SAMPLE / "sample.wav", [SAMPLE / "sample.stm"], int(speakers) if speakers else None, chosen)
+    elif run_clicked:
+        if audio is None:
+            st.error("Upload a recording first (or run on the bundled sample).")
+        else:
+            run_comparison(audio, [reference] if reference is not None else [], int(speakers) if speakers else None, chosen)
+    shown = st.session_state.get(SHOWN)
+    if shown is None and st.query_params.get("run"):  # a reloaded or shared page: ?run=<run-id>
+        shown = st.session_state[SHOWN] = {"run": st.query_params["run"], "recipes": None}
+    if shown:
+        st.query_params["run"] = shown["run"]
+        st.divider()
+        rows = stored_rows(shown["run"], shown.get("recipes"))
+        if not rows:
+            st.info(f"Run {views.code(shown['run'])} has no results in the store.")
+            return
+        views.render_run(rows, shown["run"], key="compare")

@@ -1,0 +1,3 @@
+from workbench.dashboard.compare import page
+
+page()

@@ -1,0 +1,3 @@
+from workbench.dashboard.runs import page
+
+page()

@@ -1,0 +1,268 @@
+"""Streamlit views of a set of results (one comparison, or a run from the store): metrics table, errors,
+charts, timeline over the waveform with a seeking audio player, transcripts against the reference,
+formatted outputs, provenance, report downloads.
+
+Model output and file names are untrusted: HTML goes through ``html.escape`` (and Streamlit's sanitiser),
+Markdown through :func:`plain`.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from collections.abc import Sequence
+from pathlib import Path
+
+import streamlit as st
+
+from workbench.dashboard import tables
+
+_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$:])")
+
+CSS = """<style>
+.wb-metrics{border-collapse:collapse;font-size:0.9rem;margin:0.25rem 0 1rem}
+.wb-metrics th,.wb-metrics td{border:1px solid rgba(128,128,128,.35);padding:3px 10px;text-align:right}
+.wb-metrics th:first-child{text-align:left}.wb-metrics th[scope=row]{text-align:left;font-weight:normal}
+.wb-metrics td.best{background:rgba(46,160,67,.18)}
+.wb-tx{line-height:1.6}.wb-tx .sub{background:#fde2a7}.wb-tx del{background:#f6c1c1}
+.wb-tx ins{background:#c8efc8;text-decoration:none}.wb-pre{white-space:pre-wrap}
+</style>"""
+
+
+def plain(text: object) -> str:
+    """Untrusted text made inert for Streamlit Markdown (no links, images, HTML, LaTeX or emphasis)."""
+    return _MD_SPECIAL.sub(r"\\\1", str(text)).replace("\n", " ")
+
+
+def code(text: object) -> str:
+    """Untrusted text as a Markdown code span (backticks and line breaks removed: nothing inside is markup)."""
+    return "`" + str(text).replace("`", "'").replace("\n", " ") + "`"
+
+
+def report_data(rows: Sequence[dict], run_id: str, fmt: str) -> str:
+    from workbench import report
+
+    return {"html": lambda: report.to_html(rows, run_id), "md": lambda: report.to_markdown(rows, run_id),
+            "json": lambda: report.to_json(rows, run_id), "csv": lambda: report.to_csv(rows)}[fmt]()
+
+
+EXPORTS = (("html", "HTML", "text/html"), ("md", "Markdown", "text/markdown"), ("json", "JSON", "application/json"),
+           ("csv", "CSV", "text/csv"))
+
+
+def export_buttons(rows: Sequence[dict], run_id: str, *, key: str) -> None:
+    """Download the report of exactly these rows in every format (rendered when the button is pressed)."""
+    safe = re.sub(r"[^A-Za-z0-9._-]+", "_", run_id) or "report"
+    for col, (fmt, label, mime) in zip(st.columns(len(EXPORTS)), EXPORTS):
+        col.download_button(f"Report ({label})", data=lambda fmt=fmt: report_data(rows, run_id, fmt),
+                            file_name=f"report-{safe}.{fmt}", mime=mime, key=f"{key}-dl-{fmt}", on_click="ignore",
+                            width="stretch")
+
+
+def errors(rows: Sequence[dict]) -> None:
+    """One message per failed result; the other recipes' results still show below."""
+    for r in rows:
+        if not r.get("error"):
+            continue
+        where = f"{r['recipe']} on {r['recording']['id']}"
+        if r.get("error_stage") == "check":
+            st.warning(f"**{plain(where)}** did not run: {plain(r['error'])}")
+        else:
+            st.error(f"**{plain(where)}** failed at stage *{plain(r.get('error_stage') or 'run')}*: {plain(r['error'])}")
+
+
+def metrics(rows: Sequence[dict]) -> None:
+    st.html(CSS + tables.table_html(tables.metrics_table(rows)))
+    st.caption("Best value per row highlighted. — means not measured (no reference, or the recipe failed). "
+               "WER: Whisper English normaliser + jiwer, corpus Σ(S+D+I)/ΣN over the final output. DER: pyannote.metrics. "
+               "cpWER: meeteval. RTFx and latency exclude model load; cost = hardware $/hour ÷ RTFx, or the API price.")
+
+
+def charts(rows: Sequence[dict], *, key: str) -> None:
+    import altair as alt
+    import pandas as pd
+
+    records = pd.DataFrame(tables.chart_records(rows))
+    if records.empty:
+        return
+    cols = st.columns(2)
+    for i, metric in enumerate(records["metric"].unique()):
+        part = records[records["metric"] == metric]
+        measured = part.dropna(subset=["value"])
+        with cols[i % 2]:
+            if measured.empty:
+                st.caption(f"{plain(metric)}: not measured")
+                continue
+            chart = alt.Chart(measured, title=metric).mark_bar().encode(
+                x=alt.X("value:Q", title=metric), y=alt.Y("recipe:N", title=None, sort=None),
+                tooltip=["recipe", alt.Tooltip("value:Q", format=".3f")]).properties(height=alt.Step(26))
+            st.altair_chart(chart, key=f"{key}-chart-{i}")
+            missing = part[part["value"].isna()]["recipe"].tolist()
+            if missing:
+                st.caption("not measured: " + ", ".join(plain(m) for m in missing))
+    stages = pd.DataFrame(tables.stage_records(rows))
+    if not stages.empty:
+        chart = alt.Chart(stages, title="Latency per stage (seconds, load excluded)").mark_bar().encode(
+            x=alt.X("sum(seconds):Q", title="seconds"), y=alt.Y("recipe:N", title=None, sort=None),
+            color=alt.Color("stage:N", sort=None), order=alt.Order("stage_order:Q"),
+            tooltip=["recipe", "stage", alt.Tooltip("seconds:Q", format=".2f")],
+        ).transform_window(stage_order="row_number()", groupby=["recipe"]).properties(height=alt.Step(26))
+        st.altair_chart(chart, key=f"{key}-stages")
+
+
+def _reference(path: str | None):
+    if not path:
+        return None
+    try:
+        p = Path(path)
+        return _load_reference(str(p), p.stat().st_mtime)
+    except Exception:  # noqa: BLE001 - a moved reference means no diff or reference lane, not an error
+        return None
+
+
+@st.cache_data(max_entries=32, show_spinner=False)
+def _load_reference(path: str, mtime: float):
+    from workbench.references import load_reference
+
+    return load_reference(path)
+
+
+def _seek_to(state_key: str, value: float) -> None:
+    st.session_state[state_key] = float(value)
+
+
+def timeline(rows: Sequence[dict], *, key: str) -> None:
+    """Speech and speakers per lane over the waveform; a click on a segment (or the picker below) seeks the
+    audio player to it."""
+    import altair as alt
+    import pandas as pd
+
+    from workbench.dashboard.resources import recording_waveform
+
+    first = rows[0]
+    metrics = first.get("metrics") or {}
+    reference = _reference(metrics.get("speaker_reference") or metrics.get("reference"))
+    segments = pd.DataFrame(tables.timeline(rows, reference))
+    path = first["recording"]["path"]
+    wave = recording_waveform(path)
+    duration = wave[1] if wave else first["recording"]["duration_s"]
+    seek_key = f"{key}-seek"
+    x = alt.X("t:Q", title=None, scale=alt.Scale(domain=[0, duration]), axis=alt.Axis(labels=False, ticks=False))
+    layers = []
+    if wave and wave[0]:
+        layers.append(alt.Chart(pd.DataFrame(wave[0]), height=70).mark_area(color="#7f8ea3").encode(
+            x=x, y=alt.Y("lo:Q", title=None, axis=None), y2="hi:Q"))
+    if not segments.empty:
+        segments["label"] = segments["text"].str.slice(0, 120)
+        pick = alt.selection_point(name="segment", fields=["start", "lane"], on="click")
+        lanes = alt.Chart(segments, height=28 * segments["lane"].nunique() + 30).mark_bar(cornerRadius=2).encode(
+            x=alt.X("start:Q", title="seconds", scale=alt.Scale(domain=[0, duration])), x2="end:Q",
+            y=alt.Y("lane:N", title=None, sort=list(dict.fromkeys(segments["lane"]))),
+            color=alt.Color("speaker:N", title="speaker"),
+            opacity=alt.condition(pick, alt.value(1.0), alt.value(0.55)),
+            tooltip=["lane", "speaker", alt.Tooltip("start:Q", format=".2f"), alt.Tooltip("end:Q", format=".2f"), "label"],
+        ).add_params(pick)
+        layers.append(lanes)
+    if not layers:
+        st.caption("No timed segments to draw.")
+        return
+
+    def clicked() -> None:
+        state = st.session_state.get(f"{key}-timeline")
+        points = ((state or {}).get("selection") or {}).get("segment") or []
+        if points:
+            _seek_to(seek_key, points[0].get("start") or 0.0)
+
+    chart = alt.vconcat(*layers, spacing=4).resolve_scale(x="shared") if len(layers) > 1 else layers[0]
+    st.altair_chart(chart, key=f"{key}-timeline", on_select=clicked, selection_mode="segment" if not segments.empty else None,
+                    width="stretch")
+    if not segments.empty:
+        options = segments.sort_values("start").to_dict("records")
+
+        def picked() -> None:
+            choice = st.session_state.get(f"{key}-jump")
+            if choice is not None:
+                _seek_to(seek_key, options[choice]["start"])
+
+        st.selectbox("Jump to a segment", range(len(options)), index=None, key=f"{key}-jump", on_change=picked,
+                     placeholder="click a segment above, or pick one here",
+                     format_func=lambda i: f"{options[i]['start']:7.2f} s · {options[i]['lane']} · {options[i]['label'][:70]}")
+    start = st.session_state.get(seek_key, 0.0)
+    if Path(path).is_file():
+        st.audio(path, start_time=start, autoplay=start > 0)
+        st.caption(f"Player at {start:.2f} s.")
+    else:
+        st.caption("The recording is no longer on disk; no audio player.")
+
+
+def transcripts(rows: Sequence[dict]) -> None:
+    """The reference and every recipe's scored text side by side, differences marked."""
+    from workbench.report import diff_html
+
+    reference = _reference((rows[0].get("metrics") or {}).get("reference"))
+    ref_text = reference.text if reference is not None and reference.has_text else None
+    columns = ([("reference", html.escape(ref_text))] if ref_text is not None else []) + [
+        (r["recipe"], diff_html(ref_text, tables.final_text(r)) if ref_text is not None
+         else html.escape(tables.final_text(r)) or "<em>(empty)</em>") for r in rows]
+    for start in range(0, len(columns), 3):
+        for col, (name, body) in zip(st.columns(3), columns[start:start + 3]):
+            with col:
+                st.markdown(f"**{plain(name)}**")
+                st.html(f'{CSS}<div class="wb-tx">{body}</div>')
+    if ref_text is not None:
+        st.html(CSS + '<p class="wb-tx">Against the reference after Whisper normalisation: <span class="sub">substituted</span> '
+                "(hover: the reference word), <del>deleted</del>, <ins>inserted</ins>.</p>")
+
+
+def formatted(rows: Sequence[dict]) -> None:
+    shown = [r for r in rows if (r.get("transcript") or {}).get("formatted") is not None
+             or (r.get("transcript") or {}).get("summary")]
+    if not shown:
+        st.caption("No recipe here formats its output (no formatter stage).")
+        return
+    for start in range(0, len(shown), 3):
+        for col, r in zip(st.columns(3), shown[start:start + 3]):
+            t = r.get("transcript") or {}
+            with col:
+                st.markdown(f"**{plain(r['recipe'])}**")
+                st.html(f'{CSS}<div class="wb-pre">{html.escape(t.get("formatted") or "") or "<em>(empty)</em>"}</div>')
+                if t.get("summary"):
+                    st.markdown("*Summary*")
+                    st.html(f'{CSS}<div class="wb-pre">{html.escape(t["summary"])}</div>')
+
+
+def provenance(rows: Sequence[dict]) -> None:
+    seen = {}
+    for r in rows:
+        seen.setdefault(r["recipe"], {"recipe_hash": r.get("recipe_hash"), "recipe_path": r.get("recipe_path"),
+                                      "components": r.get("components"), "versions": r.get("versions"),
+                                      "hardware": r.get("hardware"), "cost": r.get("cost")})
+    st.json(seen, expanded=False)
+
+
+def render_run(rows: Sequence[dict], run_id: str, *, key: str) -> None:
+    """Everything about one set of results. ``key`` keeps widget ids apart between views."""
+    if not rows:
+        st.info("No results in this run.")
+        return
+    recordings = list(dict.fromkeys(r["recording"]["path"] for r in rows))
+    ids = {r["recording"]["path"]: r["recording"]["id"] for r in rows}
+    st.markdown(f"Run {code(run_id)} · {len(recordings)} recording(s) · "
+                f"{len({r['recipe'] for r in rows})} recipe(s)")
+    errors(rows)
+    metrics(rows)
+    export_buttons(rows, run_id, key=key)
+    st.subheader("Charts")
+    charts(rows, key=key)
+    path = recordings[0]
+    if len(recordings) > 1:
+        path = st.selectbox("Recording", recordings, format_func=lambda p: ids[p], key=f"{key}-recording")
+    one = [r for r in rows if r["recording"]["path"] == path]
+    st.subheader("Timeline")
+    timeline(one, key=f"{key}-{recordings.index(path)}")
+    st.subheader("Transcripts")
+    transcripts(one)
+    st.subheader("Formatted outputs and summaries")
+    formatted(one)
+    with st.expander("Provenance: recipes, models, versions, hardware"):
+        provenance(rows)

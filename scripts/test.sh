@@ -14,4 +14,6 @@ if ! command -v chromium >/dev/null 2>&1; then
     fi
 fi
 export HF_HUB_OFFLINE=1 PYANNOTE_METRICS_ENABLED=false
+# With chromium here, the browser tests must run (a missing browser fails them instead of skipping them).
+if command -v chromium >/dev/null 2>&1; then export WORKBENCH_REQUIRE_BROWSER=1; fi
 exec .venv/bin/python -m pytest -m "" "$@"

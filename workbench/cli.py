@@ -458,8 +458,13 @@ def dashboard(
            "WORKBENCH_MAX_UPLOAD_MB": str(max_upload_mb), "WORKBENCH_MAX_DURATION_S": str(max_duration),
            "WORKBENCH_POOL_SIZE": str(pool_size), "WORKBENCH_HARDWARE": hardware or ""}
     console.print(f"dashboard: http://{host}:{port}  (store {store}, runs in {out_dir}; Ctrl+C stops it)")
+    argv = command(host, port, max_upload_mb)
+    if os.name == "posix":  # become the server: signals (Ctrl+C, SIGTERM) reach it directly, no orphan left behind
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os.execve(argv[0], argv, env)
     try:
-        code = subprocess.call(command(host, port, max_upload_mb), env=env)
+        code = subprocess.call(argv, env=env)
     except KeyboardInterrupt:
         code = 0
     raise typer.Exit(code)

@@ -1,0 +1,129 @@
+"""End to end in a real browser: `workbench dashboard` started as a server process on 127.0.0.1, Debian's
+chromium driven by Playwright, the real bundled models. Upload the pyannote sample with its STM, run two recipes,
+read the metrics table, seek the player, download the HTML report and read it; open the run again from the Runs
+page. Prints the first page load and the render of a finished run (targets: < 3 s and < 1 s; not asserted).
+A screenshot of the compare page after the run is saved as reports/dashboard-compare.png (not committed)."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+from conftest import PYANNOTE_STM, PYANNOTE_WAV, ROOT
+from server_helpers import free_port, stop
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+REQUIRED = os.environ.get("WORKBENCH_REQUIRE_BROWSER") == "1"  # scripts/test.sh: the browser is there, so run
+LAUNCH_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+               "--no-first-run"]
+
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.skipif(CHROMIUM is None and not REQUIRED, reason="Debian's chromium is not installed (scripts/test.sh installs it)"),
+]
+
+
+def wait_healthy(url: str, proc: subprocess.Popen, timeout_s: float = 90) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise AssertionError(f"the dashboard exited with {proc.returncode}: {proc.stdout.read()[-3000:]}")
+        try:
+            with urllib.request.urlopen(url + "_stcore/health", timeout=2) as r:
+                if r.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.3)
+    raise AssertionError("the dashboard did not answer within 90 s")
+
+
+@pytest.fixture
+def dashboard(tmp_path):
+    port = free_port()
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYANNOTE_METRICS_ENABLED": "false"}
+    proc = subprocess.Popen([sys.executable, "-m", "workbench", "dashboard", "--port", str(port), "--store",
+                             str(tmp_path / "store.sqlite"), "--out", str(tmp_path / "out")],
+                            cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    url = f"http://127.0.0.1:{port}/"
+    try:
+        wait_healthy(url, proc)
+        yield url
+    finally:
+        stop(proc)
+
+
+def test_upload_compare_two_recipes_and_download_the_report(dashboard, tmp_path):
+    from playwright.sync_api import expect, sync_playwright
+
+    assert CHROMIUM, "chromium is required here (WORKBENCH_REQUIRE_BROWSER=1) but not installed"
+    outside: list[str] = []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=LAUNCH_ARGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 2600}, accept_downloads=True)
+        page.on("request", lambda r: outside.append(r.url) if not r.url.startswith(("http://127.0.0.1", "ws://127.0.0.1", "data:", "blob:")) else None)
+
+        start = time.perf_counter()
+        page.goto(dashboard)
+        expect(page.get_by_role("button", name="Run comparison")).to_be_visible(timeout=60_000)
+        first_load = time.perf_counter() - start
+
+        inputs = page.locator("input[type=file]")
+        inputs.nth(0).set_input_files(str(PYANNOTE_WAV))
+        inputs.nth(1).set_input_files(str(PYANNOTE_STM))
+        expect(page.get_by_text("sample.wav")).to_be_visible(timeout=30_000)
+        expect(page.get_by_text("sample.stm")).to_be_visible(timeout=30_000)
+        chips = page.locator("[data-testid=stMultiSelect] [data-tag]")
+        expect(chips).to_have_count(2)  # the two default recipes
+        assert sorted(chips.all_inner_texts()) == ["cascade-fast", "whisper-raw"]
+
+        page.get_by_role("button", name="Run comparison").click()
+        expect(page.get_by_text("Running 2 recipe(s) on sample")).to_be_visible(timeout=30_000)  # live progress
+        table = page.locator("[data-testid=wb-metrics]")
+        expect(table).to_be_visible(timeout=600_000)
+        text = table.inner_text()
+        assert "cascade-fast" in text and "whisper-raw" in text
+        wer = re.search(r"^WER\s+([\d.]+)%\s+([\d.]+)%", text, re.MULTILINE)
+        assert wer, text
+        assert all(0 <= float(v) < 60 for v in wer.groups())
+        assert table.locator("td.best").count() >= 3
+        assert page.locator("[data-testid=stException]").count() == 0
+        run_id = re.search(r"[?&]run=([\w-]+)", page.url).group(1)
+
+        # the timeline: pick a segment, the player moves there
+        expect(page.get_by_text("Player at 0.00 s.")).to_be_visible()
+        page.get_by_role("combobox", name="Jump to a segment").click()
+        page.get_by_role("option").nth(3).click()
+        expect(page.get_by_text(re.compile(r"Player at (?!0\.00)\d+\.\d\d s\."))).to_be_visible(timeout=30_000)
+
+        shots = ROOT / "reports"
+        shots.mkdir(exist_ok=True)
+        page.screenshot(path=str(shots / "dashboard-compare.png"), full_page=True)
+
+        with page.expect_download(timeout=60_000) as download:
+            page.get_by_role("button", name="Report (HTML)").first.click()
+        report = Path(download.value.path()).read_text(encoding="utf-8")
+        assert download.value.suggested_filename == f"report-{run_id}.html"
+        assert f"Report {run_id}" in report and "cascade-fast" in report and "whisper-raw" in report
+        assert "new jersey" in report  # the transcripts against the reference
+        assert "<script" not in report
+
+        # the render of a finished run: the Runs page opens it in the compare view
+        page.get_by_role("link", name="Runs").click()
+        expect(page.get_by_role("button", name="Open in compare view")).to_be_visible(timeout=30_000)
+        start = time.perf_counter()
+        page.get_by_role("button", name="Open in compare view").click()
+        expect(page.locator("[data-testid=wb-metrics]")).to_be_visible(timeout=30_000)
+        expect(page.get_by_role("heading", name="Transcripts")).to_be_visible(timeout=30_000)
+        render = time.perf_counter() - start
+        assert "whisper-raw" in page.locator("[data-testid=wb-metrics]").inner_text()
+        browser.close()
+    assert not outside, f"the dashboard reached outside 127.0.0.1: {outside}"
+    print(f"\ndashboard timings: first page load {first_load:.2f} s (target < 3 s); "
+          f"render of a finished run {render:.2f} s (target < 1 s)")

@@ -102,3 +102,25 @@ def test_recipes_lists_availability(tmp_path, monkeypatch):
 
 def test_reference_files_exist_for_docs():
     assert PYANNOTE_STM.exists()
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--port", "0"], "--port must be 1–65535"),
+    (["--max-upload-mb", "0"], "must be at least 1"),
+    (["--hardware", "no-such-machine"], "no-such-machine"),
+])
+def test_dashboard_refuses_bad_settings_before_starting(args, message):
+    result = runner.invoke(app, ["dashboard", *args])
+    assert result.exit_code == 2
+    assert message in result.output
+
+
+def test_dashboard_command_is_headless_local_and_hides_tracebacks():
+    from workbench.dashboard import APP, command
+
+    argv = command("127.0.0.1", 8765, 200)
+    assert argv[1:4] == ["-m", "streamlit", "run"] and argv[4] == str(APP)
+    options = dict(zip(argv[5::2], argv[6::2]))
+    assert options["--server.address"] == "127.0.0.1" and options["--server.port"] == "8765"
+    assert options["--server.maxUploadSize"] == "200" and options["--client.showErrorDetails"] == "none"
+    assert options["--browser.gatherUsageStats"] == "false" and options["--server.headless"] == "true"

@@ -100,3 +100,11 @@ def test_final_text_is_what_wer_scored():
 ])
 def test_upload_names_are_made_safe(name, expected):
     assert safe_name(name) == expected
+
+
+def test_several_recordings_add_the_wer_interval(rows):
+    more = [dict(r, recording=dict(r["recording"], path=f"/other/{i}.wav", id=f"other-{i}")) for i, r in enumerate(rows)]
+    table = tables.metrics_table(rows + more)
+    ci = table.row("WER 95% CI (bootstrap over recordings)")
+    assert ci.cells[0] == "0.0–0.0%" and ci.cells[2] == "100.0–100.0%"
+    assert all(r.label != "WER 95% CI (bootstrap over recordings)" for r in tables.metrics_table(rows).rows)

@@ -121,6 +121,11 @@ def metrics_table(rows: Sequence[dict]) -> MetricsTable:
         if label == "model load s":
             cells = [c + (" (reused)" if _load(groups[n])[1] and c != MISSING else "") for c, n in zip(cells, names)]
         out.append(MetricRow(label, tuple(cells), tuple(target is not None and v == target for v in values)))
+    if any(figs[n].wer_ci for n in names):  # several recordings: how sure is the corpus WER?
+        cis = [figs[n].wer_ci for n in names]
+        out.insert(1, MetricRow("WER 95% CI (bootstrap over recordings)",
+                                tuple(MISSING if c is None else f"{100 * c[0]:.1f}–{100 * c[1]:.1f}%" for c in cis),
+                                (False,) * len(names)))
     phrases = [", ".join(sorted(figs[n].stock_phrases)) or "none" if ok[n] else MISSING for n in names]
     out.append(MetricRow("stock hallucination phrases", tuple(phrases), (False,) * len(names)))
     out.append(MetricRow("failed", tuple(f"{figs[n].failed}/{figs[n].recordings}" for n in names), (False,) * len(names)))

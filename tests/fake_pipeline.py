@@ -16,7 +16,8 @@ from workbench.registry import Registry
 
 FAKE = "test-fake"
 
-#: recipe name -> behaviour of the fake pipeline: {"load": exc, "run": {item_index: exc}, "text": str}
+#: recipe name -> behaviour of the fake pipeline:
+#: {"load": exc, "run": {item_index: exc}, "text": str, "formatted": str, "summary": str, "before_run": callable}
 BEHAVIOUR: dict[str, dict] = {}
 #: what the fakes did, in order
 EVENTS: list[tuple] = []
@@ -68,7 +69,9 @@ class FakePipeline:
             if failure is not None:
                 raise failure
         text = self.behaviour.get("text", "")
-        return PipelineOutput(Transcript((Segment(0.0, duration, text),), "en"), Usage(audio_s=duration, calls=1))
+        transcript = Transcript((Segment(0.0, duration, text),), "en", formatted=self.behaviour.get("formatted"),
+                                summary=self.behaviour.get("summary"))
+        return PipelineOutput(transcript, Usage(audio_s=duration, calls=1))
 
     def unload(self) -> None:
         EVENTS.append(("unload", self.recipe.name))

@@ -35,7 +35,8 @@ def env(tmp_path, monkeypatch):
                                               f'[model]\nbackend = "fake"\nlabel = "{name}"\n')
     ref = load_reference(PYANNOTE_STM).text
     BEHAVIOUR.update({"fake-exact": {"text": ref}, "fake-half": {"text": " ".join(ref.split()[:40])},
-                      "fake-broken": {"load": RuntimeError("weights corrupt")}, "fake-evil": {"text": EVIL}})
+                      "fake-broken": {"load": RuntimeError("weights corrupt")},
+                      "fake-evil": {"text": EVIL, "formatted": "Speaker 1: " + EVIL, "summary": "Summary: " + EVIL}})
     monkeypatch.setenv("WORKBENCH_RECIPES", str(recipes))
     monkeypatch.setenv("WORKBENCH_STORE", str(tmp_path / "store.sqlite"))
     monkeypatch.setenv("WORKBENCH_OUT", str(tmp_path / "out"))
@@ -164,6 +165,8 @@ def test_model_output_is_escaped_everywhere(env):
     run(at, ["fake-evil", "fake-exact"])
     page = html_text(at)
     assert "<script" not in page and "<img" not in page and "&lt;script&gt;" in page
+    # the formatted output and the summary are shown side by side, escaped
+    assert "Speaker 1: &lt;script&gt;" in page and "Summary: &lt;script&gt;" in page
     markdown = " ".join(m.value for m in at.markdown)
     assert "](http" not in markdown  # no live link or image from model output
     from workbench.dashboard.views import report_data

@@ -17,6 +17,7 @@ import streamlit as st
 
 from workbench.dashboard import tables
 
+WAVEFORM_MAX_S = 2 * 3600
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$:])")
 
 CSS = """<style>
@@ -144,7 +145,8 @@ def timeline(rows: Sequence[dict], *, key: str) -> None:
     reference = _reference(metrics.get("speaker_reference") or metrics.get("reference"))
     segments = pd.DataFrame(tables.timeline(rows, reference))
     path = first["recording"]["path"]
-    wave = recording_waveform(path)
+    # decoding hours of audio again just to draw it is not worth the memory: long recordings get lanes only
+    wave = recording_waveform(path) if first["recording"]["duration_s"] <= WAVEFORM_MAX_S else None
     duration = wave[1] if wave else first["recording"]["duration_s"]
     seek_key = f"{key}-seek"
     x = alt.X("t:Q", title=None, scale=alt.Scale(domain=[0, duration]), axis=alt.Axis(labels=False, ticks=False))

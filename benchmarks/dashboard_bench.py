@@ -7,29 +7,22 @@ first-load and render times on the real app.
 
 from __future__ import annotations
 
-import argparse
-import json
 import os
 import statistics
 import tempfile
 import time
 from pathlib import Path
 
-from report_bench import ROOT, synthetic_rows
+from report_bench import arguments, synthetic_rows, template_row
 
 TARGET_S = 1.0
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rows", type=int, default=1000)
+    parser = arguments(__doc__)
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--from", dest="source", type=Path, help="a results.jsonl whose first row is the template")
     args = parser.parse_args()
-    source = args.source or next(iter(sorted(ROOT.glob("reports/**/results.jsonl"), reverse=True)), None)
-    if source is None:
-        raise SystemExit("no results.jsonl to copy rows from: run `workbench compare` once, or pass --from")
-    template = json.loads(source.read_text().splitlines()[0])
+    template = template_row(args.source)
     with tempfile.TemporaryDirectory() as tmp:
         os.environ["WORKBENCH_STORE"] = str(Path(tmp) / "s.sqlite")
         os.environ["WORKBENCH_OUT"] = str(Path(tmp) / "out")

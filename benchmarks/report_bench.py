@@ -30,16 +30,24 @@ def synthetic_rows(template: dict, n: int) -> list[dict]:
     return rows
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def arguments(doc: str) -> argparse.ArgumentParser:
+    """--rows and --from, shared by the benchmarks that copy one real result row many times."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
     parser.add_argument("--rows", type=int, default=1000)
     parser.add_argument("--from", dest="source", type=Path, help="a results.jsonl whose first row is the template")
-    args = parser.parse_args()
-    source = args.source or next(iter(sorted(ROOT.glob("reports/*/results.jsonl"), reverse=True)), None)
+    return parser
+
+
+def template_row(source: Path | None) -> dict:
+    source = source or next(iter(sorted(ROOT.glob("reports/**/results.jsonl"), reverse=True)), None)
     if source is None:
         raise SystemExit("no results.jsonl to copy rows from: run `workbench compare` once, or pass --from")
-    template = json.loads(source.read_text().splitlines()[0])
-    rows = synthetic_rows(template, args.rows)
+    return json.loads(source.read_text().splitlines()[0])
+
+
+def main() -> None:
+    args = arguments(__doc__).parse_args()
+    rows = synthetic_rows(template_row(args.source), args.rows)
     with tempfile.TemporaryDirectory() as tmp:
         t0 = time.perf_counter()
         with ResultStore(Path(tmp) / "s.sqlite") as store:

@@ -118,3 +118,10 @@ def test_html_report_opens_offline_in_headless_chromium_and_shows_its_charts(tmp
     assert dialogs == []  # the transcript's <script> never ran
     assert all(u.startswith(("file:", "data:", "about:")) for u in requests)  # nothing fetched from a network
     assert shot.stat().st_size > 10_000
+
+
+def test_json_report_is_strict_even_for_old_rows_holding_infinity():
+    old = row("a", "r1", 1, 0, 0, 10)
+    old["components"] = {"vad": {"max_speech_duration_s": float("inf")}}
+    out = json.loads(to_json([old], "old"))
+    assert out["results"][0]["components"]["vad"]["max_speech_duration_s"] is None

@@ -199,9 +199,12 @@ def _analysed(rows: Sequence[dict], analysis) -> tuple[list[RecipeFigures], list
 
 
 def to_json(rows: Sequence[dict], run_id: str, analysis=None) -> str:
+    """Strict JSON: non-finite numbers (rows written before results.jsonl was strict held Infinity) become null."""
+    from workbench.runner import finite
+
     figs, pairs = _analysed(rows, analysis)
-    return json.dumps({"run_id": run_id, "recipes": [asdict(f) for f in figs],
-                       "paired": [asdict(p) for p in pairs], "results": list(rows)},
+    return json.dumps(finite({"run_id": run_id, "recipes": [asdict(f) for f in figs],
+                              "paired": [asdict(p) for p in pairs], "results": list(rows)}),
                       indent=2, ensure_ascii=False, allow_nan=False, default=str)
 
 

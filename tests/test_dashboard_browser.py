@@ -96,11 +96,24 @@ def test_upload_compare_two_recipes_and_download_the_report(dashboard, tmp_path)
         assert page.locator("[data-testid=stException]").count() == 0
         run_id = re.search(r"[?&]run=([\w-]+)", page.url).group(1)
 
-        # the timeline: pick a segment, the player moves there
+        # the timeline: click a segment of whisper-raw's lane, the player seeks to its start
         expect(page.get_by_text("Player at 0.00 s.")).to_be_visible()
+        marks = page.locator('[data-testid=stVegaLiteChart] [role=graphics-symbol][aria-label*="lane: whisper-raw"]')
+        expect(marks.first).to_be_visible(timeout=30_000)
+        segment = marks.nth(min(4, marks.count() - 1))
+        start_s = float(re.search(r"start: ([\d.]+)", segment.get_attribute("aria-label")).group(1))
+        assert start_s > 0
+        segment.click()
+        player = page.get_by_text(re.compile(r"Player at (?!0\.00)\d+\.\d\d s\."))
+        expect(player).to_be_visible(timeout=30_000)
+        at_s = float(re.search(r"([\d.]+) s\.", player.inner_text()).group(1))
+        assert abs(at_s - start_s) < 0.5, (at_s, start_s)  # that segment (Whisper's segments may touch)
+        page.wait_for_function(f"() => document.querySelector('audio') && document.querySelector('audio').currentTime >= {at_s - 0.05}",
+                               timeout=30_000)
+        # or pick one from the list
         page.get_by_role("combobox", name="Jump to a segment").click()
-        page.get_by_role("option").nth(3).click()
-        expect(page.get_by_text(re.compile(r"Player at (?!0\.00)\d+\.\d\d s\."))).to_be_visible(timeout=30_000)
+        page.get_by_role("option").nth(1).click()
+        expect(page.get_by_text(re.compile(rf"Player at (?!{at_s:.2f})\d+\.\d\d s\."))).to_be_visible(timeout=30_000)
 
         shots = ROOT / "reports"
         shots.mkdir(exist_ok=True)

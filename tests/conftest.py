@@ -21,6 +21,16 @@ MEETING_WAV = SAMPLES / "meeting" / "meeting.wav"
 MEETING_STM = SAMPLES / "meeting" / "meeting.stm"
 SHARED_DATA = ROOT.parent / "shared" / "data"
 
+#: measurements tests report (never assert): printed in pytest's summary, so CI logs show them
+MEASURED: list[str] = []
+
+
+def pytest_terminal_summary(terminalreporter) -> None:
+    if MEASURED:
+        terminalreporter.section("measured (not asserted)")
+        for line in MEASURED:
+            terminalreporter.write_line(line)
+
 
 def write_wav(path: Path, samples: np.ndarray, rate: int = 16000) -> Path:
     pcm = (np.clip(samples, -1, 1) * 32767).astype("<i2")

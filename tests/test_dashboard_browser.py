@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import statistics
 import subprocess
 import sys
 import time
@@ -16,7 +17,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from conftest import PYANNOTE_STM, PYANNOTE_WAV, ROOT
+from conftest import MEASURED, PYANNOTE_STM, PYANNOTE_WAV, ROOT
 from server_helpers import free_port, stop
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -127,16 +128,22 @@ def test_upload_compare_two_recipes_and_download_the_report(dashboard, tmp_path)
         assert "new jersey" in report  # the transcripts against the reference
         assert "<script" not in report
 
-        # the render of a finished run: the Runs page opens it in the compare view
-        page.get_by_role("link", name="Runs").click()
-        expect(page.get_by_role("button", name="Open in compare view")).to_be_visible(timeout=30_000)
-        start = time.perf_counter()
-        page.get_by_role("button", name="Open in compare view").click()
-        expect(page.locator("[data-testid=wb-metrics]")).to_be_visible(timeout=30_000)
-        expect(page.get_by_role("heading", name="Transcripts")).to_be_visible(timeout=30_000)
-        render = time.perf_counter() - start
-        assert "whisper-raw" in page.locator("[data-testid=wb-metrics]").inner_text()
+        # the render of a finished run: the Runs page opens it in the compare view (median of 3)
+        renders = []
+        for _ in range(3):
+            page.get_by_role("link", name="Runs").click()
+            expect(page.get_by_role("button", name="Open in compare view")).to_be_visible(timeout=30_000)
+            start = time.perf_counter()
+            page.get_by_role("button", name="Open in compare view").click()
+            expect(page.locator("[data-testid=wb-metrics]")).to_be_visible(timeout=30_000)
+            expect(page.get_by_role("heading", name="Transcripts")).to_be_visible(timeout=30_000)
+            expect(page.locator("[data-testid=stVegaLiteChart] svg").nth(2)).to_be_visible(timeout=30_000)
+            renders.append(time.perf_counter() - start)
+            assert "whisper-raw" in page.locator("[data-testid=wb-metrics]").inner_text()
+        render = statistics.median(renders)
         browser.close()
     assert not outside, f"the dashboard reached outside 127.0.0.1: {outside}"
-    print(f"\ndashboard timings: first page load {first_load:.2f} s (target < 3 s); "
-          f"render of a finished run {render:.2f} s (target < 1 s)")
+    line = (f"dashboard: first page load {first_load:.2f} s (target < 3 s); "
+            f"render of a finished run {render:.2f} s, median of {', '.join(f'{r:.2f}' for r in renders)} (target < 1 s)")
+    MEASURED.append(line)
+    print("\n" + line)

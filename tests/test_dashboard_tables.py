@@ -59,7 +59,7 @@ def test_table_html_escapes_names_and_marks_best_cells(rows):
 def test_missing_figures_are_not_charted_as_zero(rows):
     records = tables.chart_records(rows)
     broken = {r["metric"]: r["value"] for r in records if r["recipe"].startswith("broken")}
-    assert broken["RTFx"] is None and broken["WER %"] == 100.0
+    assert broken["RTFx (higher is faster)"] is None and broken["WER % (lower is better)"] == 100.0
     stages = tables.stage_records(rows)
     assert {s["recipe"] for s in stages} == {"exact", "half"} and all(s["seconds"] >= 0 for s in stages)
 

@@ -149,9 +149,10 @@ def chart_records(rows: Sequence[dict]) -> list[dict]:
     (and listed by :func:`unmeasured`)."""
     out = []
     for f in figures(rows):
-        for metric, value in (("WER %", None if f.wer is None else 100 * f.wer), ("RTFx", f.rtfx),
-                              ("cost $/audio hour", f.cost_usd_per_audio_hour),
-                              ("non-speech words per hour", f.nonspeech_words_per_hour)):
+        for metric, value in (("WER % (lower is better)", None if f.wer is None else 100 * f.wer),
+                              ("RTFx (higher is faster)", f.rtfx),
+                              ("cost $/audio hour (lower is better)", f.cost_usd_per_audio_hour),
+                              ("words in non-speech per hour (lower is better)", f.nonspeech_words_per_hour)):
             out.append({"recipe": f.recipe, "metric": metric, "value": value})
     return out
 

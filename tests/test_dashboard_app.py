@@ -30,6 +30,7 @@ def env(tmp_path, monkeypatch):
     register(monkeypatch)
     recipes = tmp_path / "recipes"
     recipes.mkdir()
+    (recipes / "fake-exact-copy.toml").write_text('pipeline = "test-fake"\n[model]\nbackend = "fake"\nlabel = "fake-exact"\n')
     for name in ("fake-exact", "fake-half", "fake-broken", "fake-evil"):
         (recipes / f"{name}.toml").write_text(f'pipeline = "test-fake"\ndescription = "wiring fake {name}"\n'
                                               f'[model]\nbackend = "fake"\nlabel = "{name}"\n')
@@ -235,3 +236,25 @@ def test_a_reloaded_page_shows_the_run_named_in_the_address(env):
     fresh.query_params["run"] = run_id
     fresh.run()
     assert not fresh.exception and "fake-exact" in html_text(fresh)
+
+
+def test_the_same_recipe_under_two_names_runs_once_and_says_so(env):
+    at = app()
+    upload(at)
+    run(at, ["fake-exact", "fake-exact-copy", "fake-half"])
+    assert [r["recipe"] for r in stored(env)] == ["fake-exact", "fake-half"]
+    assert "fake-exact-copy is the same recipe as fake-exact" in text(at.info[0].value)
+
+
+def test_a_run_cut_short_is_announced_and_what_it_finished_is_shown(env):
+    at = app()
+    upload(at)
+    run(at, ["fake-exact"])
+    run_id = stored(env)[0]["run_id"]
+    fresh = AppTest.from_file(str(APP), default_timeout=60)
+    fresh.session_state["wb_running"] = run_id  # as a rerun during a comparison leaves it
+    fresh.run()
+    assert not fresh.exception
+    assert "was cut short" in fresh.warning[0].value and "fake-exact" in html_text(fresh)
+    fresh.run()
+    assert not fresh.warning  # said once

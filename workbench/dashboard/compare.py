@@ -101,7 +101,7 @@ def run_comparison(audio, references: Sequence, speakers: int | None, recipe_nam
         message = str(exc) if isinstance(exc, WorkbenchError) else f"could not keep the upload: {exc}"
         st.error(f"Nothing was run: {views.plain(message)}")
         return None
-    recipes = setup.pop("recipes")
+    recipes = _distinct(setup.pop("recipes"))
     with ResultStore(s.store) as store:
         store.add_run(run_id, command=["workbench", "dashboard", "compare", *recipe_names],
                       hardware=environment.hardware(), tags=["dashboard"])
@@ -118,6 +118,21 @@ def run_comparison(audio, references: Sequence, speakers: int | None, recipe_nam
     st.session_state[RUNNING] = None
     st.session_state[SHOWN] = {"run": run_id, "recipes": None}
     return run_id
+
+
+def _distinct(recipes: list) -> list:
+    """Recipes with the same content (hash) under two names would produce the same result twice, and the store
+    keeps one result per recipe hash: run each content once and say so."""
+    seen: dict[str, str] = {}
+    kept = []
+    for recipe in recipes:
+        if recipe.hash in seen:
+            st.info(f"{views.plain(recipe.name)} is the same recipe as {views.plain(seen[recipe.hash])} "
+                    "(same stages and settings): it runs once.")
+            continue
+        seen[recipe.hash] = recipe.name
+        kept.append(recipe)
+    return kept
 
 
 def stored_rows(run_id: str, recipes: Sequence[str] | None = None) -> list[dict]:

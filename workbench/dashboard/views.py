@@ -9,6 +9,7 @@ Markdown through :func:`plain`.
 from __future__ import annotations
 
 import html
+import mimetypes
 import re
 from collections.abc import Sequence
 from pathlib import Path
@@ -191,7 +192,9 @@ def timeline(rows: Sequence[dict], *, key: str) -> None:
                      format_func=lambda i: f"{options[i]['start']:7.2f} s · {options[i]['lane']} · {options[i]['label'][:70]}")
     start = st.session_state.get(seek_key, 0.0)
     if Path(path).is_file():
-        st.audio(path, start_time=start, autoplay=start > 0)
+        mime = mimetypes.guess_type(path)[0] or "audio/wav"  # served as-is; the browser plays what it can
+        st.audio(path, format=mime if mime.startswith(("audio/", "video/")) else "audio/wav", start_time=start,
+                 autoplay=start > 0)
         st.caption(f"Player at {start:.2f} s.")
     else:
         st.caption("The recording is no longer on disk; no audio player.")

@@ -124,3 +124,16 @@ def test_dashboard_command_is_headless_local_and_hides_tracebacks():
     assert options["--server.address"] == "127.0.0.1" and options["--server.port"] == "8765"
     assert options["--server.maxUploadSize"] == "200" and options["--client.showErrorDetails"] == "none"
     assert options["--browser.gatherUsageStats"] == "false" and options["--server.headless"] == "true"
+
+
+def test_the_same_recipe_under_two_names_runs_once(tmp_path, monkeypatch):
+    from workbench.recipes import available_recipe_files
+
+    copy = tmp_path / "recipes"
+    copy.mkdir()
+    (copy / "raw-copy.toml").write_text(available_recipe_files()["whisper-raw"].read_text())
+    monkeypatch.setenv("WORKBENCH_RECIPES", str(copy))
+    from workbench.cli import _setup
+
+    setup = _setup(["whisper-raw", "raw-copy", "cascade-fast"], None, None, "whisper-english")
+    assert [r.name for r in setup["recipes"]] == ["whisper-raw", "cascade-fast"]

@@ -77,9 +77,14 @@ SpeakersOpt = Annotated[Optional[int], typer.Option("--speakers", help="number o
 def _setup(recipe_names: list[str], hardware: str | None, prices: Path | None, normalizer: str,
            phrases: Path | None = None) -> dict:
     """Validate everything the run needs before any model loads; returns run_recipes keyword arguments."""
-    from workbench.runner import prepare
+    from workbench.runner import distinct_recipes, prepare
 
-    return prepare(recipe_names, hardware=hardware, prices=prices, normalizer=normalizer, phrases=phrases)
+    setup = prepare(recipe_names, hardware=hardware, prices=prices, normalizer=normalizer, phrases=phrases)
+    setup["recipes"], same = distinct_recipes(setup["recipes"])
+    for name, original in same:
+        console.print(f"[yellow]{escape(name)} is the same recipe as {escape(original)} (same stages and settings): "
+                      "it runs once[/]", soft_wrap=True)
+    return setup
 
 
 def _recipe_names(recipes: str | None) -> list[str]:

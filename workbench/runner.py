@@ -82,6 +82,20 @@ def prepare(recipe_names: Sequence[str], *, hardware: str | None = None, prices=
             "phrases": load_phrases(phrases) if phrases else None}
 
 
+def distinct_recipes(recipes: Sequence[Recipe]) -> tuple[list[Recipe], list[tuple[str, str]]]:
+    """Recipes with the same content (hash) under two names would produce the same result twice, and the store
+    keeps one result per recipe hash: keep the first of each; returns (kept, [(dropped name, kept name)])."""
+    first: dict[str, str] = {}
+    kept, same = [], []
+    for recipe in recipes:
+        if recipe.hash in first:
+            same.append((recipe.name, first[recipe.hash]))
+        else:
+            first[recipe.hash] = recipe.name
+            kept.append(recipe)
+    return kept, same
+
+
 def seed_everything(seed: int = 0) -> None:
     """Seed what can be seeded, so the same recipe on the same audio gives the same numbers where the
     backend allows (CTranslate2's sampling at temperature fallback, torch, numpy). Imports nothing new."""

@@ -121,17 +121,11 @@ def run_comparison(audio, references: Sequence, speakers: int | None, recipe_nam
 
 
 def _distinct(recipes: list) -> list:
-    """Recipes with the same content (hash) under two names would produce the same result twice, and the store
-    keeps one result per recipe hash: run each content once and say so."""
-    seen: dict[str, str] = {}
-    kept = []
-    for recipe in recipes:
-        if recipe.hash in seen:
-            st.info(f"{views.plain(recipe.name)} is the same recipe as {views.plain(seen[recipe.hash])} "
-                    "(same stages and settings): it runs once.")
-            continue
-        seen[recipe.hash] = recipe.name
-        kept.append(recipe)
+    from workbench.runner import distinct_recipes
+
+    kept, same = distinct_recipes(recipes)
+    for name, original in same:
+        st.info(f"{views.plain(name)} is the same recipe as {views.plain(original)} (same stages and settings): it runs once.")
     return kept
 
 

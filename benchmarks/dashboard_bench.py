@@ -47,7 +47,7 @@ def main() -> None:
                 assert not at.exception, at.exception
             at = AppTest.from_file(str(APP), default_timeout=120)
             at.run()
-            at.switch_page("pages/runs.py")
+            at.switch_page("page_scripts/runs.py")
             t = time.perf_counter()
             at.run()
             times["runs page"].append(time.perf_counter() - t)

@@ -201,7 +201,7 @@ def test_runs_page_filters_and_opens_a_run_in_the_compare_view(env):
         batch = [dict(r, run_id="batch-1", tags=["interviews"]) for r in store.rows()]
         store.add_run("batch-1", command="workbench batch data/", tags=["nightly"])
         store.add_many(batch)
-    at.switch_page("pages/runs.py").run()
+    at.switch_page("page_scripts/runs.py").run()
     assert not at.exception
     assert "3 run(s), 4 result(s) match" in " ".join(c.value for c in at.caption)
     at.multiselect(key="runs-recipes").set_value(["fake-half"]).run()
@@ -221,7 +221,7 @@ def test_runs_page_filters_and_opens_a_run_in_the_compare_view(env):
 
 def test_runs_page_with_an_empty_store_says_where_runs_come_from(env):
     at = app()
-    at.switch_page("pages/runs.py").run()
+    at.switch_page("page_scripts/runs.py").run()
     assert not at.exception
     assert "No runs yet" in at.info[0].value
 

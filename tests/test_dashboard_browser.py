@@ -141,6 +141,12 @@ def test_upload_compare_two_recipes_and_download_the_report(dashboard, tmp_path)
             renders.append(time.perf_counter() - start)
             assert "whisper-raw" in page.locator("[data-testid=wb-metrics]").inner_text()
         render = statistics.median(renders)
+
+        # a page's own address (bookmark, reload) opens it inside the app: its navigation, its layout
+        page.goto(dashboard + "runs")
+        expect(page.get_by_role("button", name="Open in compare view")).to_be_visible(timeout=30_000)
+        nav = page.get_by_role("navigation")
+        assert [t.strip() for t in nav.get_by_role("link").all_inner_texts()] == ["Compare", "Runs"]
         browser.close()
     assert not outside, f"the dashboard reached outside 127.0.0.1: {outside}"
     line = (f"dashboard: first page load {first_load:.2f} s (target < 3 s); "

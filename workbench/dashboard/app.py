@@ -4,7 +4,7 @@ from pathlib import Path
 
 import streamlit as st
 
-PAGES = Path(__file__).resolve().parent / "pages"
+PAGES = Path(__file__).resolve().parent / "page_scripts"  # not "pages/": Streamlit would serve that folder as pages of its own
 
 st.set_page_config(page_title="Speech workbench", layout="wide")
 st.navigation([

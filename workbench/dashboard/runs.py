@@ -70,7 +70,7 @@ def _page() -> None:
     chosen = st.selectbox("Run", [u["run_id"] for u in listed], key="runs-run")
     if st.button("Open in compare view", type="primary", key="runs-open"):
         st.session_state[SHOWN] = {"run": chosen, "recipes": recipes or None}
-        st.switch_page("pages/compare.py")
+        st.switch_page("page_scripts/compare.py")
     st.subheader("Across the selection")
     st.caption("Corpus figures over every result the filters keep (a recording in several runs counts each time).")
     views.metrics(kept)

@@ -194,12 +194,10 @@ def _prefixed(hook: Hook, prefix: str) -> Hook:
     return prefixed
 
 
-@dataclass
+@dataclass(frozen=True)
 class _Loaded:
     pipeline: object
     load: StageTiming  # how long the load (and warm-up) took when it happened
-    lock: threading.Lock = field(default_factory=threading.Lock)
-    leases: int = 0
 
 
 class PipelinePool:
@@ -207,15 +205,16 @@ class PipelinePool:
     hash: a second run of an unchanged recipe reuses the loaded models; an edited recipe loads anew.
 
     At most ``capacity`` pipelines stay loaded; the least recently used one not in use is unloaded first.
-    One run at a time uses a given pipeline (a lock each), so concurrent sessions never share a model call.
-    ``loads`` counts real loads (what a test checks to see that models were not loaded again)."""
+    One lease of a recipe at a time (a lock each, held while it loads and runs), so concurrent sessions load a
+    recipe once and never share a model call. ``loads`` counts real loads (what a test checks to see that
+    models were not loaded again)."""
 
     def __init__(self, capacity: int = 4):
         self.capacity = max(1, capacity)
         self.loads = 0
         self._loaded: OrderedDict[str, _Loaded] = OrderedDict()
-        self._lock = threading.Lock()
-        self._loading: dict[str, threading.Lock] = {}
+        self._lock = threading.Lock()  # guards _loaded, _in_use and loads
+        self._in_use: dict[str, threading.Lock] = {}
 
     @staticmethod
     def key(recipe: Recipe) -> str:
@@ -233,40 +232,37 @@ class PipelinePool:
         not held (and raises as it would without a pool: nothing is kept after a failed load)."""
         key = self.key(recipe)
         with self._lock:
-            loading = self._loading.setdefault(key, threading.Lock())
-        with loading:  # two sessions asking for the same recipe at once load it once
-            with self._lock:
-                entry = self._loaded.get(key)
-                if entry is not None:
-                    self._loaded.move_to_end(key)
-                    entry.leases += 1
-            reused = entry is not None
-            if entry is None:
-                pipeline, timing = load()
-                with self._lock:
-                    self.loads += 1
-                    entry = self._loaded[key] = _Loaded(pipeline, timing, leases=1)
-                    self._evict()
+            in_use = self._in_use.setdefault(key, threading.Lock())
         try:
-            with entry.lock:
+            with in_use:
+                with self._lock:
+                    entry = self._loaded.get(key)
+                    if entry is not None:
+                        self._loaded.move_to_end(key)
+                reused = entry is not None
+                if entry is None:
+                    entry = _Loaded(*load())
+                    with self._lock:
+                        self.loads += 1
+                        self._loaded[key] = entry
+                        self._evict()
                 yield entry.pipeline, entry.load, reused
         finally:
             with self._lock:
-                entry.leases -= 1
-                self._evict()
+                self._evict()  # what stayed over capacity while in use goes now
 
     def _evict(self) -> None:
+        """Unload least recently used pipelines not in use (their lock free) down to capacity; call under _lock."""
         while len(self._loaded) > self.capacity:
-            idle = next((h for h, e in self._loaded.items() if e.leases == 0), None)
+            idle = next((k for k in self._loaded if not self._in_use[k].locked()), None)
             if idle is None:
                 return
-            entry = self._loaded.pop(idle)
-            _unload(entry.pipeline)
+            _unload(self._loaded.pop(idle).pipeline)
 
     def clear(self) -> None:
         with self._lock:
-            for h in [h for h, e in self._loaded.items() if e.leases == 0]:
-                _unload(self._loaded.pop(h).pipeline)
+            for k in [k for k in self._loaded if not self._in_use[k].locked()]:
+                _unload(self._loaded.pop(k).pipeline)
 
 
 def _unload(pipeline) -> None:
@@ -342,12 +338,10 @@ def _run_recipe(recipe, items, writer, run_id, price, normalizer, hook, api_pric
         return fail_all(message, "check")
 
     reset_peak_rss()
-    load_clocks: list[StageClock] = []
+    load_clock = StageClock(hook)  # one load at most: a reused pipeline leaves it empty
 
     def load() -> tuple[object, StageTiming]:
         pipeline = build_pipeline(recipe)
-        load_clock = StageClock(hook)
-        load_clocks.append(load_clock)
         try:
             with load_clock.stage("load") as detail:
                 pipeline.load()
@@ -367,18 +361,14 @@ def _run_recipe(recipe, items, writer, run_id, price, normalizer, hook, api_pric
             else:
                 pipeline, timed, reused = held.enter_context(pool.lease(recipe, load))
         except BackendUnavailable as exc:
-            return fail_all(f"unavailable: {exc}", "load", _timings(load_clocks))
+            return fail_all(f"unavailable: {exc}", "load", load_clock.timings)
         except Exception as exc:  # noqa: BLE001 - a failing recipe must not stop the others
             log.exception("%s: model load failed", recipe.name)
-            return fail_all(f"load failed: {type(exc).__name__}: {exc}", "load", _timings(load_clocks))
+            return fail_all(f"load failed: {type(exc).__name__}: {exc}", "load", load_clock.timings)
         if reused:
             hook("load", StageTiming("load", 0.0, 0.0, {"reused": True}))
         return _run_loaded(pipeline, timed, reused, recipe=recipe, items=items, writer=writer, result=result,
                            hook=hook, normalizer=normalizer, diarizes=diarizes, formats=formats, phrases=phrases)
-
-
-def _timings(clocks: list[StageClock]) -> tuple[StageTiming, ...]:
-    return tuple(t for c in clocks for t in c.timings)
 
 
 def _run_loaded(pipeline, timed: StageTiming, reused: bool, *, recipe, items, writer, result, hook, normalizer,

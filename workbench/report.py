@@ -66,6 +66,20 @@ def _ratio(pairs: Sequence[tuple[int, int]]) -> float | None:
     return sum(e for e, _ in pairs) / total if total else None
 
 
+def counts_rate(rows: Sequence[dict], key: str) -> float | None:
+    """Corpus rate Σ(S+D+I)/ΣN of the error counts stored under ``metrics[key]`` (``cpwer``, ``asr``,
+    ``formatting_drift``); None when no row has them."""
+    counts = [c for c in ((r.get("metrics") or {}).get(key) for r in rows) if c and c.get("reference_words") is not None]
+    return _ratio([(c["substitutions"] + c["deletions"] + c["insertions"], c["reference_words"]) for c in counts])
+
+
+def der_rate(rows: Sequence[dict], collar: float) -> float | None:
+    """Corpus DER at one collar: Σ(false alarm + missed + confusion) / Σ total speech over the rows."""
+    ders = [d for r in rows for d in ((r.get("metrics") or {}).get("der") or []) if d.get("collar_s") == collar]
+    total = sum(d["total_s"] for d in ders)
+    return sum(d["false_alarm_s"] + d["missed_s"] + d["confusion_s"] for d in ders) / total if total else None
+
+
 def _resamples(n: int) -> np.ndarray:
     """BOOTSTRAP_SAMPLES × n indices drawn with replacement (seeded: the same data gives the same CIs)."""
     return np.random.default_rng(SEED).integers(0, n, size=(BOOTSTRAP_SAMPLES, n))
@@ -109,10 +123,6 @@ def figures(rows: Sequence[dict]) -> list[RecipeFigures]:
                     stage_s[stage] = stage_s.get(stage, 0.0) + s
         costs = [(r.get("cost_usd_per_audio_hour"), r["recording"]["duration_s"]) for r in ok]
         cost = sum(c * d for c, d in costs) / audio if ok and audio and all(c is not None for c, _ in costs) else None
-        ders = [d for r in rs for d in ((r.get("metrics") or {}).get("der") or []) if d.get("collar_s") == 0.5]
-        der_total = sum(d["total_s"] for d in ders)
-        cps = [(r["metrics"]["cpwer"]["substitutions"] + r["metrics"]["cpwer"]["deletions"] + r["metrics"]["cpwer"]["insertions"],
-                r["metrics"]["cpwer"]["reference_words"]) for r in rs if (r.get("metrics") or {}).get("cpwer")]
         hall = [(r.get("metrics") or {}).get("hallucination") or {} for r in ok]
         timed = [h for h in hall if h.get("nonspeech_words") is not None]
         ns_s = sum(h.get("nonspeech_s") or 0 for h in timed)
@@ -125,8 +135,8 @@ def figures(rows: Sequence[dict]) -> list[RecipeFigures]:
             wer=_ratio(pairs), wer_ci=_bootstrap(pairs),
             errors=sum(e for e, _ in pairs) if pairs else None, reference_words=sum(n for _, n in pairs) if pairs else None,
             rtfx=audio / processing if processing else None, cost_usd_per_audio_hour=cost, stage_s=stage_s,
-            der=(sum(d["false_alarm_s"] + d["missed_s"] + d["confusion_s"] for d in ders) / der_total) if der_total else None,
-            cpwer=_ratio(cps),
+            der=der_rate(rs, 0.5),
+            cpwer=counts_rate(rs, "cpwer"),
             nonspeech_words_per_hour=(sum(h["nonspeech_words"] for h in timed) / (ns_s / 3600)) if timed and ns_s else None,
             stock_phrases=phrases,
         ))
@@ -158,11 +168,11 @@ def paired(rows: Sequence[dict], a: str, b: str) -> Paired:
     return Paired(a, b, len(shared), observed, _interval(stats), p)
 
 
-def _pct(x: float | None) -> str:
+def pct(x: float | None) -> str:
     return "—" if x is None else f"{100 * x:.1f}%"
 
 
-def _num(x: float | None, fmt: str = ".2f") -> str:
+def num(x: float | None, fmt: str = ".2f") -> str:
     return "—" if x is None else format(x, fmt)
 
 
@@ -171,15 +181,15 @@ def _p(x: float | None) -> str:
     return "—" if x is None else "< 0.001" if x < 1 / BOOTSTRAP_SAMPLES else f"{x:.3f}"
 
 
-def _ci(ci) -> str:
+def pct_interval(ci) -> str:
     return "—" if ci is None else f"{100 * ci[0]:.1f}–{100 * ci[1]:.1f}%"
 
 
 def table_rows(figs: Sequence[RecipeFigures]) -> tuple[list[str], list[list[str]]]:
     header = ["recipe", "recordings", "failed", "WER", "WER 95% CI", "RTFx", "cost $/audio h", "DER (±0.25 s)", "cpWER",
               "non-speech words/h"]
-    body = [[f.recipe, str(f.recordings), str(f.failed), _pct(f.wer), _ci(f.wer_ci), _num(f.rtfx, ".1f"),
-             _num(f.cost_usd_per_audio_hour, ".4f"), _pct(f.der), _pct(f.cpwer), _num(f.nonspeech_words_per_hour, ".1f")]
+    body = [[f.recipe, str(f.recordings), str(f.failed), pct(f.wer), pct_interval(f.wer_ci), num(f.rtfx, ".1f"),
+             num(f.cost_usd_per_audio_hour, ".4f"), pct(f.der), pct(f.cpwer), num(f.nonspeech_words_per_hour, ".1f")]
             for f in figs]
     return header, body
 
@@ -247,7 +257,7 @@ def to_markdown(rows: Sequence[dict], run_id: str, analysis=None) -> str:
         lines += ["", "## Paired comparisons (WER, bootstrap over recordings)", "",
                   "| recipes | recordings | WER difference | 95% CI | p |", "|---|---|---|---|---|"]
         for p in pairs:
-            lines.append(f"| {_md(p.a)} − {_md(p.b)} | {p.recordings} | {_pct(p.wer_difference)} | {_ci(p.ci)} | "
+            lines.append(f"| {_md(p.a)} − {_md(p.b)} | {p.recordings} | {pct(p.wer_difference)} | {pct_interval(p.ci)} | "
                          f"{_p(p.p_value)} |")
     lines += ["", "WER CIs: 95% percentile bootstrap over recordings (1,000 resamples, seeded). "
               "— means not measured (no reference, or every run failed)."]
@@ -343,7 +353,7 @@ def to_html(rows: Sequence[dict], run_id: str, analysis=None) -> str:
     if pairs:
         parts.append("<h2>Paired comparisons</h2><table id=paired><tr><th>recipes</th><th>recordings</th><th>WER difference</th>"
                      "<th>95% CI</th><th>p</th></tr>")
-        parts += [f"<tr><td>{e(p.a)} − {e(p.b)}</td><td>{p.recordings}</td><td>{_pct(p.wer_difference)}</td><td>{_ci(p.ci)}</td>"
+        parts += [f"<tr><td>{e(p.a)} − {e(p.b)}</td><td>{p.recordings}</td><td>{pct(p.wer_difference)}</td><td>{pct_interval(p.ci)}</td>"
                   f"<td>{_p(p.p_value)}</td></tr>" for p in pairs]
         parts.append("</table>")
     parts.append("<h2>Charts</h2>" + "".join(charts))
@@ -351,8 +361,8 @@ def to_html(rows: Sequence[dict], run_id: str, analysis=None) -> str:
                  "<th>error</th></tr>")
     for r in rows:
         m = r.get("metrics") or {}
-        parts.append(f"<tr><td>{e(r['recording']['id'])}</td><td>{e(r['recipe'])}</td><td>{_pct(m.get('wer'))}</td>"
-                     f"<td>{_num(r.get('rtfx'), '.1f')}</td><td>{e(r.get('error') or '')}</td></tr>")
+        parts.append(f"<tr><td>{e(r['recording']['id'])}</td><td>{e(r['recipe'])}</td><td>{pct(m.get('wer'))}</td>"
+                     f"<td>{num(r.get('rtfx'), '.1f')}</td><td>{e(r.get('error') or '')}</td></tr>")
     parts.append("</table><h2>Transcripts</h2>")
     by_recording: dict[str, list[dict]] = {}
     for r in rows:
@@ -372,6 +382,13 @@ def to_html(rows: Sequence[dict], run_id: str, analysis=None) -> str:
     return "".join(parts)
 
 
+def render(rows: Sequence[dict], run_id: str, fmt: str, analysis=None) -> str:
+    """One report format as text (``analysis``: corpus figures already computed for these rows, if any)."""
+    if fmt == "csv":
+        return to_csv(rows)  # CSV needs no corpus figures
+    return {"html": to_html, "md": to_markdown, "json": to_json}[fmt](rows, run_id, analysis)
+
+
 def write_reports(rows: Sequence[dict], run_id: str, out_dir: Path, formats: Sequence[str]) -> list[Path]:
     unknown = [f for f in formats if f not in FORMATS]
     if unknown:
@@ -379,12 +396,10 @@ def write_reports(rows: Sequence[dict], run_id: str, out_dir: Path, formats: Seq
 
         raise BadInputError(f"unknown report format {', '.join(unknown)}; known: {', '.join(FORMATS)}")
     out_dir.mkdir(parents=True, exist_ok=True)
-    analysis = _analysed(rows, None) if set(formats) - {"csv"} else None  # CSV needs no corpus figures
-    render = {"html": lambda: to_html(rows, run_id, analysis), "md": lambda: to_markdown(rows, run_id, analysis),
-              "json": lambda: to_json(rows, run_id, analysis), "csv": lambda: to_csv(rows)}
+    analysis = _analysed(rows, None) if set(formats) - {"csv"} else None  # computed once for every format
     paths = []
     for fmt in formats:
         path = out_dir / f"report.{fmt}"
-        path.write_text(render[fmt](), encoding="utf-8")
+        path.write_text(render(rows, run_id, fmt, analysis), encoding="utf-8")
         paths.append(path)
     return paths

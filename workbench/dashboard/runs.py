@@ -73,6 +73,9 @@ def _page() -> None:
         st.switch_page("page_scripts/compare.py")
     st.subheader("Across the selection")
     st.caption("Corpus figures over every result the filters keep (a recording in several runs counts each time).")
-    views.metrics(kept)
+    from workbench.report import figures
+
+    figs = figures(kept)
+    views.metrics(kept, figs)
     views.export_buttons(kept, "selection", key="runs")
-    views.charts(kept, key="runs")
+    views.charts(figs, key="runs")

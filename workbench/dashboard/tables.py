@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from workbench.report import figures
+from workbench.report import RecipeFigures, counts_rate, der_rate, figures, num, pct, pct_interval
 
 MISSING = "—"
 NO_SPEAKER = "(no speaker)"
@@ -33,12 +33,8 @@ class MetricsTable:
         return next(r for r in self.rows if r.label == label)
 
 
-def _pct(x: float | None) -> str:
-    return MISSING if x is None else f"{100 * x:.1f}%"
-
-
 def _fmt(spec: str) -> Callable[[float | None], str]:
-    return lambda x: MISSING if x is None else format(x, spec)
+    return lambda x: num(x, spec)
 
 
 def _by_recipe(rows: Sequence[dict]) -> dict[str, list[dict]]:
@@ -46,21 +42,6 @@ def _by_recipe(rows: Sequence[dict]) -> dict[str, list[dict]]:
     for r in rows:
         out.setdefault(r["recipe"], []).append(r)
     return out
-
-
-def _rate(rows: Sequence[dict], key: str) -> float | None:
-    """Corpus rate Σ(S+D+I)/ΣN of the error counts stored under ``metrics[key]`` (``asr``, ``formatting_drift``)."""
-    counts = [c for c in ((r.get("metrics") or {}).get(key) for r in rows) if c and c.get("reference_words") is not None]
-    total = sum(c["reference_words"] for c in counts)
-    if not counts or not total:
-        return None
-    return sum(c["substitutions"] + c["deletions"] + c["insertions"] for c in counts) / total
-
-
-def _der(rows: Sequence[dict], collar: float) -> float | None:
-    ders = [d for r in rows for d in ((r.get("metrics") or {}).get("der") or []) if d.get("collar_s") == collar]
-    total = sum(d["total_s"] for d in ders)
-    return sum(d["false_alarm_s"] + d["missed_s"] + d["confusion_s"] for d in ders) / total if total else None
 
 
 def _sum(values) -> float | None:
@@ -79,30 +60,31 @@ def _windows_flagged(rows: Sequence[dict]) -> int | None:
     return sum(1 for w in windows if w.get("flag")) if windows else None
 
 
-def metrics_table(rows: Sequence[dict]) -> MetricsTable:
-    """Metrics × recipes over all ``rows`` (corpus figures: rates are Σerrors/Σwords, RTFx is Σaudio/Σprocessing).
-    A figure that was not measured is ``—``, never 0."""
+def metrics_table(rows: Sequence[dict], figs: Sequence[RecipeFigures] | None = None) -> MetricsTable:
+    """Metrics × recipes over all ``rows`` (corpus figures: rates are Σerrors/Σwords, RTFx is Σaudio/Σprocessing;
+    ``figs``: :func:`figures` of these rows when already computed). A figure not measured is ``—``, never 0."""
     groups = _by_recipe(rows)
-    figs = {f.recipe: f for f in figures(rows)}
+    figs = {f.recipe: f for f in (figures(rows) if figs is None else figs)}
     names = tuple(groups)
     stages = list(dict.fromkeys(s for n in names for s in figs[n].stage_s))
     halluc = {n: [(r.get("metrics") or {}).get("hallucination") or {} for r in groups[n] if not r.get("error")] for n in names}
     ok = {n: [r for r in groups[n] if not r.get("error")] for n in names}
+    loads = {n: _load(groups[n]) for n in names}
 
     # (label, value per recipe, formatter, "min" | "max" | None)
     spec: list[tuple[str, Callable[[str], float | None], Callable, str | None]] = [
-        ("WER", lambda n: figs[n].wer, _pct, "min"),
-        ("ASR-stage WER", lambda n: _rate(groups[n], "asr"), _pct, "min"),
-        ("formatting drift (ASR → formatted)", lambda n: _rate(groups[n], "formatting_drift"), _pct, "min"),
-        ("cpWER", lambda n: figs[n].cpwer, _pct, "min"),
-        ("DER (no collar)", lambda n: _der(groups[n], 0.0), _pct, "min"),
-        ("DER (±0.25 s collar)", lambda n: figs[n].der, _pct, "min"),
+        ("WER", lambda n: figs[n].wer, pct, "min"),
+        ("ASR-stage WER", lambda n: counts_rate(groups[n], "asr"), pct, "min"),
+        ("formatting drift (ASR → formatted)", lambda n: counts_rate(groups[n], "formatting_drift"), pct, "min"),
+        ("cpWER", lambda n: figs[n].cpwer, pct, "min"),
+        ("DER (no collar)", lambda n: der_rate(groups[n], 0.0), pct, "min"),
+        ("DER (±0.25 s collar)", lambda n: figs[n].der, pct, "min"),
         ("RTFx (audio s / processing s)", lambda n: figs[n].rtfx, _fmt(".1f"), "max"),
         ("processing s (load excluded)", lambda n: _sum(r.get("processing_s") for r in ok[n]), _fmt(".2f"), "min"),
     ]
     spec += [(f"latency: {s} s", lambda n, s=s: figs[n].stage_s.get(s), _fmt(".2f"), "min") for s in stages]
     spec += [
-        ("model load s", lambda n: _load(groups[n])[0], _fmt(".2f"), None),
+        ("model load s", lambda n: loads[n][0], _fmt(".2f"), None),
         ("cost $/audio hour", lambda n: figs[n].cost_usd_per_audio_hour, _fmt(".4f"), "min"),
         ("words in reference non-speech per hour", lambda n: figs[n].nonspeech_words_per_hour, _fmt(".1f"), "min"),
         ("repeated n-grams beyond the reference",
@@ -119,12 +101,12 @@ def metrics_table(rows: Sequence[dict]) -> MetricsTable:
         target = (min(present) if better == "min" else max(present)) if better and len(present) > 1 else None
         cells = [fmt(v) for v in values]
         if label == "model load s":
-            cells = [c + (" (reused)" if _load(groups[n])[1] and c != MISSING else "") for c, n in zip(cells, names)]
+            cells = [c + (" (reused)" if loads[n][1] and c != MISSING else "") for c, n in zip(cells, names)]
         out.append(MetricRow(label, tuple(cells), tuple(target is not None and v == target for v in values)))
     if any(figs[n].wer_ci for n in names):  # several recordings: how sure is the corpus WER?
         cis = [figs[n].wer_ci for n in names]
         out.insert(1, MetricRow("WER 95% CI (bootstrap over recordings)",
-                                tuple(MISSING if c is None else f"{100 * c[0]:.1f}–{100 * c[1]:.1f}%" for c in cis),
+                                tuple(pct_interval(c) for c in cis),
                                 (False,) * len(names)))
     phrases = [", ".join(sorted(figs[n].stock_phrases)) or "none" if ok[n] else MISSING for n in names]
     out.append(MetricRow("stock hallucination phrases", tuple(phrases), (False,) * len(names)))
@@ -144,11 +126,10 @@ def table_html(table: MetricsTable) -> str:
     return f'<table class="wb-metrics" data-testid="wb-metrics">{head}{"".join(body)}</table>'
 
 
-def chart_records(rows: Sequence[dict]) -> list[dict]:
-    """Long-form records (recipe, metric, value) for the comparison charts; unmeasured values are left out
-    (and listed by :func:`unmeasured`)."""
+def chart_records(figs: Sequence[RecipeFigures]) -> list[dict]:
+    """Long-form records (recipe, metric, value) for the comparison charts; value None where not measured."""
     out = []
-    for f in figures(rows):
+    for f in figs:
         for metric, value in (("WER % (lower is better)", None if f.wer is None else 100 * f.wer),
                               ("RTFx (higher is faster)", f.rtfx),
                               ("cost $/audio hour (lower is better)", f.cost_usd_per_audio_hour),
@@ -157,9 +138,9 @@ def chart_records(rows: Sequence[dict]) -> list[dict]:
     return out
 
 
-def stage_records(rows: Sequence[dict]) -> list[dict]:
+def stage_records(figs: Sequence[RecipeFigures]) -> list[dict]:
     """(recipe, stage, seconds) for the stacked latency chart, stages in pipeline order."""
-    return [{"recipe": f.recipe, "stage": stage, "seconds": s} for f in figures(rows) for stage, s in f.stage_s.items()]
+    return [{"recipe": f.recipe, "stage": stage, "seconds": s} for f in figs for stage, s in f.stage_s.items()]
 
 
 def timeline(rows: Sequence[dict], reference=None) -> list[dict]:
@@ -170,8 +151,9 @@ def timeline(rows: Sequence[dict], reference=None) -> list[dict]:
         for s in reference.segments:
             if s.start is not None and s.end is not None:
                 out.append({"lane": "reference", "start": s.start, "end": s.end, "speaker": s.speaker or NO_SPEAKER, "text": s.text})
+    one_recording = len({r["recording"]["path"] for r in rows}) == 1
     for r in rows:
-        lane = r["recipe"] if len({x["recording"]["path"] for x in rows}) == 1 else f"{r['recipe']} · {r['recording']['id']}"
+        lane = r["recipe"] if one_recording else f"{r['recipe']} · {r['recording']['id']}"
         segments = [s for s in (r.get("transcript") or {}).get("segments") or [] if s.get("start") is not None]
         turns = (r.get("speakers") or {}).get("turns") or []
         if segments and not any(s.get("speaker") for s in segments) and turns:

@@ -42,10 +42,9 @@ def code(text: object) -> str:
 
 
 def report_data(rows: Sequence[dict], run_id: str, fmt: str) -> str:
-    from workbench import report
+    from workbench.report import render
 
-    return {"html": lambda: report.to_html(rows, run_id), "md": lambda: report.to_markdown(rows, run_id),
-            "json": lambda: report.to_json(rows, run_id), "csv": lambda: report.to_csv(rows)}[fmt]()
+    return render(rows, run_id, fmt)
 
 
 EXPORTS = (("html", "HTML", "text/html"), ("md", "Markdown", "text/markdown"), ("json", "JSON", "application/json"),
@@ -73,20 +72,21 @@ def errors(rows: Sequence[dict]) -> None:
             st.error(f"**{plain(where)}** failed at stage *{plain(r.get('error_stage') or 'run')}*: {plain(r['error'])}")
 
 
-def metrics(rows: Sequence[dict]) -> None:
-    st.html(CSS + tables.table_html(tables.metrics_table(rows)))
+def metrics(rows: Sequence[dict], figs) -> None:
+    """The metrics table; ``figs``: the rows' corpus figures (computed once per view, shared with the charts)."""
+    st.html(CSS + tables.table_html(tables.metrics_table(rows, figs)))
     st.caption("Best value per row highlighted. — means not measured (no reference, or the recipe failed). "
                "WER: Whisper English normaliser + jiwer, corpus Σ(S+D+I)/ΣN over the final output. DER: pyannote.metrics. "
                "cpWER: meeteval. RTFx and latency exclude model load; cost = hardware $/hour ÷ RTFx, or the API price.")
 
 
-def charts(rows: Sequence[dict], *, key: str) -> None:
+def charts(figs, *, key: str) -> None:
     """One faceted chart of the headline figures (each with its own scale) and one of latency per stage: two
     chart views, so a finished run renders fast. Unmeasured figures are named, never drawn as 0."""
     import altair as alt
     import pandas as pd
 
-    records = pd.DataFrame(tables.chart_records(rows))
+    records = pd.DataFrame(tables.chart_records(figs))
     if records.empty:
         return
     measured = records.dropna(subset=["value"])
@@ -102,7 +102,7 @@ def charts(rows: Sequence[dict], *, key: str) -> None:
     if not missing.empty:
         st.caption("Not measured: " + "; ".join(f"{plain(m)} for {', '.join(plain(r) for r in g['recipe'])}"
                                                 for m, g in missing.groupby("metric", sort=False)))
-    stages = pd.DataFrame(tables.stage_records(rows))
+    stages = pd.DataFrame(tables.stage_records(figs))
     if not stages.empty:
         chart = alt.Chart(stages, title="Latency per stage (seconds, load excluded)").mark_bar().encode(
             x=alt.X("sum(seconds):Q", title="seconds"), y=alt.Y("recipe:N", title=None, sort=None),
@@ -254,11 +254,14 @@ def render_run(rows: Sequence[dict], run_id: str, *, key: str) -> None:
     ids = {r["recording"]["path"]: r["recording"]["id"] for r in rows}
     st.markdown(f"Run {code(run_id)} · {len(recordings)} recording(s) · "
                 f"{len({r['recipe'] for r in rows})} recipe(s)")
+    from workbench.report import figures
+
+    figs = figures(rows)
     errors(rows)
-    metrics(rows)
+    metrics(rows, figs)
     export_buttons(rows, run_id, key=key)
     st.subheader("Charts")
-    charts(rows, key=key)
+    charts(figs, key=key)
     path = recordings[0]
     if len(recordings) > 1:
         path = st.selectbox("Recording", recordings, format_func=lambda p: ids[p], key=f"{key}-recording")

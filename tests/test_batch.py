@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -72,14 +73,19 @@ def rows_by_key(store: ResultStore, run_id: str) -> dict:
     return {(r["recording"]["path"], r["recipe_hash"]): r for r in store.rows(run_id=run_id)}
 
 
+def uninterrupted(recipes, entries, folder: Path, run_id: str) -> dict:
+    """The reference run: one process, start to end, into its own store (``folder``.sqlite) — rows by key."""
+    with ResultStore(folder.with_suffix(".sqlite")) as store:
+        run_batch(recipes, entries, writer=StoreWriter(folder, store), run_id=run_id)
+        return rows_by_key(store, run_id)
+
+
 @pytest.mark.integration
 def test_interrupted_batch_resumes_to_the_same_results(corpus, tmp_path):
     recipes = [load_recipe("cascade-fast")]
     entries = discover(corpus)
 
-    with ResultStore(tmp_path / "full.sqlite") as store:
-        run_batch(recipes, entries, writer=StoreWriter(tmp_path / "full", store), run_id="full")
-        full = rows_by_key(store, "full")
+    full = uninterrupted(recipes, entries, tmp_path / "full", "full")
     assert len(full) == 4
     broken = [r for r in full.values() if r["error"]]
     assert len(broken) == 1 and broken[0]["error_stage"] == "decode" and "broken.wav" in broken[0]["error"]
@@ -127,9 +133,7 @@ def test_parallel_workers_give_the_same_results_as_one(corpus, tmp_path):
 
     recipes = [load_recipe("cascade-fast")]
     entries = discover(corpus)
-    with ResultStore(tmp_path / "one.sqlite") as store:
-        run_batch(recipes, entries, writer=StoreWriter(tmp_path / "one", store), run_id="one")
-        one = rows_by_key(store, "one")
+    one = uninterrupted(recipes, entries, tmp_path / "one", "one")
     added = run_batch_parallel(recipes, entries, workers=2, out_dir=tmp_path / "two", store_path=tmp_path / "two.sqlite",
                                run_id="two")
     assert added == 4
@@ -148,9 +152,7 @@ def test_ray_executor_writes_the_same_results_as_the_local_one(corpus, tmp_path)
 
     recipes = [load_recipe("cascade-fast")]
     entries = discover(corpus)
-    with ResultStore(tmp_path / "local.sqlite") as store:
-        run_batch(recipes, entries, writer=StoreWriter(tmp_path / "local", store), run_id="run")
-        local = rows_by_key(store, "run")
+    local = uninterrupted(recipes, entries, tmp_path / "local", "run")
     added = run_batch_ray(recipes, entries, workers=2, out_dir=tmp_path / "ray", store_path=tmp_path / "ray.sqlite", run_id="run")
     assert added == 4
     with ResultStore(tmp_path / "ray.sqlite") as store:
@@ -195,9 +197,7 @@ def test_batch_killed_midway_and_resumed_equals_an_uninterrupted_run(tmp_path):
     entries = discover(folder)
     assert len(entries) == 22
 
-    with ResultStore(tmp_path / "full.sqlite") as store:
-        run_batch(recipes, entries, writer=StoreWriter(tmp_path / "full", store), run_id="k")
-        full = rows_by_key(store, "k")
+    full = uninterrupted(recipes, entries, tmp_path / "full", "k")
     assert len(full) == 22 and not any(r["error"] for r in full.values())
 
     store_path = tmp_path / "killed.sqlite"

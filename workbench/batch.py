@@ -146,6 +146,12 @@ def _worker(recipe, entries: list[BatchEntry], out_dir: str, store_path: str, ru
         return len(run_batch([recipe], entries, writer=writer, run_id=run_id, resume=resume, **kwargs))
 
 
+def _tasks(recipes, entries: list[BatchEntry], workers: int) -> list[tuple]:
+    """(recipe, share of the recordings) per task: each recipe's recordings split into ``workers`` shares."""
+    shares = [entries[i::workers] for i in range(workers)]
+    return [(recipe, share) for recipe in recipes for share in shares if share]
+
+
 def run_batch_parallel(recipes, entries: list[BatchEntry], *, workers: int, out_dir: Path, store_path: Path, run_id: str,
                        resume: bool = False, progress=None, **kwargs) -> int:
     """The batch over ``workers`` local processes: each recipe's recordings are split into ``workers`` shares;
@@ -154,8 +160,7 @@ def run_batch_parallel(recipes, entries: list[BatchEntry], *, workers: int, out_
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor, as_completed
 
-    shares = [entries[i::workers] for i in range(workers)]
-    tasks = [(recipe, share) for recipe in recipes for share in shares if share]
+    tasks = _tasks(recipes, entries, workers)
     added = 0
     context = multiprocessing.get_context("spawn")  # no fork after torch/CTranslate2 threads started
     try:
@@ -198,12 +203,11 @@ def run_batch_ray(recipes, entries: list[BatchEntry], *, workers: int, out_dir: 
                  log_to_driver=False, configure_logging=False)
         started = True
     remote = ray.remote(_worker)
-    shares = [entries[i::workers] for i in range(workers)]
     added = 0
     try:
         pending = [remote.options(num_cpus=1, num_gpus=gpus_per_task).remote(
                        recipe, share, str(out_dir), str(store_path), run_id, resume, kwargs)
-                   for recipe in recipes for share in shares if share]
+                   for recipe, share in _tasks(recipes, entries, workers)]
         total = len(pending)
         while pending:
             ready, pending = ray.wait(pending, num_returns=1)

@@ -8,7 +8,6 @@ Each comparison is a run in the result store (tag ``dashboard``) with its upload
 
 from __future__ import annotations
 
-import logging
 import re
 import shutil
 from collections.abc import Sequence
@@ -21,7 +20,6 @@ from workbench.dashboard.resources import pipeline_pool, recipe_choices
 from workbench.dashboard.settings import settings
 from workbench.errors import WorkbenchError
 
-log = logging.getLogger(__name__)
 
 REFERENCE_TYPES = ["stm", "rttm", "srt", "vtt", "txt", "json"]
 SAMPLE = Path(__file__).resolve().parents[2] / "samples" / "pyannote"
@@ -163,13 +161,7 @@ def _inputs():
 
 
 def page() -> None:
-    st.title("Compare recipes on a recording")
-    try:
-        _page()
-    except Exception as exc:  # noqa: BLE001 - the user sees a message, the log keeps the traceback
-        log.exception("compare page failed")
-        st.error(f"Something went wrong: {views.plain(f'{type(exc).__name__}: {exc}')}. Details are in the server log; "
-                 "results finished so far are kept in the store (Runs page).")
+    views.page("Compare recipes on a recording", _page, kept="results finished so far are kept in the store (Runs page)")
 
 
 def _page() -> None:

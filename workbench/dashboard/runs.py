@@ -3,15 +3,11 @@ charts over what the filters keep, any run opened in the compare view, the repor
 
 from __future__ import annotations
 
-import logging
-
 import streamlit as st
 
 from workbench.dashboard import views
 from workbench.dashboard.compare import SHOWN
 from workbench.dashboard.settings import settings
-
-log = logging.getLogger(__name__)
 
 
 def _load() -> tuple[list[dict], list[dict]]:
@@ -32,12 +28,7 @@ def select(runs: list[dict], rows: list[dict], recipes: list[str], tags: list[st
 
 
 def page() -> None:
-    st.title("Runs")
-    try:
-        _page()
-    except Exception as exc:  # noqa: BLE001
-        log.exception("runs page failed")
-        st.error(f"Something went wrong: {views.plain(f'{type(exc).__name__}: {exc}')}. Details are in the server log.")
+    views.page("Runs", _page)
 
 
 def _page() -> None:

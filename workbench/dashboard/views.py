@@ -9,6 +9,7 @@ Markdown through :func:`plain`.
 from __future__ import annotations
 
 import html
+import logging
 import mimetypes
 import re
 from collections.abc import Sequence
@@ -17,6 +18,8 @@ from pathlib import Path
 import streamlit as st
 
 from workbench.dashboard import tables
+
+log = logging.getLogger(__name__)
 
 WAVEFORM_MAX_S = 2 * 3600
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$:])")
@@ -34,6 +37,18 @@ CSS = """<style>
 def plain(text: object) -> str:
     """Untrusted text made inert for Streamlit Markdown (no links, images, HTML, LaTeX or emphasis)."""
     return _MD_SPECIAL.sub(r"\\\1", str(text)).replace("\n", " ")
+
+
+def page(title: str, body, *, kept: str = "") -> None:
+    """A page: its title, then ``body()``; anything it raises becomes one message (the traceback goes to the
+    server log, never to the user). ``kept`` tells the user what survived."""
+    st.title(title)
+    try:
+        body()
+    except Exception as exc:  # noqa: BLE001 - the user sees a message, the log keeps the traceback
+        log.exception("%s page failed", title)
+        st.error(f"Something went wrong: {plain(f'{type(exc).__name__}: {exc}')}. Details are in the server log"
+                 + (f"; {kept}." if kept else "."))
 
 
 def code(text: object) -> str:
@@ -200,6 +215,12 @@ def timeline(rows: Sequence[dict], *, key: str) -> None:
         st.caption("The recording is no longer on disk; no audio player.")
 
 
+def _side_by_side(items: Sequence, per_row: int = 3):
+    """(column, item) pairs laying ``items`` out ``per_row`` to a row."""
+    for start in range(0, len(items), per_row):
+        yield from zip(st.columns(per_row), items[start:start + per_row])
+
+
 def transcripts(rows: Sequence[dict]) -> None:
     """The reference and every recipe's scored text side by side, differences marked."""
     from workbench.report import diff_html
@@ -209,11 +230,10 @@ def transcripts(rows: Sequence[dict]) -> None:
     columns = ([("reference", html.escape(ref_text))] if ref_text is not None else []) + [
         (r["recipe"], diff_html(ref_text, tables.final_text(r)) if ref_text is not None
          else html.escape(tables.final_text(r)) or "<em>(empty)</em>") for r in rows]
-    for start in range(0, len(columns), 3):
-        for col, (name, body) in zip(st.columns(3), columns[start:start + 3]):
-            with col:
-                st.markdown(f"**{plain(name)}**")
-                st.html(f'{CSS}<div class="wb-tx">{body}</div>')
+    for col, (name, body) in _side_by_side(columns):
+        with col:
+            st.markdown(f"**{plain(name)}**")
+            st.html(f'{CSS}<div class="wb-tx">{body}</div>')
     if ref_text is not None:
         st.html(CSS + '<p class="wb-tx">Against the reference after Whisper normalisation: <span class="sub">substituted</span> '
                 "(hover: the reference word), <del>deleted</del>, <ins>inserted</ins>.</p>")
@@ -225,15 +245,14 @@ def formatted(rows: Sequence[dict]) -> None:
     if not shown:
         st.caption("No recipe here formats its output (no formatter stage).")
         return
-    for start in range(0, len(shown), 3):
-        for col, r in zip(st.columns(3), shown[start:start + 3]):
-            t = r.get("transcript") or {}
-            with col:
-                st.markdown(f"**{plain(r['recipe'])}**")
-                st.html(f'{CSS}<div class="wb-pre">{html.escape(t.get("formatted") or "") or "<em>(empty)</em>"}</div>')
-                if t.get("summary"):
-                    st.markdown("*Summary*")
-                    st.html(f'{CSS}<div class="wb-pre">{html.escape(t["summary"])}</div>')
+    for col, r in _side_by_side(shown):
+        t = r.get("transcript") or {}
+        with col:
+            st.markdown(f"**{plain(r['recipe'])}**")
+            st.html(f'{CSS}<div class="wb-pre">{html.escape(t.get("formatted") or "") or "<em>(empty)</em>"}</div>')
+            if t.get("summary"):
+                st.markdown("*Summary*")
+                st.html(f'{CSS}<div class="wb-pre">{html.escape(t["summary"])}</div>')
 
 
 def provenance(rows: Sequence[dict]) -> None:

@@ -127,7 +127,8 @@ def run_batch(recipes, entries: list[BatchEntry], *, writer: StoreWriter, run_id
             if isinstance(item, WorkbenchError):
                 failed = RunResult(run_id=run_id, recipe=recipe.name, recipe_hash=recipe.hash, pipeline=recipe.pipeline,
                                    recording=Recording(Path(entry.audio).stem, entry.audio, 0.0, 0, 0),
-                                   transcript=None, error=f"{type(item).__name__}: {item}", error_stage="decode")
+                                   transcript=None, error=f"{type(item).__name__}: {item}", error_stage="decode",
+                                   error_kind="bad-input")
                 writer.write(failed)
                 results.append(failed)
             else:

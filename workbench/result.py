@@ -10,7 +10,39 @@ from workbench.metrics import ErrorCounts
 from workbench.scoring import Scores
 
 SCHEMA_VERSION = 1
-__all__ = ["RunResult", "Scores", "SCHEMA_VERSION"]
+__all__ = ["RunResult", "Scores", "SCHEMA_VERSION", "ERROR_KINDS", "DID_NOT_RUN", "error_kind_of", "did_run"]
+
+#: What went wrong, when something did (``error_kind`` in results.jsonl):
+#: ``unavailable`` — the recipe cannot run here (missing package, model or key): it did not run;
+#: ``load-failed`` — its models failed to load: it did not run;
+#: ``bad-input`` — the recording could not be decoded;
+#: ``transient`` — it ran, and a request failed in a way retrying may fix (timeout, 429, 5xx, refused connection);
+#: ``failed`` — it ran and failed on this recording (its output scores as all deletions).
+ERROR_KINDS = ("unavailable", "load-failed", "bad-input", "transient", "failed")
+#: kinds where the recipe never processed the recording: shown as "did not run", kept out of corpus figures
+DID_NOT_RUN = frozenset({"unavailable", "load-failed", "bad-input"})
+
+
+def error_kind_of(row: dict) -> str | None:
+    """The ``error_kind`` of a results.jsonl row; derived from ``error_stage`` for rows written before it existed."""
+    if not row.get("error"):
+        return None
+    kind = row.get("error_kind")
+    if kind in ERROR_KINDS:
+        return kind
+    stage, error = row.get("error_stage"), str(row.get("error"))
+    if stage == "check" or error.startswith("unavailable:"):
+        return "unavailable"
+    if stage == "load":
+        return "load-failed"
+    if stage == "decode":
+        return "bad-input"
+    return "failed"
+
+
+def did_run(row: dict) -> bool:
+    """Whether the recipe processed the recording (successfully or not) — False for "did not run" rows."""
+    return error_kind_of(row) not in DID_NOT_RUN
 
 
 def hallucination_json(h) -> dict:
@@ -47,6 +79,7 @@ class RunResult:
     scores: Scores | None = None
     error: str | None = None
     error_stage: str | None = None
+    error_kind: str | None = None  # one of ERROR_KINDS when error is set
     peak_rss_mb: float | None = None
     price: HardwarePrice | None = None
     api_price: ApiPrice | None = None
@@ -60,6 +93,15 @@ class RunResult:
     @property
     def ok(self) -> bool:
         return self.error is None
+
+    @property
+    def kind(self) -> str | None:
+        """``error_kind``, derived from the stage for results made without one."""
+        return error_kind_of({"error": self.error, "error_kind": self.error_kind, "error_stage": self.error_stage})
+
+    @property
+    def did_run(self) -> bool:
+        return self.kind not in DID_NOT_RUN
 
     @property
     def load_s(self) -> float | None:
@@ -181,6 +223,7 @@ class RunResult:
             },
             "error": self.error,
             "error_stage": self.error_stage,
+            "error_kind": self.kind,
             "components": self.components,
             "details": self.details,
             "versions": self.versions,

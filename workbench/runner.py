@@ -325,8 +325,9 @@ def _run_recipe(recipe, items, writer, run_id, price, normalizer, hook, api_pric
                                    phrases=phrases)
         return RunResult(**base)
 
-    def fail_all(message: str, stage: str, timings=()) -> list[RunResult]:
-        out = [result(item, transcript=None, error=message, error_stage=stage, timings=tuple(timings), versions=environment.versions()) for item in items]
+    def fail_all(message: str, stage: str, kind: str, timings=()) -> list[RunResult]:
+        out = [result(item, transcript=None, error=message, error_stage=stage, error_kind=kind, timings=tuple(timings),
+                      versions=environment.versions()) for item in items]
         for r in out:
             writer.write(r)
         return out
@@ -335,7 +336,7 @@ def _run_recipe(recipe, items, writer, run_id, price, normalizer, hook, api_pric
     if not availability.ok:
         message = f"unavailable: {availability.reason}" + (f". To make it available: {availability.fix}" if availability.fix else "")
         log.info("%s: %s", recipe.name, message)
-        return fail_all(message, "check")
+        return fail_all(message, "check", "unavailable")
 
     reset_peak_rss()
     load_clock = StageClock(hook)  # one load at most: a reused pipeline leaves it empty
@@ -361,10 +362,10 @@ def _run_recipe(recipe, items, writer, run_id, price, normalizer, hook, api_pric
             else:
                 pipeline, timed, reused = held.enter_context(pool.lease(recipe, load))
         except BackendUnavailable as exc:
-            return fail_all(f"unavailable: {exc}", "load", load_clock.timings)
+            return fail_all(f"unavailable: {exc}", "load", "unavailable", load_clock.timings)
         except Exception as exc:  # noqa: BLE001 - a failing recipe must not stop the others
             log.exception("%s: model load failed", recipe.name)
-            return fail_all(f"load failed: {type(exc).__name__}: {exc}", "load", load_clock.timings)
+            return fail_all(f"load failed: {type(exc).__name__}: {exc}", "load", "load-failed", load_clock.timings)
         if reused:
             hook("load", StageTiming("load", 0.0, 0.0, {"reused": True}))
         return _run_loaded(pipeline, timed, reused, recipe=recipe, items=items, writer=writer, result=result,
@@ -394,6 +395,7 @@ def _run_loaded(pipeline, timed: StageTiming, reused: bool, *, recipe, items, wr
                 log.error("%s failed on %s", recipe.name, item.audio.recording.id, exc_info=cause)
             r = result(item, transcript=partial.transcript if partial else None,
                        usage=partial.usage if partial else Usage(), error=f"{type(cause).__name__}: {cause}", error_stage=stage,
+                       error_kind="transient" if getattr(cause, "transient", False) else "failed",
                        timings=(load_timing, *clock.timings), versions=versions, components=components,
                        peak_rss_mb=peak_rss_mb())
         else:

@@ -18,7 +18,8 @@ from rich.table import Table
 
 from workbench.errors import BadInputError, WorkbenchError
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, help="Compare a speech cascade with audio-LLM calls on your recordings.")
+# pretty_exceptions_show_locals off: a traceback must not print local variables (a copy of the environment, keys)
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_show_locals=False, help="Compare a speech cascade with audio-LLM calls on your recordings.")
 console = Console(stderr=True)
 out = Console()
 log = logging.getLogger("workbench")
@@ -419,7 +420,7 @@ def list_recipes(verbose: VerboseOpt = 0) -> None:
         stages = "\n".join(f"{s.stage}: {s.backend}" + (f" ({getattr(s.options, 'model')})" if hasattr(s.options, "model") else "")
                            for s in recipe.stages if s.backend != "none")
         status = check_recipe(recipe)
-        grid.add_row(escape(name) + "\n" + escape(recipe.description), escape(stages),
+        grid.add_row(escape(name) + "\n" + escape(recipe.description) + f"\n[dim]{escape(str(path))}[/]", escape(stages),
                      "[green]yes[/]" if status.ok else "[red]no[/]",
                      "" if status.ok else escape(f"{status.reason}\n→ {status.fix}" if status.fix else status.reason))
     out.print(grid)

@@ -174,9 +174,9 @@ def test_chat_request_carries_the_prompt_and_a_16k_mono_wav_of_the_window(fake_s
 
 def test_api_key_env_names_the_variable_the_key_is_read_from(fake_server, monkeypatch):
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
-    monkeypatch.setenv("WB_TEST_AUDIO_KEY", SECRET)
+    monkeypatch.setenv("WB_TEST_AUDIO_API_KEY", SECRET)
     server = fake_server("audio")
-    generate(backend(server.base_url, api_key_env="WB_TEST_AUDIO_KEY"), tone(1.0))
+    generate(backend(server.base_url, api_key_env="WB_TEST_AUDIO_API_KEY"), tone(1.0))
     assert header(server.last(), "Authorization") == f"Bearer {SECRET}"
 
 

@@ -18,7 +18,8 @@ from rich.table import Table
 
 from workbench.errors import BadInputError, WorkbenchError
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, help="Compare a speech cascade with audio-LLM calls on your recordings.")
+# pretty_exceptions_show_locals off: a traceback must not print local variables (a copy of the environment, keys)
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_show_locals=False, help="Compare a speech cascade with audio-LLM calls on your recordings.")
 console = Console(stderr=True)
 out = Console()
 log = logging.getLogger("workbench")
@@ -419,7 +420,7 @@ def list_recipes(verbose: VerboseOpt = 0) -> None:
         stages = "\n".join(f"{s.stage}: {s.backend}" + (f" ({getattr(s.options, 'model')})" if hasattr(s.options, "model") else "")
                            for s in recipe.stages if s.backend != "none")
         status = check_recipe(recipe)
-        grid.add_row(escape(name) + "\n" + escape(recipe.description), escape(stages),
+        grid.add_row(escape(name) + "\n" + escape(recipe.description) + f"\n[dim]{escape(str(path))}[/]", escape(stages),
                      "[green]yes[/]" if status.ok else "[red]no[/]",
                      "" if status.ok else escape(f"{status.reason}\n→ {status.fix}" if status.fix else status.reason))
     out.print(grid)
@@ -437,12 +438,22 @@ def dashboard(
     max_duration: MaxDurOpt = 4 * 3600,
     hardware: HardwareOpt = None,
     pool_size: Annotated[int, typer.Option("--keep-loaded", help="recipes whose models stay loaded between runs")] = 4,
+    token: Annotated[Optional[str], typer.Option("--token", envvar="WORKBENCH_DASHBOARD_TOKEN", show_envvar=True,
+                                                 help="access token (default when not on 127.0.0.1: a new random one, printed)")] = None,
+    max_reference_mb: Annotated[float, typer.Option("--max-reference-mb", help="largest reference upload accepted, MB")] = 5.0,
+    keep_uploads_days: Annotated[int, typer.Option("--keep-uploads-days", help="delete runs' uploaded files after this many days (results stay); 0 keeps them")] = 30,
     verbose: VerboseOpt = 0,
 ) -> None:
-    """Start the dashboard (Streamlit) in the browser: compare recipes on an upload, browse runs, export reports."""
+    """Start the dashboard (Streamlit) in the browser: compare recipes on an upload, browse runs, export reports.
+
+    Listening beyond this machine (--host 0.0.0.0) needs a token: open the printed address (it carries ?token=)."""
+    import secrets
     import subprocess
 
     from workbench.dashboard import command
+    from workbench.dashboard.retention import prune_uploads
+    from workbench.dashboard.settings import TOKEN_ENV
+    from workbench.llm_client import is_loopback
 
     _setup_logging(verbose)
     try:
@@ -450,6 +461,10 @@ def dashboard(
             raise BadInputError(f"--port must be 1–65535 (got {port})")
         if max_upload_mb < 1 or pool_size < 1:
             raise BadInputError("--max-upload-mb and --keep-loaded must be at least 1")
+        if not max_reference_mb > 0 or keep_uploads_days < 0:
+            raise BadInputError("--max-reference-mb must be above 0 and --keep-uploads-days at least 0")
+        if token is not None and len(token) < 16:
+            raise BadInputError("--token (or $WORKBENCH_DASHBOARD_TOKEN) must be at least 16 characters")
         if importlib.util.find_spec("streamlit") is None:
             raise BadInputError("the dashboard needs streamlit: pip install streamlit")
         if hardware:
@@ -459,10 +474,21 @@ def dashboard(
     except WorkbenchError as exc:
         _fail(exc)
         return
+    if token is None and not is_loopback(host):  # reachable from other machines: never without a token
+        token = secrets.token_urlsafe(24)
+    deleted = prune_uploads(out_dir, keep_uploads_days)
     env = {**os.environ, "WORKBENCH_STORE": str(store.resolve()), "WORKBENCH_OUT": str(out_dir.resolve()),
            "WORKBENCH_MAX_UPLOAD_MB": str(max_upload_mb), "WORKBENCH_MAX_DURATION_S": str(max_duration),
-           "WORKBENCH_POOL_SIZE": str(pool_size), "WORKBENCH_HARDWARE": hardware or ""}
-    console.print(f"dashboard: http://{host}:{port}  (store {store}, runs in {out_dir}; Ctrl+C stops it)")
+           "WORKBENCH_POOL_SIZE": str(pool_size), "WORKBENCH_HARDWARE": hardware or "",
+           "WORKBENCH_MAX_REFERENCE_MB": str(max_reference_mb), "WORKBENCH_KEEP_UPLOADS_DAYS": str(keep_uploads_days),
+           TOKEN_ENV: token or ""}
+    address = f"http://{host}:{port}" + (f"/?token={token}" if token else "")
+    console.print(f"dashboard: {escape(address)}  (store {store}, runs in {out_dir}; Ctrl+C stops it)", soft_wrap=True)
+    if token:
+        console.print(f"access token: {escape(token)}  (anyone with it can run recipes, with the API keys set here)",
+                      soft_wrap=True)
+    if deleted:
+        console.print(f"deleted the uploads of {len(deleted)} run(s) older than {keep_uploads_days} day(s) (results kept)")
     argv = command(host, port, max_upload_mb)
     if os.name == "posix":  # become the server: signals (Ctrl+C, SIGTERM) reach it directly, no orphan left behind
         sys.stdout.flush()

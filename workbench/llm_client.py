@@ -9,11 +9,14 @@ logged or echoed.
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import logging
 import os
+import re
 from contextlib import contextmanager
 from dataclasses import dataclass
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from workbench.errors import WorkbenchError
 
@@ -26,6 +29,73 @@ class LLMRequestError(WorkbenchError):
     def __init__(self, message: str, *, transient: bool):
         self.transient = transient
         super().__init__(message)
+
+
+KEY_ENV_RULE = "the variable holding a key must be named *_API_KEY or *_TOKEN (e.g. OPENAI_API_KEY, HF_TOKEN)"
+URL_ENV_RULE = "the variable holding a server URL must be named *_URL (e.g. OPENAI_BASE_URL)"
+_KEY_ENV = re.compile(r"[A-Za-z][A-Za-z0-9_]*_(API_KEY|TOKEN)")
+_URL_ENV = re.compile(r"[A-Za-z][A-Za-z0-9_]*_URL")
+# query parameters whose values are credentials (api_key=, key=, token=, access_token=, sig=, password= …)
+_SECRET_PARAM = re.compile(r"key|token|secret|pass|pwd|sig|auth|cred|session", re.IGNORECASE)
+REDACTED = "***"
+
+
+def check_key_env(name: str) -> str:
+    """``name`` if it may name a key variable (a recipe cannot turn e.g. AWS_SECRET_ACCESS_KEY into a Bearer token)."""
+    if not _KEY_ENV.fullmatch(name):
+        raise ValueError(f"{name!r} is not allowed: {KEY_ENV_RULE}")
+    return name
+
+
+def check_url_env(name: str | None) -> str | None:
+    """``name`` if it may name a URL variable (the URL is stored in results, so it must not be a secret's)."""
+    if name is not None and not _URL_ENV.fullmatch(name):
+        raise ValueError(f"{name!r} is not allowed: {URL_ENV_RULE}")
+    return name
+
+
+def redact_url(url: str) -> str:
+    """``url`` without the credentials it may carry: ``user:pass@`` and the values of key/token-like query
+    parameters become ``***``; the fragment is dropped. What results, reports and messages show of a URL."""
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        port = parts.port
+    except ValueError:
+        return REDACTED  # not a URL we can take apart: show nothing of it
+    netloc = parts.netloc
+    if "@" in netloc:
+        host_part = f"[{host}]" if ":" in host else host
+        netloc = f"{REDACTED}@{host_part}" + (f":{port}" if port is not None else "")
+    query = parts.query
+    if query:
+        pairs = parse_qsl(query, keep_blank_values=True)
+        query = urlencode([(k, REDACTED if _SECRET_PARAM.search(k) and v else v) for k, v in pairs], safe="*")
+    return urlunsplit((parts.scheme, netloc, parts.path, query, ""))
+
+
+def url_secrets(url: str) -> list[str]:
+    """The credential pieces inside ``url`` (user, password, secret query values), longest first."""
+    try:
+        parts = urlsplit(url)
+        found = [parts.username or "", parts.password or "", parts.fragment]
+        found += [v for k, v in parse_qsl(parts.query, keep_blank_values=True) if _SECRET_PARAM.search(k)]
+    except ValueError:
+        found = []
+    if "@" in url:  # the raw userinfo as written (percent-encoded)
+        found.append(url.split("://", 1)[-1].rsplit("@", 1)[0])
+    return sorted({s for s in found if s}, key=len, reverse=True)
+
+
+def is_loopback(host: str | None) -> bool:
+    if not host:
+        return False
+    if host.lower() == "localhost" or host.lower().endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
 
 
 @dataclass(frozen=True)
@@ -48,10 +118,25 @@ class ServerConfig:
         # Local servers accept any key; the openai client insists on one being set.
         return os.environ.get(self.api_key_env) or "no-key"
 
+    @property
+    def shown_url(self) -> str:
+        """The base URL as results and messages show it (credentials removed)."""
+        return redact_url(self.base_url)
+
+    def check_transport(self) -> None:
+        """Refuse to send a key (from the variable or inside the URL) over plain http to another machine."""
+        parts = urlsplit(self.base_url)
+        sends_key = bool(os.environ.get(self.api_key_env)) or bool(url_secrets(self.base_url))
+        if sends_key and parts.scheme.lower() == "http" and not is_loopback(parts.hostname):
+            raise LLMRequestError(
+                f"{self.shown_url}: refusing to send the key in ${self.api_key_env} (or in the URL) over plain http to "
+                "another machine; use https:// (or unset the variable for a server that needs no key)", transient=False)
+
 
 def make_client(config: ServerConfig):
     import openai
 
+    config.check_transport()
     return openai.OpenAI(
         base_url=config.base_url, api_key=config.api_key(), timeout=config.timeout_s, max_retries=config.max_retries
     )
@@ -70,9 +155,13 @@ def _server_message(exc) -> str:
 
 
 def redact(text: str, config: ServerConfig) -> str:
-    """Remove the API key from any text that might echo it."""
+    """Remove the API key and any credentials inside the base URL from text that might echo them."""
+    text = text.replace(config.base_url, config.shown_url)
     key = os.environ.get(config.api_key_env)
-    return text.replace(key, "***") if key and len(key) >= 4 else text
+    for secret in ([key] if key else []) + url_secrets(config.base_url):
+        if len(secret) >= 4:
+            text = text.replace(secret, REDACTED)
+    return text
 
 
 @contextmanager
@@ -80,7 +169,7 @@ def mapped_errors(config: ServerConfig):
     """Turn any failure of a request to ``config``'s server into one :class:`LLMRequestError`."""
     import openai
 
-    where = f"{config.base_url} (model {config.model!r})"
+    where = f"{config.shown_url} (model {config.model!r})"
     retries = f"after {config.max_retries} retr{'y' if config.max_retries == 1 else 'ies'}"
     try:
         yield
@@ -108,7 +197,7 @@ def mapped_errors(config: ServerConfig):
 
 def _malformed(config: ServerConfig, what: str, response) -> LLMRequestError:
     return LLMRequestError(
-        f"{config.base_url} (model {config.model!r}): malformed response ({what}): {redact(str(response), config)[:300]}",
+        f"{config.shown_url} (model {config.model!r}): malformed response ({what}): {redact(str(response), config)[:300]}",
         transient=False)
 
 

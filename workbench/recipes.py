@@ -133,7 +133,7 @@ def _validate_options(backend: type[Backend], table: dict, where: str) -> Backen
 
 
 def load_recipe_file(path: str | os.PathLike) -> Recipe:
-    path = Path(path)
+    path = Path(path).resolve()  # results and listings say exactly which file a recipe came from
     try:
         with open(path, "rb") as f:
             data = tomllib.load(f)

@@ -235,8 +235,10 @@ def markdown(results: Sequence[RunResult], *, title: str = "Comparison") -> str:
             lines.append(f"  - summary: {_md(r.transcript.summary)}")
     if first:
         lines += ["", "## Provenance", ""]
+        paths = {(r.recipe, r.recipe_hash): r.recipe_path for r in results}
         for s in summaries:
-            lines.append(f"- `{_md(s.recipe)}` recipe hash `{s.recipe_hash}`")
+            where = paths.get((s.recipe, s.recipe_hash))
+            lines.append(f"- `{_md(s.recipe)}` recipe hash `{s.recipe_hash}`" + (f" from {_md(where)}" if where else ""))
         hw = first.hardware
         lines.append(f"- hardware: {_md(str(hw.get('cpu')))}, {hw.get('cpu_count')} cores, {hw.get('memory_gb')} GB, GPU: {', '.join(hw.get('gpu') or []) or 'none'}")
         versions = {k: v for r in results for k, v in r.versions.items()}

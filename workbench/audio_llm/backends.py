@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Literal
 
 import numpy as np
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from workbench.audio_llm.prompts import DEFAULT_PROMPTS, DEFAULT_SYSTEM
 from workbench.backends.base import Backend, BackendOptions
@@ -79,13 +79,27 @@ def wav_bytes(samples: np.ndarray, rate: int = SAMPLE_RATE) -> bytes:
 class OpenAIAudioOptions(AudioLLMOptions):
     base_url: str = Field("https://api.openai.com/v1", description="the server's /v1 URL (vLLM: http://HOST:8000/v1)")
     model: str = Field("gpt-4o-audio-preview", description="model name the server knows")
-    api_key_env: str = Field("OPENAI_API_KEY", description="environment variable holding the key (never stored)")
-    base_url_env: str | None = Field(None, description="environment variable that overrides base_url, if set")
+    api_key_env: str = Field("OPENAI_API_KEY", description="environment variable holding the key (never stored); *_API_KEY or *_TOKEN")
+    base_url_env: str | None = Field(None, description="environment variable that overrides base_url, if set; *_URL")
     endpoint: Literal["chat", "transcriptions"] = "chat"
     language: str | None = Field(None, description="transcriptions endpoint: ISO language hint")
     timeout_s: float = Field(300.0, gt=0)
     max_retries: int = Field(3, ge=0)
     default_max_audio_s: float = Field(1500.0, gt=0, description="used when max_audio_s is not set")
+
+    @field_validator("api_key_env")
+    @classmethod
+    def _key_like(cls, name: str) -> str:
+        from workbench.llm_client import check_key_env
+
+        return check_key_env(name)
+
+    @field_validator("base_url_env")
+    @classmethod
+    def _url_like(cls, name: str | None) -> str | None:
+        from workbench.llm_client import check_url_env
+
+        return check_url_env(name)
 
 
 @AUDIO_LLM_BACKENDS.register("openai-compatible")
@@ -159,7 +173,7 @@ class OpenAIAudio(AudioLLMBackend):
 
     def describe(self) -> dict:
         info = super().describe()
-        info["base_url"] = self.server.base_url
+        info["base_url"] = self.server.shown_url
         return info
 
 

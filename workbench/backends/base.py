@@ -43,8 +43,11 @@ class Backend:
         """Release models."""
 
     def describe(self) -> dict:
-        """What produced the output: model ids, sources and settings (no secrets)."""
-        return {"backend": self.name, **self.options.model_dump(mode="json")}
+        """What produced the output: model ids, sources and settings (no secrets: credentials in URLs removed)."""
+        from workbench.llm_client import redact_url
+
+        info = {"backend": self.name, **self.options.model_dump(mode="json")}
+        return {k: redact_url(v) if k.endswith("url") and isinstance(v, str) else v for k, v in info.items()}
 
     def versions(self) -> dict[str, str]:
         return package_versions(dist for _, dist in self.requirements(self.options))

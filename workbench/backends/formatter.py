@@ -17,7 +17,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from workbench.backends.base import Backend, BackendOptions
 from workbench.datamodel import Transcript
@@ -266,9 +266,16 @@ class LlamaCppFormatter(LLMFormatter):
 class OpenAICompatibleOptions(LLMOptions):
     base_url: str = Field("http://127.0.0.1:8000/v1", description="the server's /v1 URL")
     model: str = Field("default", description="model name the server knows")
-    api_key_env: str = Field("OPENAI_API_KEY", description="environment variable holding the key (never stored)")
+    api_key_env: str = Field("OPENAI_API_KEY", description="environment variable holding the key (never stored); *_API_KEY or *_TOKEN")
     timeout_s: float = Field(120.0, gt=0)
     max_retries: int = Field(3, ge=0)
+
+    @field_validator("api_key_env")
+    @classmethod
+    def _key_like(cls, name: str) -> str:
+        from workbench.llm_client import check_key_env
+
+        return check_key_env(name)
 
 
 @FORMATTER_BACKENDS.register("openai-compatible")

@@ -8,6 +8,7 @@ Each comparison is a run in the result store (tag ``dashboard``) with its upload
 
 from __future__ import annotations
 
+import math
 import re
 import shutil
 from collections.abc import Sequence
@@ -16,7 +17,7 @@ from pathlib import Path
 import streamlit as st
 
 from workbench.dashboard import views
-from workbench.dashboard.resources import pipeline_pool, recipe_choices
+from workbench.dashboard.resources import pipeline_pool, recipe_choices, run_queue
 from workbench.dashboard.settings import settings
 from workbench.errors import WorkbenchError
 
@@ -77,15 +78,45 @@ class LiveProgress:
             line.markdown(f"{head}{views.plain(stage)} …")
 
 
+def _too_big(references: Sequence, max_mb: float) -> str | None:
+    """Why a reference upload is refused (over the size cap), or None."""
+    for r in references:
+        size = len(r.getvalue()) if not isinstance(r, Path) else r.stat().st_size
+        if size > max_mb * 1e6:
+            return (f"the reference {r.name} is {size / 1e6:.1f} MB; references up to {max_mb:g} MB are accepted "
+                    "(workbench dashboard --max-reference-mb)")
+    return None
+
+
 def run_comparison(audio, references: Sequence, speakers: int | None, recipe_names: Sequence[str]) -> str | None:
-    """Run the recipes on the recording; returns the run id, or None after showing why nothing ran."""
+    """Run the recipes on the recording — one comparison at a time on the server, this one waiting its turn
+    with its place shown; returns the run id, or None after showing why nothing ran."""
+    s = settings()
+    refused = _too_big(references, s.max_reference_mb)
+    if refused:
+        st.error(f"Nothing was run: {views.plain(refused)}")
+        return None
+    waiting = st.empty()
+
+    def show_place(ahead: int) -> None:
+        waiting.info(f"Another comparison is running on this server: yours is number {ahead} in the queue and "
+                     "starts when the ones before it finish (keep this page open).")
+
+    with run_queue().turn(show_place):
+        waiting.empty()
+        return _run_comparison(audio, references, speakers, recipe_names)
+
+
+def _run_comparison(audio, references: Sequence, speakers: int | None, recipe_names: Sequence[str]) -> str | None:
     from workbench import environment
     from workbench.batch import StoreWriter
+    from workbench.dashboard.retention import prune_uploads
     from workbench.runner import load_item, new_run_id, prepare, run_recipes
     from workbench.store import ResultStore
     from workbench.summary import markdown
 
     s = settings()
+    prune_uploads(s.out, s.keep_uploads_days)  # the retention period also holds on a server that runs for weeks
     run_id = new_run_id()
     folder = s.out / run_id
     try:
@@ -144,8 +175,9 @@ def _inputs():
         audio = st.file_uploader(f"Recording: any audio or video FFmpeg decodes, up to {s.max_upload_mb} MB",
                                  key="upload", max_upload_size=s.max_upload_mb)
     with right:
-        reference = st.file_uploader("Reference (optional): " + ", ".join(f".{t}" for t in REFERENCE_TYPES),
-                                     type=REFERENCE_TYPES, key="reference")
+        reference = st.file_uploader("Reference (optional): " + ", ".join(f".{t}" for t in REFERENCE_TYPES)
+                                     + f", up to {s.max_reference_mb:g} MB", type=REFERENCE_TYPES, key="reference",
+                                     max_upload_size=max(1, math.ceil(s.max_reference_mb)))
         speakers = st.number_input("Speakers (optional: leave empty to estimate)", min_value=1, max_value=100,
                                    value=None, step=1, key="speakers")
     described = {c.name: c.description for c in choices}

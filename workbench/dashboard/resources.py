@@ -4,6 +4,9 @@ with availability, waveforms of recordings already drawn."""
 from __future__ import annotations
 
 import logging
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,6 +22,54 @@ log = logging.getLogger(__name__)
 def pipeline_pool(size: int | None = None) -> PipelinePool:
     """One pool for the server's life: a second comparison with the same recipes reuses the loaded models."""
     return PipelinePool(capacity=size or settings().pool_size)
+
+
+class RunQueue:
+    """One comparison at a time across every session of the server, first come first served: a session waits
+    for its turn and is told its place (1 = next). A session that goes away (rerun, closed tab) leaves the
+    queue, so the ones behind it move up."""
+
+    def __init__(self) -> None:
+        self._changed = threading.Condition()
+        self._tickets: list[object] = []  # the first one runs
+
+    def position(self, ticket: object) -> int | None:
+        """0 = running, 1 = next, …; None when not queued."""
+        with self._changed:
+            return self._tickets.index(ticket) if ticket in self._tickets else None
+
+    def __len__(self) -> int:
+        with self._changed:
+            return len(self._tickets)
+
+    @contextmanager
+    def turn(self, on_wait: Callable[[int], None] = lambda ahead: None, poll_s: float = 1.0) -> Iterator[None]:
+        """Wait for this caller's turn, calling ``on_wait(runs ahead)`` while waiting (at least every
+        ``poll_s``: a Streamlit session stops or reruns inside it), then hold it until the block ends."""
+        ticket = object()
+        with self._changed:
+            self._tickets.append(ticket)
+        try:
+            while True:
+                with self._changed:
+                    ahead = self._tickets.index(ticket)
+                    if ahead == 0:
+                        break
+                on_wait(ahead)
+                with self._changed:
+                    if self._tickets.index(ticket) != 0:
+                        self._changed.wait(poll_s)
+            yield
+        finally:
+            with self._changed:
+                self._tickets.remove(ticket)
+                self._changed.notify_all()
+
+
+@st.cache_resource(show_spinner=False)
+def run_queue() -> RunQueue:
+    """The server's one queue: models and CPUs are shared, and a run may send recordings to a paid API."""
+    return RunQueue()
 
 
 @dataclass(frozen=True)

@@ -74,7 +74,8 @@ def prepare(recipe_names: Sequence[str], *, hardware: str | None = None, prices=
     get_normalizer(normalizer)
     recipes = [load_recipe(name) for name in recipe_names]
     price_table = load_prices(prices)
-    price = price_table.pick(hardware)
+    # no --hardware: the row of the machine this runs on, else the default row marked as such (price.note)
+    price = price_table.pick(hardware) if hardware else price_table.for_machine(environment.hardware())
     for recipe in recipes:
         if api_price_id(recipe):
             price_table.pick_api(api_price_id(recipe))
@@ -299,6 +300,11 @@ def api_price_id(recipe: Recipe) -> str | None:
     return next((getattr(s.options, "price") for s in recipe.stages if getattr(s.options, "price", None)), None)
 
 
+def api_price_stage(recipe: Recipe) -> str | None:
+    """The stage whose calls the API price covers (``model`` of an audio-LLM recipe, a cascade's ``formatter``)."""
+    return next((s.stage for s in recipe.stages if getattr(s.options, "price", None)), None)
+
+
 def _run_recipe(recipe, items, writer, run_id, price, normalizer, hook, api_prices, phrases, pool=None) -> list[RunResult]:
     diarizes = any(s.stage == "diarization" and s.backend != "none" for s in recipe.stages)
     formats = any(s.stage == "formatter" and s.backend != "none" for s in recipe.stages)
@@ -309,6 +315,7 @@ def _run_recipe(recipe, items, writer, run_id, price, normalizer, hook, api_pric
     def result(item: Item, **kw) -> RunResult:
         base = dict(
             api_price=api_price,
+            api_stage=api_price_stage(recipe) if api_price else None,
             run_id=run_id,
             recipe=recipe.name,
             recipe_hash=recipe.hash,

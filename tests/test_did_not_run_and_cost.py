@@ -222,3 +222,16 @@ def test_recipes_json_has_one_object_per_recipe(long_named):
     assert by[LONG]["path"] == str(long_named / f"{LONG}.toml") and by[LONG]["available"] is True
     assert by[LONG]["stages"]["asr"]["model"] == "tiny.en"
     assert by["audio-llm-openai"]["remote"].startswith("sends audio to")
+
+
+def test_a_remote_formatter_without_a_price_makes_the_cost_unknown():
+    from workbench.recipes import check_recipe, parse_recipe
+    from workbench.runner import hardware_price_for
+
+    api = ApiPrice("llm", "a test", "2026-01-01", usd_per_1m_input_tokens=1.0, usd_per_1m_output_tokens=1.0)
+    for url, unpriced, priced in (("https://llm.example.com/v1", None, PRICE), ("http://127.0.0.1:8000/v1", PRICE, PRICE)):
+        recipe = parse_recipe({"pipeline": "cascade", "asr": {"backend": "faster-whisper", "model": "tiny.en"},
+                               "formatter": {"backend": "openai-compatible", "base_url": url}}, name="c")
+        status = check_recipe(recipe)
+        assert hardware_price_for(recipe, status, PRICE, None) == unpriced
+        assert hardware_price_for(recipe, status, PRICE, api) == priced

@@ -235,3 +235,15 @@ def test_a_remote_formatter_without_a_price_makes_the_cost_unknown():
         status = check_recipe(recipe)
         assert hardware_price_for(recipe, status, PRICE, None) == unpriced
         assert hardware_price_for(recipe, status, PRICE, api) == priced
+
+
+def test_probe_summary_does_not_count_a_recipe_that_did_not_run_as_writing_nothing():
+    from workbench.hallucination.suite import probe_markdown, summarize_probes
+
+    silent = [result("quiet", f"clip{k}", text="") for k in range(2)]
+    absent = [result("api", f"clip{k}", error=UNAVAILABLE, kind="unavailable") for k in range(2)]
+    by = {s.recipe: s for s in summarize_probes(silent + absent)}
+    assert by["quiet"].share_with_output == 0.0 and by["quiet"].clips == 2
+    assert by["api"].share_with_output is None and by["api"].not_run == 2 and by["api"].failed == 0
+    md = probe_markdown(silent + absent, "probes")
+    assert "| api | did not run |" in md and "0/2 (0%)" in md and "did not run (2 results, in no figure)" in md

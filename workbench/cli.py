@@ -237,7 +237,7 @@ def probe(
     for col in ("recipe", "clips with output", "words / min", "stock phrases", "repeats agree"):
         grid.add_column(col)
     for s in summarize_probes(writer.results):
-        share = "—" if s.share_with_output is None else f"{s.clips_with_output}/{s.clips}"
+        share = ("did not run" if s.not_run else "—") if s.share_with_output is None else f"{s.clips_with_output}/{s.clips}"
         wpm = "—" if s.words_per_minute is None else f"{s.words_per_minute:.1f}"
         grid.add_row(escape(s.recipe), share, wpm, escape(", ".join(sorted(s.stock_phrases)) or "none"),
                      "yes" if s.repeatable else "no")

@@ -235,7 +235,6 @@ def left_out_line(left_out: list[tuple[str, str]]) -> str:
     return "left out (name them with --recipes to run): " + ", ".join(f"{name} ({why})" for name, why in left_out)
 
 
-
 def recipe_listing() -> list[dict]:
     """Every recipe found, as plain data: name, path (where it was loaded from), description, pipeline, stages,
     available, reason, fix, remote, downloads; a file that does not load also has ``error``."""

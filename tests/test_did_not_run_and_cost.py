@@ -247,3 +247,16 @@ def test_probe_summary_does_not_count_a_recipe_that_did_not_run_as_writing_nothi
     assert by["api"].share_with_output is None and by["api"].not_run == 2 and by["api"].failed == 0
     md = probe_markdown(silent + absent, "probes")
     assert "| api | did not run |" in md and "0/2 (0%)" in md and "did not run (2 results, in no figure)" in md
+
+
+def test_report_lists_its_files_as_json(tmp_path):
+    from typer.testing import CliRunner
+
+    from workbench.cli import app
+
+    path = tmp_path / "results.jsonl"
+    path.write_text("".join(json.dumps(r.to_json()) + "\n" for r in mixed()))
+    result = CliRunner().invoke(app, ["report", str(path), "--format", "md,csv", "--json"], env={"COLUMNS": "20"})
+    assert result.exit_code == 0, result.output
+    listed = [json.loads(line) for line in result.stdout.splitlines()]
+    assert listed == [{"run_id": "run", "format": f, "path": str(tmp_path / f"report.{f}")} for f in ("md", "csv")]

@@ -378,6 +378,7 @@ def report(
     formats: Annotated[str, typer.Option("--format", help="comma-separated: html, md, json, csv")] = "html,md,json,csv",
     store_path: Annotated[Path, typer.Option("--store", help="SQLite results store")] = Path("reports") / "workbench.sqlite",
     out_dir: Annotated[Optional[Path], typer.Option("--out", help="where to write (default: reports/<run-id>/)")] = None,
+    json_lines: Annotated[bool, typer.Option("--json", help="list the files written as JSON lines (run_id, format, path)")] = False,
     verbose: VerboseOpt = 0,
 ) -> None:
     """Write a run's report: self-contained HTML with charts, Markdown, JSON and CSV (same numbers)."""
@@ -406,7 +407,12 @@ def report(
         _fail(exc)
         return
     for p in written:
-        out.print(str(p))
+        if json_lines:
+            import json
+
+            sys.stdout.write(json.dumps({"run_id": run_id, "format": p.suffix.lstrip("."), "path": str(p)}) + "\n")
+        else:
+            out.print(str(p), soft_wrap=True)
 
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="one JSON object per line instead of a table (for scripts)")]

@@ -39,13 +39,14 @@ def test_metrics_table_marks_the_best_and_shows_missing_as_a_dash(rows):
     wer = table.row("WER")
     assert wer.cells[0] == "0.0%" and wer.best == (True, False, False)
     assert float(wer.cells[1].rstrip("%")) == pytest.approx(100 * rows[1]["metrics"]["wer"], abs=0.05)
-    assert wer.cells[2] == "100.0%"  # a failed recipe scores all deletions, never dropped
-    assert table.row("cpWER").cells == ("—", "—", "—")  # no speakers in these outputs: not measured
-    assert table.row("RTFx (audio s / processing s)").cells[2] == "—"
+    assert wer.cells[2] == "did not run"  # its models never loaded: in no figure (one that ran and failed scores 100%)
+    assert table.row("cpWER").cells == ("—", "—", "did not run")  # no speakers in these outputs: not measured
+    assert table.row("RTFx (audio s / processing s)").cells[2] == "did not run"
     for row in table.rows:  # only measured cells can be best, and a row's best exists only among 2+ measured
         assert not any(b and c == "—" for c, b in zip(row.cells, row.best))
         assert sum(row.best) == 0 or sum(c != "—" for c in row.cells) > 1
-    assert table.row("failed").cells == ("0/1", "0/1", "1/1")
+    assert table.row("failed").cells == ("0/1", "0/1", "—")
+    assert table.row("did not run (recordings, in no figure)").cells == ("0", "0", "1")
     assert any(r.label == "latency: asr s" for r in table.rows)
 
 
@@ -107,5 +108,5 @@ def test_several_recordings_add_the_wer_interval(rows):
     more = [dict(r, recording=dict(r["recording"], path=f"/other/{i}.wav", id=f"other-{i}")) for i, r in enumerate(rows)]
     table = tables.metrics_table(rows + more)
     ci = table.row("WER 95% CI (bootstrap over recordings)")
-    assert ci.cells[0] == "0.0–0.0%" and ci.cells[2] == "100.0–100.0%"
+    assert ci.cells[0] == "0.0–0.0%" and ci.cells[2] == "did not run"  # load failed: in no interval
     assert all(r.label != "WER 95% CI (bootstrap over recordings)" for r in tables.metrics_table(rows).rows)

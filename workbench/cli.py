@@ -71,7 +71,8 @@ PricesOpt = Annotated[Optional[Path], typer.Option("--prices", help="price table
 NormOpt = Annotated[str, typer.Option("--normalizer", help="text normaliser for WER: whisper-english, whisper-basic, none")]
 MaxDurOpt = Annotated[float, typer.Option("--max-duration", help="longest recording accepted, seconds")]
 PhrasesOpt = Annotated[Optional[Path], typer.Option("--phrases", help="extra stock hallucination phrases (TOML [[phrase]] rows)")]
-RecipesOpt = Annotated[Optional[str], typer.Option("--recipes", help="comma-separated recipe names (default: all)")]
+RecipesOpt = Annotated[Optional[str], typer.Option(
+    "--recipes", help="comma-separated recipe names (default: those that run here without a server or a download)")]
 SpeakersOpt = Annotated[Optional[int], typer.Option("--speakers", help="number of speakers for diarization (default: the recipe's, else estimated)")]
 
 
@@ -89,11 +90,18 @@ def _setup(recipe_names: list[str], hardware: str | None, prices: Path | None, n
 
 
 def _recipe_names(recipes: str | None) -> list[str]:
-    from workbench.recipes import available_recipe_files
+    """The named recipes, or the ones that run here without a server or a download (saying which were left out)."""
+    from workbench.recipes import default_recipes, left_out_line
 
-    names = [n.strip() for n in recipes.split(",") if n.strip()] if recipes else list(available_recipe_files())
+    if recipes:
+        names = [n.strip() for n in recipes.split(",") if n.strip()]
+    else:
+        names, left_out = default_recipes()
+        if left_out:
+            console.print(escape(left_out_line(left_out)), soft_wrap=True, style="yellow")
     if not names:
-        _fail(BadInputError("no recipes found: pass --recipes or add .toml files to ./pipelines"))
+        _fail(BadInputError("no recipes to run: pass --recipes NAME,… (see `workbench recipes`) or add .toml files "
+                            "to ./pipelines"))
     return names
 
 
@@ -128,7 +136,7 @@ def _compare(recipe_names: list[str], audio: Path, references: list[Path] | None
     results = writer.results
     if results:
         (writer.out_dir / "summary.md").write_text(markdown(results, title=f"Comparison {run_id}"), encoding="utf-8")
-        ran = [r for r in results if r.error_stage != "check"]  # unavailable recipes are listed below instead
+        ran = [r for r in results if r.did_run]  # those that did not run are listed below instead, in no figure
         headers, body = table(summarize(ran), mark_best=lambda c: f"[bold green]{c}[/]")
         grid = Table(title=f"{escape(item.audio.recording.id)} ({item.audio.recording.duration_s:.1f} s)")
         for h in headers:
@@ -136,8 +144,10 @@ def _compare(recipe_names: list[str], audio: Path, references: list[Path] | None
         for row in body:
             grid.add_row(escape(row[0]), *row[1:])
         out.print(grid)
+        if (price := next((r.price for r in ran if r.price), None)) is not None and price.note:
+            out.print(f"[yellow]cost: {escape(price.note)}[/]", soft_wrap=True)
         for r in results:
-            if r.error and r.error_stage == "check":
+            if r.error and not r.did_run:
                 out.print(f"[yellow]{escape(r.recipe)} did not run:[/] {escape(r.error)}", soft_wrap=True)
             elif r.error:
                 out.print(f"[red]{escape(r.recipe)} failed:[/] {escape(r.error)}", soft_wrap=True)
@@ -228,7 +238,7 @@ def probe(
     for col in ("recipe", "clips with output", "words / min", "stock phrases", "repeats agree"):
         grid.add_column(col)
     for s in summarize_probes(writer.results):
-        share = "—" if s.share_with_output is None else f"{s.clips_with_output}/{s.clips}"
+        share = ("did not run" if s.not_run else "—") if s.share_with_output is None else f"{s.clips_with_output}/{s.clips}"
         wpm = "—" if s.words_per_minute is None else f"{s.words_per_minute:.1f}"
         grid.add_row(escape(s.recipe), share, wpm, escape(", ".join(sorted(s.stock_phrases)) or "none"),
                      "yes" if s.repeatable else "no")
@@ -369,6 +379,7 @@ def report(
     formats: Annotated[str, typer.Option("--format", help="comma-separated: html, md, json, csv")] = "html,md,json,csv",
     store_path: Annotated[Path, typer.Option("--store", help="SQLite results store")] = Path("reports") / "workbench.sqlite",
     out_dir: Annotated[Optional[Path], typer.Option("--out", help="where to write (default: reports/<run-id>/)")] = None,
+    json_lines: Annotated[bool, typer.Option("--json", help="list the files written as JSON lines (run_id, format, path)")] = False,
     verbose: VerboseOpt = 0,
 ) -> None:
     """Write a run's report: self-contained HTML with charts, Markdown, JSON and CSV (same numbers)."""
@@ -397,34 +408,62 @@ def report(
         _fail(exc)
         return
     for p in written:
-        out.print(str(p))
+        if json_lines:
+            import json
+
+            sys.stdout.write(json.dumps({"run_id": run_id, "format": p.suffix.lstrip("."), "path": str(p)}) + "\n")
+        else:
+            out.print(str(p), soft_wrap=True)
+
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="one JSON object per line instead of a table (for scripts)")]
 
 
 @app.command("recipes")
-def list_recipes(verbose: VerboseOpt = 0) -> None:
+def list_recipes(json_lines: JsonOpt = False, verbose: VerboseOpt = 0) -> None:
     """List recipes: what each runs, whether it can run here, and if not, why and how to make it run."""
-    from workbench.recipes import available_recipe_files, check_recipe, load_recipe_file
+    import json
+
+    from workbench.recipes import recipe_listing
 
     _setup_logging(verbose)
-    grid = Table(show_lines=True)
-    for col in ("recipe", "stages", "available here", "why not / how to make it run"):
-        grid.add_column(col)
-    broken = False
-    for name, path in available_recipe_files().items():
-        try:
-            recipe = load_recipe_file(path)
-        except WorkbenchError as exc:
-            broken = True
-            grid.add_row(escape(name), "", "[red]invalid[/]", escape(str(exc)))
-            continue
-        stages = "\n".join(f"{s.stage}: {s.backend}" + (f" ({getattr(s.options, 'model')})" if hasattr(s.options, "model") else "")
-                           for s in recipe.stages if s.backend != "none")
-        status = check_recipe(recipe)
-        grid.add_row(escape(name) + "\n" + escape(recipe.description) + f"\n[dim]{escape(str(path))}[/]", escape(stages),
-                     "[green]yes[/]" if status.ok else "[red]no[/]",
-                     "" if status.ok else escape(f"{status.reason}\n→ {status.fix}" if status.fix else status.reason))
-    out.print(grid)
-    if broken:
+    rows = recipe_listing()
+    if json_lines:
+        for row in rows:
+            sys.stdout.write(json.dumps(row, ensure_ascii=False) + "\n")
+        raise typer.Exit(EXIT_BAD_INPUT if any(r.get("error") for r in rows) else 0)
+
+    def stages(row: dict) -> list[str]:
+        return [f"{stage}: {s['backend']}" + (f" ({s['model']})" if s.get("model") else "") for stage, s in row["stages"].items()]
+
+    def status(row: dict) -> tuple[str, str]:
+        if row.get("error"):
+            return "[red]invalid[/]", escape(row["error"])
+        notes = [escape(f"{row['reason']}\n→ {row['fix']}" if row["fix"] else row["reason"])] if not row["available"] else []
+        notes += [f"[yellow]{escape(row[k])}[/] (run only when named)" for k in ("remote", "downloads") if row[k]]
+        return "[green]yes[/]" if row["available"] else "[red]no[/]", "\n".join(notes)
+
+    longest = max((len(r["name"]) for r in rows), default=0)
+    if out.is_terminal and out.width >= longest + 40:
+        grid = Table(show_lines=True)
+        grid.add_column("recipe", no_wrap=True, min_width=longest)  # names are never cut: they are typed back
+        for col in ("stages", "available here", "why not / how to make it run"):
+            grid.add_column(col, overflow="fold")
+        for row in rows:
+            grid.add_row(escape(row["name"]) + "\n" + escape(row["description"]),
+                         escape("\n".join(stages(row))) + f"\n[dim]from {escape(row['path'])}[/]",
+                         *status(row))
+        out.print(grid)
+    else:  # piped, or too narrow for a table: one block per recipe, nothing cut
+        for row in rows:
+            ok, notes = status(row)
+            out.print(f"[bold]{escape(row['name'])}[/]  available here: {ok}", soft_wrap=True)
+            for line in ([escape(row["description"])] if row["description"] else []) + [escape(x) for x in stages(row)]:
+                out.print(f"  {line}", soft_wrap=True)
+            for line in notes.splitlines():
+                out.print(f"  {line}", soft_wrap=True)
+            out.print(f"  from {escape(row['path'])}", soft_wrap=True)
+    if any(r.get("error") for r in rows):
         raise typer.Exit(EXIT_BAD_INPUT)
 
 

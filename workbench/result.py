@@ -83,6 +83,7 @@ class RunResult:
     peak_rss_mb: float | None = None
     price: HardwarePrice | None = None
     api_price: ApiPrice | None = None
+    api_stage: str | None = None  # the stage whose calls api_price covers; other stages run on ``price``'s hardware
     components: dict = field(default_factory=dict)
     details: dict = field(default_factory=dict)
     versions: dict = field(default_factory=dict)
@@ -129,13 +130,38 @@ class RunResult:
         return self.recording.duration_s / processing
 
     @property
+    def hybrid(self) -> bool:
+        """Local stages on priced hardware plus one stage's API calls (a cascade with a remote formatter)."""
+        return self.api_price is not None and self.price is not None and self.api_stage not in (None, "model")
+
+    @property
+    def api_cost_usd_per_audio_hour(self) -> float | None:
+        if not self.ok or self.api_price is None:
+            return None
+        return self.api_price.usd_per_audio_hour(self.usage.audio_s, self.usage.input_tokens, self.usage.output_tokens)
+
+    @property
+    def hardware_cost_usd_per_audio_hour(self) -> float | None:
+        """Hardware $/hour ÷ RTFx — of the local stages only when another stage's calls are priced by an API."""
+        if not self.ok or self.price is None:
+            return None
+        if not self.hybrid:
+            return usd_per_audio_hour(self.price, self.rtfx)
+        local_s = sum(t.wall_s for t in self.timings if t.stage not in ("load", self.api_stage))
+        return usd_per_audio_hour(self.price, self.recording.duration_s / local_s if local_s > 0 else None)
+
+    @property
     def cost_usd_per_audio_hour(self) -> float | None:
-        """API recipes: usage × the API price; self-hosted: hardware $/hour ÷ RTFx. None if unmeasurable."""
+        """API recipes: usage × the API price; self-hosted: hardware $/hour ÷ RTFx; a cascade with a priced remote
+        formatter: both (local stages ÷ their RTFx + the formatter's usage × price). None if unmeasurable."""
         if not self.ok:
             return None
+        if self.hybrid:
+            parts = (self.hardware_cost_usd_per_audio_hour, self.api_cost_usd_per_audio_hour)
+            return None if None in parts else sum(parts)
         if self.api_price is not None:
-            return self.api_price.usd_per_audio_hour(self.usage.audio_s, self.usage.input_tokens, self.usage.output_tokens)
-        return usd_per_audio_hour(self.price, self.rtfx) if self.price else None
+            return self.api_cost_usd_per_audio_hour
+        return self.hardware_cost_usd_per_audio_hour
 
     def to_json(self) -> dict:
         """The results.jsonl form: every figure present, ``null`` where it could not be measured."""
@@ -209,18 +235,7 @@ class RunResult:
             "peak_rss_mb": _round(self.peak_rss_mb, 1),
             "usage": asdict(self.usage),
             "cost_usd_per_audio_hour": _round(self.cost_usd_per_audio_hour, 6),
-            "cost": {
-                "api": self.api_price.id, "usd_per_audio_minute": self.api_price.usd_per_audio_minute,
-                "usd_per_1m_input_tokens": self.api_price.usd_per_1m_input_tokens,
-                "usd_per_1m_output_tokens": self.api_price.usd_per_1m_output_tokens,
-                "source": self.api_price.source, "date": self.api_price.date, "method": "API: usage × price",
-            } if self.api_price is not None else None if self.price is None else {
-                "hardware": self.price.id,
-                "usd_per_hour": self.price.usd_per_hour,
-                "source": self.price.source,
-                "date": self.price.date,
-                "method": "self-hosted: hardware $/hour ÷ RTFx",
-            },
+            "cost": self._cost_json(),
             "error": self.error,
             "error_stage": self.error_stage,
             "error_kind": self.kind,
@@ -229,6 +244,28 @@ class RunResult:
             "versions": self.versions,
             "hardware": self.hardware,
         }
+
+    def _cost_json(self) -> dict | None:
+        """How the cost was priced: the API row, the hardware row (and whether it matches this machine), or both."""
+        api = None if self.api_price is None else {
+            "api": self.api_price.id, "usd_per_audio_minute": self.api_price.usd_per_audio_minute,
+            "usd_per_1m_input_tokens": self.api_price.usd_per_1m_input_tokens,
+            "usd_per_1m_output_tokens": self.api_price.usd_per_1m_output_tokens,
+            "source": self.api_price.source, "date": self.api_price.date, "method": "API: usage × price",
+        }
+        hardware = None if self.price is None else {
+            "hardware": self.price.id, "usd_per_hour": self.price.usd_per_hour, "source": self.price.source,
+            "date": self.price.date, "method": "self-hosted: hardware $/hour ÷ RTFx", "matched": self.price.matched,
+            **({"note": self.price.note} if self.price.note else {}),
+        }
+        if self.hybrid:
+            return {
+                "method": f"self-hosted stages: hardware $/hour ÷ RTFx of the stages other than {self.api_stage}; "
+                          f"{self.api_stage}: API usage × price; cost = the sum",
+                "hardware": {**hardware, "usd_per_audio_hour": _round(self.hardware_cost_usd_per_audio_hour, 6)},
+                "api": {**api, "stage": self.api_stage, "usd_per_audio_hour": _round(self.api_cost_usd_per_audio_hour, 6)},
+            }
+        return api if api is not None else hardware
 
 
 def _round(value: float | None, digits: int = 4) -> float | None:

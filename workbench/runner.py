@@ -74,7 +74,8 @@ def prepare(recipe_names: Sequence[str], *, hardware: str | None = None, prices=
     get_normalizer(normalizer)
     recipes = [load_recipe(name) for name in recipe_names]
     price_table = load_prices(prices)
-    price = price_table.pick(hardware)
+    # no --hardware: the row of the machine this runs on, else the default row marked as such (price.note)
+    price = price_table.pick(hardware) if hardware else price_table.for_machine(environment.hardware())
     for recipe in recipes:
         if api_price_id(recipe):
             price_table.pick_api(api_price_id(recipe))
@@ -299,23 +300,38 @@ def api_price_id(recipe: Recipe) -> str | None:
     return next((getattr(s.options, "price") for s in recipe.stages if getattr(s.options, "price", None)), None)
 
 
+def hardware_price_for(recipe: Recipe, availability, price: HardwarePrice | None,
+                       api_price: ApiPrice | None) -> HardwarePrice | None:
+    """The hardware price a result carries: none when a stage's server is elsewhere and no API price covers it
+    (a remote model's cost is its API price — this machine's hourly price says nothing about it — and a remote
+    formatter without a price makes the cost unknown, not the local stages' alone)."""
+    remote = any(s.backend == "openai-compatible" for s in recipe.stages if s.stage == "model") or bool(availability.remote)
+    return None if remote and api_price is None else price
+
+
+def api_price_stage(recipe: Recipe) -> str | None:
+    """The stage whose calls the API price covers (``model`` of an audio-LLM recipe, a cascade's ``formatter``)."""
+    return next((s.stage for s in recipe.stages if getattr(s.options, "price", None)), None)
+
+
 def _run_recipe(recipe, items, writer, run_id, price, normalizer, hook, api_prices, phrases, pool=None) -> list[RunResult]:
     diarizes = any(s.stage == "diarization" and s.backend != "none" for s in recipe.stages)
     formats = any(s.stage == "formatter" and s.backend != "none" for s in recipe.stages)
     api_price = api_prices.get(api_price_id(recipe) or "")
-    # a remote model's cost is its API price; this machine's hourly price says nothing about it
-    remote = any(s.backend == "openai-compatible" for s in recipe.stages if s.stage == "model")
+    availability = check_recipe(recipe)
+    hardware_price = hardware_price_for(recipe, availability, price, api_price)
 
     def result(item: Item, **kw) -> RunResult:
         base = dict(
             api_price=api_price,
+            api_stage=api_price_stage(recipe) if api_price else None,
             run_id=run_id,
             recipe=recipe.name,
             recipe_hash=recipe.hash,
             recipe_path=recipe.path,
             pipeline=recipe.pipeline,
             recording=item.audio.recording,
-            price=None if remote and api_price is None else price,
+            price=hardware_price,
             hardware=environment.hardware(),
             created_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
         )
@@ -332,7 +348,6 @@ def _run_recipe(recipe, items, writer, run_id, price, normalizer, hook, api_pric
             writer.write(r)
         return out
 
-    availability = check_recipe(recipe)
     if not availability.ok:
         message = f"unavailable: {availability.reason}" + (f". To make it available: {availability.fix}" if availability.fix else "")
         log.info("%s: %s", recipe.name, message)

@@ -15,6 +15,7 @@ from workbench.metrics.diarization import CpWer, DerCounts
 from workbench.result import RunResult
 
 MISSING = "—"
+DID_NOT_RUN_CELL = "did not run"
 
 
 @dataclass(frozen=True)
@@ -44,6 +45,12 @@ class RecipeSummary:
     nonspeech_s: float | None = None
     stock_phrases: tuple[str, ...] = ()
     repeat_excess: int | None = None
+    not_run: int = 0  # recordings the recipe did not process (unavailable, load failed, bad input): in no figure
+    not_run_reasons: tuple[str, ...] = ()
+
+    @property
+    def ran(self) -> bool:
+        return self.recordings > 0
 
     @property
     def nonspeech_words_per_hour(self) -> float | None:
@@ -59,11 +66,16 @@ class RecipeSummary:
 
 
 def summarize(results: Sequence[RunResult]) -> list[RecipeSummary]:
+    """One summary per recipe; results that did not run (:data:`~workbench.result.DID_NOT_RUN`) enter no
+    figure: they are counted in ``not_run`` with their reasons. A recipe that ran and failed on a recording
+    scores it as all deletions."""
     by_recipe: dict[str, list[RunResult]] = {}
     for r in results:
         by_recipe.setdefault(r.recipe, []).append(r)
     out = []
-    for recipe, rs in by_recipe.items():
+    for recipe, every in by_recipe.items():
+        rs = [r for r in every if r.did_run]
+        skipped = [r for r in every if not r.did_run]
         ok = [r for r in rs if r.ok]
         scored_words = [r.scores.words for r in rs if r.scores and r.scores.words is not None]
         scored_chars = [r.scores.chars for r in rs if r.scores and r.scores.chars is not None]
@@ -90,7 +102,7 @@ def summarize(results: Sequence[RunResult]) -> list[RecipeSummary]:
         out.append(
             RecipeSummary(
                 recipe=recipe,
-                recipe_hash=rs[0].recipe_hash,
+                recipe_hash=every[0].recipe_hash,
                 recordings=len(rs),
                 failed=len(rs) - len(ok),
                 words=sum(scored_words, ErrorCounts()) if scored_words else None,
@@ -115,6 +127,8 @@ def summarize(results: Sequence[RunResult]) -> list[RecipeSummary]:
                 nonspeech_s=sum(h.nonspeech_s for h in timed_h) if timed_h and len(timed_h) == len(halluc) else None,
                 stock_phrases=tuple(dict.fromkeys(p for h in halluc for p in h.stock_phrases)),
                 repeat_excess=sum(h.repetition.excess for h in halluc) if halluc else None,
+                not_run=len(skipped),
+                not_run_reasons=tuple(dict.fromkeys(r.error or "" for r in skipped)),
             )
         )
     return out
@@ -173,8 +187,8 @@ def table(summaries: Sequence[RecipeSummary], *, mark_best: Callable[[str], str]
     headers = ["metric", *(s.recipe for s in summaries)]
     body = []
     for label, get, fmt, better in rows:
-        values = [get(s) for s in summaries]
-        cells = [fmt(v) for v in values]
+        values = [get(s) if s.ran else None for s in summaries]
+        cells = [fmt(v) if s.ran else DID_NOT_RUN_CELL for v, s in zip(values, summaries)]
         present = [v for v in values if v is not None]
         if mark_best and better and len(present) > 1:
             best = min(present) if better == "min" else max(present)
@@ -184,6 +198,8 @@ def table(summaries: Sequence[RecipeSummary], *, mark_best: Callable[[str], str]
     body.append(["speaker count", *("—" if s.speakers_estimated is None else "estimated" if s.speakers_estimated else "given"
                                      for s in summaries)])
     body.append(["failed recordings", *(f"{s.failed}/{s.recordings}" for s in summaries)])
+    if any(s.not_run for s in summaries):
+        body.append(["did not run (recordings, in no figure)", *(str(s.not_run) for s in summaries)])
     return headers, body
 
 
@@ -207,11 +223,19 @@ def markdown(results: Sequence[RunResult], *, title: str = "Comparison") -> str:
               "Words in reference non-speech: hypothesis words whose time falls in a non-speech region of the reference "
               "(0.25 s collar at speech edges), per hour of non-speech; — when the recipe gives no word times.",
               "RTFx = audio seconds / processing seconds (model load excluded). "
-              "Cost = hardware $/hour ÷ RTFx."]
+              "Cost = hardware $/hour ÷ RTFx; API calls: usage × the API price (a cascade with a priced remote "
+              "formatter: its local stages ÷ their RTFx, plus the formatter's calls)."]
     first = results[0] if results else None
     if first and first.price:
         p = first.price
         lines.append(f"Hardware price: `{_md(p.id)}` ${p.usd_per_hour}/h ({_md(p.source)}, {_md(p.date)}).")
+        if p.note:
+            lines.append(f"**Cost is for the `{_md(p.id)}` row, not this machine**: {_md(p.note)}.")
+    skipped = [(s, e) for s in summaries for e in s.not_run_reasons if s.not_run]
+    if skipped:
+        lines += ["", "## Did not run", "", "In no figure above (neither WER nor speed nor cost).", ""]
+        lines += [f"- **{_md(s.recipe)}** ({s.not_run} of {s.recordings + s.not_run} recordings): {_md(e)}"
+                  for s, e in skipped]
     errors = [(s.recipe, e) for s in summaries for e in s.errors]
     if errors:
         lines += ["", "## Errors", ""] + [f"- **{_md(name)}**: {_md(e)}" for name, e in errors]
@@ -226,7 +250,7 @@ def markdown(results: Sequence[RunResult], *, title: str = "Comparison") -> str:
                   "|" + "---|" * len(formatted),
                   "| " + " | ".join(_md(r.transcript.formatted) for r in formatted) + " |"]
     lines += ["", "## Transcripts", ""]
-    for r in results:
+    for r in (r for r in results if r.did_run):
         text = r.transcript.text if r.transcript else ""
         lines.append(f"- **{_md(r.recipe)}** on `{_md(r.recording.id)}`: " + (_md(text) if text else "*(empty)*"))
         if r.transcript and r.transcript.formatted is not None:

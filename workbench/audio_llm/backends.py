@@ -130,6 +130,13 @@ class OpenAIAudio(AudioLLMBackend):
             raise BackendUnavailable(f"no API key: ${options.api_key_env} is not set",
                                      f"export {options.api_key_env}=... (the key is read at run time, never stored)")
 
+    @classmethod
+    def remote(cls, options: OpenAIAudioOptions) -> str | None:
+        from workbench.backends.base import remote_server
+
+        where = remote_server(options.base_url, options.base_url_env)
+        return f"sends audio to {where}" if where else None
+
     def max_audio_s(self) -> float:
         o: OpenAIAudioOptions = self.options  # type: ignore[assignment]
         return o.max_audio_s or o.default_max_audio_s
@@ -204,16 +211,24 @@ class TransformersAudio(AudioLLMBackend):
             if not (folder / "config.json").is_file():
                 raise BackendUnavailable(f"{folder} has no config.json", "point model at a transformers model folder")
         else:
-            from workbench.model_sources import hub_cached, hub_reachable, hub_unavailable_reason
+            from workbench.model_sources import hub_cached, hub_download_blocked
 
-            if not hub_cached(options.model) and not hub_reachable():
+            if not hub_cached(options.model) and (blocked := hub_download_blocked()):
                 raise BackendUnavailable(
                     f"audio-LLM weights {options.model!r} are not here (no local folder, not in the hub cache; "
-                    f"{hub_unavailable_reason()})",
+                    f"{blocked})",
                     f"download them where the hub is reachable (huggingface-cli download {options.model} --local-dir DIR) "
                     "and set model to DIR, or run where the hub is reachable (without HF_HUB_OFFLINE)",
                 )
         family_for(options).check()
+
+    @classmethod
+    def downloads(cls, options: TransformersAudioOptions) -> str | None:
+        from workbench.model_sources import download_note, hub_cached
+
+        if Path(options.model).expanduser().is_dir() or hub_cached(options.model):
+            return None
+        return download_note(options.model)
 
     def max_audio_s(self) -> float:
         """The family's limit, or a smaller one from the recipe (a larger one would be cut silently: the

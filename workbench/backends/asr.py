@@ -76,6 +76,13 @@ class FasterWhisper(AsrBackend):
         super().check(options)
         resolve_whisper(options.model, build=False)
 
+    @classmethod
+    def downloads(cls, options: FasterWhisperOptions) -> str | None:
+        try:
+            return resolve_whisper(options.model, build=False).download or None
+        except BackendUnavailable:
+            return None
+
     def _resolve_device(self) -> tuple[str, str]:
         device = self.options.device
         if device == "auto":

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.metadata
 import importlib.util
+import os
 from typing import ClassVar
 
 from pydantic import BaseModel, ConfigDict
@@ -36,6 +37,18 @@ class Backend:
         """Raise :class:`BackendUnavailable` if this backend cannot run here. Cheap: loads nothing."""
         require_packages(cls.requirements(options), extra_hint=f"(needed by the {cls.name!r} backend)")
 
+    @classmethod
+    def remote(cls, options: BackendOptions) -> str | None:
+        """What this backend sends off this machine and where ("sends audio to api.openai.com"), or None when it
+        calls no server beyond loopback. Cheap: contacts nothing."""
+        return None
+
+    @classmethod
+    def downloads(cls, options: BackendOptions) -> str | None:
+        """What loading would download ("would download REPO (~16.8 GB) on first use"), or None when every model
+        is here (bundled, a local folder, or in the local hub cache). Cheap: contacts nothing."""
+        return None
+
     def load(self) -> None:
         """Load models; called once, timed as the run's ``load`` stage."""
 
@@ -51,6 +64,29 @@ class Backend:
 
     def versions(self) -> dict[str, str]:
         return package_versions(dist for _, dist in self.requirements(self.options))
+
+
+def remote_server(base_url: str, base_url_env: str | None = None) -> str | None:
+    """Where a server URL points, when that is not this machine: its host (no credentials), or "the server in
+    $VAR" when the URL comes from the environment (counted as remote: it is not in the recipe). None for
+    127.0.0.0/8, ::1 and localhost."""
+    import ipaddress
+    from urllib.parse import urlsplit
+
+    if base_url_env and os.environ.get(base_url_env):
+        return f"the server in ${base_url_env}"
+    try:
+        host = urlsplit(base_url).hostname or ""
+    except ValueError:
+        return "an unparsable URL"
+    if host == "localhost" or host.endswith(".localhost"):
+        return None
+    try:
+        if ipaddress.ip_address(host).is_loopback:
+            return None
+    except ValueError:
+        pass
+    return host or "an unparsable URL"
 
 
 def require_packages(requires: tuple[tuple[str, str], ...], extra_hint: str = "") -> None:

@@ -260,6 +260,14 @@ class PyannoteDiarization(DiarizationBackend):
                 "or download it where the hub is reachable and set model to the local folder",
             )
 
+    @classmethod
+    def downloads(cls, options: PyannoteOptions) -> str | None:
+        from workbench.model_sources import download_note, hub_cached
+
+        if os.path.isdir(os.path.expanduser(options.model)) or hub_cached(options.model):
+            return None
+        return download_note(options.model)
+
     def __init__(self, options: PyannoteOptions):
         super().__init__(options)
         self._pipeline = None

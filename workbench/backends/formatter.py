@@ -219,6 +219,26 @@ class LlamaCppFormatter(LLMFormatter):
         if ":" in resolved and not Path(resolved).exists() and os.environ.get("HF_HUB_OFFLINE"):
             raise BackendUnavailable(f"GGUF {resolved} needs the hub and HF_HUB_OFFLINE is set", "download the .gguf and set model to its path")
 
+    @classmethod
+    def downloads(cls, options: LlamaCppOptions) -> str | None:
+        try:
+            resolved = resolve_gguf(options.model)
+        except BackendUnavailable:
+            return None
+        if ":" not in resolved or Path(resolved).exists():
+            return None
+        repo, filename = resolved.split(":", 1)
+        try:
+            from huggingface_hub import try_to_load_from_cache
+
+            if isinstance(try_to_load_from_cache(repo, filename), str):
+                return None
+        except Exception:  # noqa: BLE001 - a cache we cannot read counts as a miss
+            pass
+        from workbench.model_sources import download_note
+
+        return download_note(f"{repo}:{filename}")
+
     def load(self) -> None:
         from llama_cpp import Llama
 
@@ -269,6 +289,7 @@ class OpenAICompatibleOptions(LLMOptions):
     api_key_env: str = Field("OPENAI_API_KEY", description="environment variable holding the key (never stored); *_API_KEY or *_TOKEN")
     timeout_s: float = Field(120.0, gt=0)
     max_retries: int = Field(3, ge=0)
+    price: str | None = Field(None, description="API price-table row for the formatter calls (token usage × price)")
 
     @field_validator("api_key_env")
     @classmethod
@@ -293,6 +314,13 @@ class OpenAICompatibleFormatter(LLMFormatter):
 
         o: OpenAICompatibleOptions = self.options  # type: ignore[assignment]
         return ServerConfig(o.base_url, o.model, o.api_key_env, o.timeout_s, o.max_retries)
+
+    @classmethod
+    def remote(cls, options: OpenAICompatibleOptions) -> str | None:
+        from workbench.backends.base import remote_server
+
+        where = remote_server(options.base_url)
+        return f"sends the transcript to {where}" if where else None
 
     def load(self) -> None:
         from workbench.llm_client import make_client
@@ -347,11 +375,20 @@ class TransformersFormatter(LLMFormatter):
         if model == "smollm2" or model.endswith(".gguf"):
             resolve_gguf(model)
         elif not Path(model).expanduser().is_dir():
-            from workbench.model_sources import hub_cached, hub_reachable
+            from workbench.model_sources import hub_cached, hub_download_blocked
 
-            if not hub_cached(model) and not hub_reachable():
-                raise BackendUnavailable(f"transformers model {model!r} is not a local folder nor in the hub cache, and the hub cannot be reached (offline or HF_HUB_OFFLINE)",
+            if not hub_cached(model) and (blocked := hub_download_blocked()):
+                raise BackendUnavailable(f"transformers model {model!r} is not a local folder nor in the hub cache, and {blocked}",
                                          f"download it where a hub is reachable (huggingface-cli download {model}) and set model to the folder")
+
+    @classmethod
+    def downloads(cls, options: TransformersOptions) -> str | None:
+        from workbench.model_sources import download_note, hub_cached
+
+        model = options.model
+        if model == "smollm2" or model.endswith(".gguf") or Path(model).expanduser().is_dir() or hub_cached(model):
+            return None
+        return download_note(model)
 
     def load(self) -> None:
         import torch

@@ -166,6 +166,13 @@ def stored_rows(run_id: str, recipes: Sequence[str] | None = None) -> list[dict]
     return [r for r in rows if not recipes or r["recipe"] in recipes]
 
 
+def default_selection(choices) -> list[str]:
+    """The recipes selected before the user picks: the same rule as the command line's default — only recipes
+    that run here on what is installed, sending nothing to a server and downloading nothing."""
+    local = [c.name for c in choices if c.local]
+    return [n for n in DEFAULT_RECIPES if n in local] or local[:2]
+
+
 def _inputs():
     s = settings()
     choices = recipe_choices()
@@ -181,7 +188,7 @@ def _inputs():
         speakers = st.number_input("Speakers (optional: leave empty to estimate)", min_value=1, max_value=100,
                                    value=None, step=1, key="speakers")
     described = {c.name: c.description for c in choices}
-    chosen = st.multiselect("Recipes", available, default=[n for n in DEFAULT_RECIPES if n in available] or available[:2],
+    chosen = st.multiselect("Recipes", available, default=default_selection(choices),
                             key="recipes", help="; ".join(f"{n}: {described[n]}" for n in available if described.get(n)))
     unavailable = [c for c in choices if not c.ok]
     if unavailable:

@@ -79,6 +79,13 @@ class RecipeChoice:
     ok: bool
     reason: str = ""
     fix: str = ""
+    #: why a run that names no recipes leaves this one out (sends data to a server, downloads weights,
+    #: unavailable); "" for a recipe that runs here on what is installed
+    left_out_because: str = ""
+
+    @property
+    def local(self) -> bool:
+        return self.ok and not self.left_out_because
 
 
 @st.cache_data(ttl=60, show_spinner=False)
@@ -92,9 +99,10 @@ def recipe_choices() -> list[RecipeChoice]:
             recipe = load_recipe(name)
             availability = check_recipe(recipe)
         except Exception as exc:  # noqa: BLE001 - a broken recipe file is listed with its error
-            out.append(RecipeChoice(name, "", False, str(exc), "fix the recipe file"))
+            out.append(RecipeChoice(name, "", False, str(exc), "fix the recipe file", "not available here"))
             continue
-        out.append(RecipeChoice(name, recipe.description, availability.ok, availability.reason or "", availability.fix or ""))
+        out.append(RecipeChoice(name, recipe.description, availability.ok, availability.reason or "", availability.fix or "",
+                                availability.left_out_because))
     return out
 
 

@@ -65,8 +65,9 @@ def _page() -> None:
     st.subheader("Across the selection")
     st.caption("Corpus figures over every result the filters keep (a recording in several runs counts each time).")
     from workbench.report import figures
+    from workbench.result import did_run
 
-    figs = figures(kept)
+    figs = figures([r for r in kept if did_run(r)])  # rows that did not run enter no figure
     views.metrics(kept, figs)
     views.export_buttons(kept, "selection", key="runs")
     views.charts(figs, key="runs")

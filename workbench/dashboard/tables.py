@@ -12,8 +12,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from workbench.report import RecipeFigures, counts_rate, der_rate, figures, num, pct, pct_interval
+from workbench.result import did_run
 
 MISSING = "—"
+DID_NOT_RUN = "did not run"
 NO_SPEAKER = "(no speaker)"
 
 
@@ -62,11 +64,17 @@ def _windows_flagged(rows: Sequence[dict]) -> int | None:
 
 def metrics_table(rows: Sequence[dict], figs: Sequence[RecipeFigures] | None = None) -> MetricsTable:
     """Metrics × recipes over all ``rows`` (corpus figures: rates are Σerrors/Σwords, RTFx is Σaudio/Σprocessing;
-    ``figs``: :func:`figures` of these rows when already computed). A figure not measured is ``—``, never 0."""
-    groups = _by_recipe(rows)
+    ``figs``: :func:`figures` of the rows that ran when already computed). A figure not measured is ``—``, never 0.
+    Rows that did not run (unavailable, load failed, bad input) enter no figure: a recipe with none that ran
+    shows "did not run" in every cell, and a "did not run" row counts them."""
+    names = tuple(_by_recipe(rows))
+    skipped = {n: sum(1 for r in rows if r["recipe"] == n and not did_run(r)) for n in names}
+    rows = [r for r in rows if did_run(r)]
+    groups = {n: [] for n in names} | _by_recipe(rows)
     figs = {f.recipe: f for f in (figures(rows) if figs is None else figs)}
-    names = tuple(groups)
-    stages = list(dict.fromkeys(s for n in names for s in figs[n].stage_s))
+    ran = {n: n in figs and bool(groups[n]) for n in names}
+    names_ran = [n for n in names if ran[n]]
+    stages = list(dict.fromkeys(s for n in names_ran for s in figs[n].stage_s))
     halluc = {n: [(r.get("metrics") or {}).get("hallucination") or {} for r in groups[n] if not r.get("error")] for n in names}
     ok = {n: [r for r in groups[n] if not r.get("error")] for n in names}
     loads = {n: _load(groups[n]) for n in names}
@@ -96,21 +104,26 @@ def metrics_table(rows: Sequence[dict], figs: Sequence[RecipeFigures] | None = N
     ]
     out: list[MetricRow] = []
     for label, get, fmt, better in spec:
-        values = [get(n) for n in names]
+        values = [get(n) if ran[n] else None for n in names]
         present = [v for v in values if v is not None]
         target = (min(present) if better == "min" else max(present)) if better and len(present) > 1 else None
-        cells = [fmt(v) for v in values]
+        cells = [fmt(v) if ran[n] else DID_NOT_RUN for v, n in zip(values, names)]
         if label == "model load s":
             cells = [c + (" (reused)" if loads[n][1] and c != MISSING else "") for c, n in zip(cells, names)]
         out.append(MetricRow(label, tuple(cells), tuple(target is not None and v == target for v in values)))
-    if any(figs[n].wer_ci for n in names):  # several recordings: how sure is the corpus WER?
-        cis = [figs[n].wer_ci for n in names]
+    if any(figs[n].wer_ci for n in names_ran):  # several recordings: how sure is the corpus WER?
+        cis = [figs[n].wer_ci if ran[n] else None for n in names]
         out.insert(1, MetricRow("WER 95% CI (bootstrap over recordings)",
-                                tuple(pct_interval(c) for c in cis),
+                                tuple(pct_interval(c) if ran[n] else DID_NOT_RUN for c, n in zip(cis, names)),
                                 (False,) * len(names)))
-    phrases = [", ".join(sorted(figs[n].stock_phrases)) or "none" if ok[n] else MISSING for n in names]
+    phrases = [(", ".join(sorted(figs[n].stock_phrases)) or "none" if ok[n] else MISSING) if ran[n] else DID_NOT_RUN
+               for n in names]
     out.append(MetricRow("stock hallucination phrases", tuple(phrases), (False,) * len(names)))
-    out.append(MetricRow("failed", tuple(f"{figs[n].failed}/{figs[n].recordings}" for n in names), (False,) * len(names)))
+    out.append(MetricRow("failed", tuple(f"{figs[n].failed}/{figs[n].recordings}" if ran[n] else "—" for n in names),
+                         (False,) * len(names)))
+    if any(skipped.values()):
+        out.append(MetricRow("did not run (recordings, in no figure)", tuple(str(skipped[n]) for n in names),
+                             (False,) * len(names)))
     return MetricsTable(names, tuple(out))
 
 

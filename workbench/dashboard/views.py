@@ -18,6 +18,7 @@ from pathlib import Path
 import streamlit as st
 
 from workbench.dashboard import tables
+from workbench.result import did_run
 
 log = logging.getLogger(__name__)
 
@@ -81,7 +82,7 @@ def errors(rows: Sequence[dict]) -> None:
         if not r.get("error"):
             continue
         where = f"{r['recipe']} on {r['recording']['id']}"
-        if r.get("error_stage") == "check":
+        if not did_run(r):  # unavailable, load failed, bad input: in no figure
             st.warning(f"**{plain(where)}** did not run: {plain(r['error'])}")
         else:
             st.error(f"**{plain(where)}** failed at stage *{plain(r.get('error_stage') or 'run')}*: {plain(r['error'])}")
@@ -275,7 +276,7 @@ def render_run(rows: Sequence[dict], run_id: str, *, key: str) -> None:
                 f"{len({r['recipe'] for r in rows})} recipe(s)")
     from workbench.report import figures
 
-    figs = figures(rows)
+    figs = figures([r for r in rows if did_run(r)])  # rows that did not run enter no figure
     errors(rows)
     metrics(rows, figs)
     export_buttons(rows, run_id, key=key)
@@ -284,7 +285,7 @@ def render_run(rows: Sequence[dict], run_id: str, *, key: str) -> None:
     path = recordings[0]
     if len(recordings) > 1:
         path = st.selectbox("Recording", recordings, format_func=lambda p: ids[p], key=f"{key}-recording")
-    one = [r for r in rows if r["recording"]["path"] == path]
+    one = [r for r in rows if r["recording"]["path"] == path and did_run(r)]
     st.subheader("Timeline")
     timeline(one, key=f"{key}-{recordings.index(path)}")
     st.subheader("Transcripts")

@@ -40,6 +40,8 @@ class ProbeSummary:
     failed: int
     repeatable: bool
     words_per_minute_spread: tuple[float, float] | None  # min, max over repeats (None with one repeat)
+    not_run: int = 0  # results that did not run (unavailable, load failed): counted in no figure
+    not_run_reasons: tuple[str, ...] = ()
 
     @property
     def share_with_output(self) -> float | None:
@@ -66,7 +68,8 @@ def summarize_probes(results: Sequence[RunResult]) -> list[ProbeSummary]:
             sum(len(normalize(v[i]).split()) for v in texts.values() if i < len(v)) / minutes_once for i in range(repeats)
         ] if minutes_once else []
         phrases = Counter(p for r in ok if r.scores and r.scores.hallucination for p in r.scores.hallucination.stock_phrases)
-        clips = {r.recording.id: r for r in rs}
+        clips = {r.recording.id: r for r in rs if r.did_run}  # a clip it did not run on is not a clip without output
+        skipped = [r for r in rs if not r.did_run]
         with_output = sum(1 for clip, v in texts.items() if any(normalize(t) for t in v))
         out.append(ProbeSummary(
             recipe=recipe,
@@ -76,9 +79,11 @@ def summarize_probes(results: Sequence[RunResult]) -> list[ProbeSummary]:
             minutes=sum(r.recording.duration_s for r in ok) / 60,
             outputs={clip: tuple(dict.fromkeys(v)) for clip, v in texts.items()},
             stock_phrases=dict(phrases),
-            failed=len(rs) - len(ok),
+            failed=len(rs) - len(ok) - len(skipped),
             repeatable=all(len(set(v)) == 1 for v in texts.values()),
             words_per_minute_spread=(min(per_repeat_wpm), max(per_repeat_wpm)) if repeats > 1 and per_repeat_wpm else None,
+            not_run=len(skipped),
+            not_run_reasons=tuple(dict.fromkeys(r.error or "" for r in skipped)),
         ))
     return out
 
@@ -89,7 +94,8 @@ def probe_markdown(results: Sequence[RunResult], title: str) -> str:
              "| recipe | clips with output | words / min of non-speech | stock phrases | repeats agree | failed |",
              "|---|---|---|---|---|---|"]
     for s in summaries:
-        share = "—" if s.share_with_output is None else f"{s.clips_with_output}/{s.clips} ({100 * s.share_with_output:.0f}%)"
+        share = ("did not run" if s.not_run else "—") if s.share_with_output is None else \
+            f"{s.clips_with_output}/{s.clips} ({100 * s.share_with_output:.0f}%)"
         wpm = "—" if s.words_per_minute is None else f"{s.words_per_minute:.1f}"
         if s.words_per_minute_spread:
             wpm += f" (range {s.words_per_minute_spread[0]:.1f}–{s.words_per_minute_spread[1]:.1f})"
@@ -99,6 +105,7 @@ def probe_markdown(results: Sequence[RunResult], title: str) -> str:
     for s in summaries:
         lines.append(f"### {_md(s.recipe)}")
         lines.append("")
+        lines += [f"- did not run ({s.not_run} results, in no figure): {_md(e)}" for e in s.not_run_reasons]
         for clip, outs in s.outputs.items():
             shown = " / ".join(f"“{_md(o)}”" for o in outs if o) or "*(nothing)*"
             lines.append(f"- `{_md(clip)}`: {shown}")

@@ -1,6 +1,7 @@
 """Side-by-side comparison of recipes, aggregated over recordings, for the terminal and Markdown.
 
-Corpus figures add up: WER = Σerrors / Σreference words; RTFx = Σaudio seconds / Σprocessing seconds.
+Corpus figures add up: WER = Σerrors / Σreference words; RTFx = Σaudio seconds / Σprocessing seconds. They are
+per recipe version (name, hash): a name with several hashes among the results shows as ``name@1a2b3c4``.
 A figure that could not be measured is shown as "—", never as 0.
 """
 
@@ -44,6 +45,11 @@ class RecipeSummary:
     nonspeech_s: float | None = None
     stock_phrases: tuple[str, ...] = ()
     repeat_excess: int | None = None
+    label: str = ""  # the name, or name@short-hash when the results hold several versions of the recipe
+
+    @property
+    def shown(self) -> str:
+        return self.label or self.recipe
 
     @property
     def nonspeech_words_per_hour(self) -> float | None:
@@ -59,11 +65,15 @@ class RecipeSummary:
 
 
 def summarize(results: Sequence[RunResult]) -> list[RecipeSummary]:
-    by_recipe: dict[str, list[RunResult]] = {}
+    """One summary per recipe version (name, hash), in order of first appearance."""
+    by_recipe: dict[tuple[str, str], list[RunResult]] = {}
     for r in results:
-        by_recipe.setdefault(r.recipe, []).append(r)
+        by_recipe.setdefault((r.recipe, r.recipe_hash), []).append(r)
+    versions: dict[str, int] = {}
+    for name, _ in by_recipe:
+        versions[name] = versions.get(name, 0) + 1
     out = []
-    for recipe, rs in by_recipe.items():
+    for (recipe, recipe_hash), rs in by_recipe.items():
         ok = [r for r in rs if r.ok]
         scored_words = [r.scores.words for r in rs if r.scores and r.scores.words is not None]
         scored_chars = [r.scores.chars for r in rs if r.scores and r.scores.chars is not None]
@@ -90,7 +100,8 @@ def summarize(results: Sequence[RunResult]) -> list[RecipeSummary]:
         out.append(
             RecipeSummary(
                 recipe=recipe,
-                recipe_hash=rs[0].recipe_hash,
+                recipe_hash=recipe_hash,
+                label=f"{recipe}@{recipe_hash[:7]}" if versions[recipe] > 1 else recipe,
                 recordings=len(rs),
                 failed=len(rs) - len(ok),
                 words=sum(scored_words, ErrorCounts()) if scored_words else None,
@@ -170,7 +181,7 @@ def table(summaries: Sequence[RecipeSummary], *, mark_best: Callable[[str], str]
     rows = list(ROWS)
     for st in stages:
         rows.append((f"  {st} s", lambda s, st=st: s.stage_s.get(st), _num(".2f"), None))
-    headers = ["metric", *(s.recipe for s in summaries)]
+    headers = ["metric", *(s.shown for s in summaries)]
     body = []
     for label, get, fmt, better in rows:
         values = [get(s) for s in summaries]
@@ -212,7 +223,7 @@ def markdown(results: Sequence[RunResult], *, title: str = "Comparison") -> str:
     if first and first.price:
         p = first.price
         lines.append(f"Hardware price: `{_md(p.id)}` ${p.usd_per_hour}/h ({_md(p.source)}, {_md(p.date)}).")
-    errors = [(s.recipe, e) for s in summaries for e in s.errors]
+    errors = [(s.shown, e) for s in summaries for e in s.errors]
     if errors:
         lines += ["", "## Errors", ""] + [f"- **{_md(name)}**: {_md(e)}" for name, e in errors]
     flagged = [(r, w) for r in results for w in r.details.get("windows", []) if w.get("flag")]
@@ -236,7 +247,7 @@ def markdown(results: Sequence[RunResult], *, title: str = "Comparison") -> str:
     if first:
         lines += ["", "## Provenance", ""]
         for s in summaries:
-            lines.append(f"- `{_md(s.recipe)}` recipe hash `{s.recipe_hash}`")
+            lines.append(f"- `{_md(s.shown)}` recipe hash `{_md(s.recipe_hash)}`")
         hw = first.hardware
         lines.append(f"- hardware: {_md(str(hw.get('cpu')))}, {hw.get('cpu_count')} cores, {hw.get('memory_gb')} GB, GPU: {', '.join(hw.get('gpu') or []) or 'none'}")
         versions = {k: v for r in results for k, v in r.versions.items()}

@@ -11,7 +11,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from workbench.report import RecipeFigures, counts_rate, der_rate, figures, num, pct, pct_interval
+from workbench.report import (RecipeFigures, counts_rate, der_rate, figures, num, pct, pct_interval, recipe_key,
+                              recipe_labels)
 
 MISSING = "—"
 NO_SPEAKER = "(no speaker)"
@@ -38,9 +39,11 @@ def _fmt(spec: str) -> Callable[[float | None], str]:
 
 
 def _by_recipe(rows: Sequence[dict]) -> dict[str, list[dict]]:
+    """Rows per recipe version, keyed by its label (the name, or name@short-hash when a name has several)."""
+    labels = recipe_labels(rows)
     out: dict[str, list[dict]] = {}
     for r in rows:
-        out.setdefault(r["recipe"], []).append(r)
+        out.setdefault(labels[recipe_key(r)], []).append(r)
     return out
 
 
@@ -64,7 +67,7 @@ def metrics_table(rows: Sequence[dict], figs: Sequence[RecipeFigures] | None = N
     """Metrics × recipes over all ``rows`` (corpus figures: rates are Σerrors/Σwords, RTFx is Σaudio/Σprocessing;
     ``figs``: :func:`figures` of these rows when already computed). A figure not measured is ``—``, never 0."""
     groups = _by_recipe(rows)
-    figs = {f.recipe: f for f in (figures(rows) if figs is None else figs)}
+    figs = {f.label or f.recipe: f for f in (figures(rows) if figs is None else figs)}
     names = tuple(groups)
     stages = list(dict.fromkeys(s for n in names for s in figs[n].stage_s))
     halluc = {n: [(r.get("metrics") or {}).get("hallucination") or {} for r in groups[n] if not r.get("error")] for n in names}
@@ -103,10 +106,9 @@ def metrics_table(rows: Sequence[dict], figs: Sequence[RecipeFigures] | None = N
         if label == "model load s":
             cells = [c + (" (reused)" if loads[n][1] and c != MISSING else "") for c, n in zip(cells, names)]
         out.append(MetricRow(label, tuple(cells), tuple(target is not None and v == target for v in values)))
-    if any(figs[n].wer_ci for n in names):  # several recordings: how sure is the corpus WER?
-        cis = [figs[n].wer_ci for n in names]
+    if any(figs[n].wer_ci or len(groups[n]) > 1 for n in names):  # several recordings: how sure is the corpus WER?
         out.insert(1, MetricRow("WER 95% CI (bootstrap over recordings)",
-                                tuple(pct_interval(c) for c in cis),
+                                tuple(pct_interval(figs[n].wer_ci, figs[n].wer_ci_note) for n in names),
                                 (False,) * len(names)))
     phrases = [", ".join(sorted(figs[n].stock_phrases)) or "none" if ok[n] else MISSING for n in names]
     out.append(MetricRow("stock hallucination phrases", tuple(phrases), (False,) * len(names)))
@@ -134,13 +136,13 @@ def chart_records(figs: Sequence[RecipeFigures]) -> list[dict]:
                               ("RTFx (higher is faster)", f.rtfx),
                               ("cost $/audio hour (lower is better)", f.cost_usd_per_audio_hour),
                               ("words in non-speech per hour (lower is better)", f.nonspeech_words_per_hour)):
-            out.append({"recipe": f.recipe, "metric": metric, "value": value})
+            out.append({"recipe": f.label or f.recipe, "metric": metric, "value": value})
     return out
 
 
 def stage_records(figs: Sequence[RecipeFigures]) -> list[dict]:
     """(recipe, stage, seconds) for the stacked latency chart, stages in pipeline order."""
-    return [{"recipe": f.recipe, "stage": stage, "seconds": s} for f in figs for stage, s in f.stage_s.items()]
+    return [{"recipe": f.label or f.recipe, "stage": stage, "seconds": s} for f in figs for stage, s in f.stage_s.items()]
 
 
 def timeline(rows: Sequence[dict], reference=None) -> list[dict]:

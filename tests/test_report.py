@@ -219,3 +219,66 @@ def test_a_recipe_edited_between_runs_is_two_versions():
     md = to_markdown(rows, "r")
     assert "a@1111111" in md and "a@2222222" in md
     assert "a@1111111" in to_html(rows, "r")
+
+
+# --- CSV and references: untrusted rows ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("evil", ["=HYPERLINK(1)", "\t=1+1", "\r=1+1", "+1", "-1+1", "@SUM(1)"])
+def test_csv_guards_every_string_cell(evil):
+    r = row(evil, evil, 0, 0, 0, 2, text=evil, error=evil)
+    r["recording"]["path"] = evil
+    r["recipe_hash"] = evil
+    [record] = list(csv.DictReader(io.StringIO(to_csv([r]))))
+    for column in ("recipe", "recipe_hash", "recording", "path", "error", "text"):
+        assert record[column] == "'" + evil, column
+    assert record["wer"] == "0.0" and record["deletions"] == "0"  # numbers stay numbers
+
+
+def _with_reference(path) -> list[dict]:
+    r = row("a", "rec", 0, 0, 0, 2, text="hello there")
+    r["metrics"]["reference"] = str(path)
+    return [r]
+
+
+def test_report_reads_references_only_from_the_run_folder_or_allowed_paths(tmp_path):
+    secret = tmp_path / "secret.txt"
+    secret.write_text("top secret words\n")
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    (run_dir / "link.txt").symlink_to(secret)
+    for ref in (secret, run_dir / "link.txt", run_dir / ".." / "secret.txt"):
+        [page] = write_reports(_with_reference(ref), "r", run_dir, ["html"])
+        text = page.read_text()
+        assert "top secret" not in text and "outside the run folder" in text
+    for allowed in ([secret], [tmp_path]):  # a file or a folder named on the command line
+        [page] = write_reports(_with_reference(secret), "r", run_dir, ["html"], references=allowed)
+        assert "top secret" in page.read_text()
+    inside = run_dir / "ref.txt"
+    inside.write_text("hello world\n")
+    [page] = write_reports(_with_reference(inside), "r", run_dir, ["html"])
+    assert "<th>reference</th>" in page.read_text() and "outside the run folder" not in page.read_text()
+    other_out = tmp_path / "elsewhere"
+    [page] = write_reports(_with_reference(inside), "r", other_out, ["html"], run_dir=run_dir)
+    assert "<th>reference</th>" in page.read_text()
+    assert "outside the run folder" in to_html(_with_reference(inside), "r")  # nothing allowed: nothing read
+
+
+def test_cli_report_reads_a_reference_only_when_given(tmp_path):
+    from typer.testing import CliRunner
+
+    from workbench.cli import app
+
+    secret = tmp_path / "secret.txt"
+    secret.write_text("top secret words\n")
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    results = run_dir / "results.jsonl"
+    results.write_text(json.dumps(_with_reference(secret)[0]) + "\n")
+    runner = CliRunner()
+    result = runner.invoke(app, ["report", str(results), "--format", "html"])
+    assert result.exit_code == 0, result.output
+    assert "top secret" not in (run_dir / "report.html").read_text()
+    result = runner.invoke(app, ["report", str(results), "--format", "html", "--reference", str(secret)])
+    assert result.exit_code == 0, result.output
+    assert "top secret" in (run_dir / "report.html").read_text()

@@ -16,7 +16,8 @@ exact paired test on five cannot reach p < 0.05 two-sided (2/2⁵ = 0.0625).
   (``scipy.stats.permutation_test``, ``permutation_type="samples"``: each recording's two results swapped or
   not; exact, enumerating every swap, up to 13 recordings), Holm-adjusted over all the pairs of one report.
 
-Model output is untrusted: every text is escaped.
+Model output is untrusted: every text is escaped, every CSV cell guarded against formulas, and reference files
+named inside the rows are read only from the run folder or paths the user allowed.
 """
 
 from __future__ import annotations
@@ -333,18 +334,23 @@ def to_csv(rows: Sequence[dict]) -> str:
         m = r.get("metrics") or {}
         der = next((d["der"] for d in (m.get("der") or []) if d.get("collar_s") == 0.5), None)
         h = m.get("hallucination") or {}
-        writer.writerow([r.get("run_id"), r["recipe"], r["recipe_hash"], r["recording"]["id"], r["recording"]["path"],
-                         r["recording"]["duration_s"], r.get("error") or "", m.get("wer"), m.get("cer"), m.get("substitutions"),
-                         m.get("deletions"), m.get("insertions"), m.get("reference_words"), r.get("rtfx"),
-                         r.get("cost_usd_per_audio_hour"), r.get("peak_rss_mb"), der, (m.get("cpwer") or {}).get("cpwer"),
-                         h.get("words_per_hour_nonspeech"), ";".join(h.get("stock_phrases") or []),
-                         _csv_safe((r.get("transcript") or {}).get("text", ""))])
+        cells = [r.get("run_id"), r["recipe"], r["recipe_hash"], r["recording"]["id"], r["recording"]["path"],
+                 r["recording"]["duration_s"], r.get("error") or "", m.get("wer"), m.get("cer"), m.get("substitutions"),
+                 m.get("deletions"), m.get("insertions"), m.get("reference_words"), r.get("rtfx"),
+                 r.get("cost_usd_per_audio_hour"), r.get("peak_rss_mb"), der, (m.get("cpwer") or {}).get("cpwer"),
+                 h.get("words_per_hour_nonspeech"), ";".join(h.get("stock_phrases") or []),
+                 (r.get("transcript") or {}).get("text", "")]
+        writer.writerow([_csv_safe(c) for c in cells])
     return buf.getvalue()
 
 
-def _csv_safe(text: str) -> str:
-    """Model output must not become a spreadsheet formula."""
-    return "'" + text if text[:1] in ("=", "+", "-", "@") else text
+CSV_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")  # what a spreadsheet may read as a formula (OWASP)
+
+
+def _csv_safe(value):
+    """No string cell (model output, recipe names, file names, error text) may become a spreadsheet formula:
+    one starting with a formula character gets a leading apostrophe. Numbers stay numbers."""
+    return "'" + value if isinstance(value, str) and value.startswith(CSV_FORMULA_STARTS) else value
 
 
 def to_markdown(rows: Sequence[dict], run_id: str, analysis=None) -> str:
@@ -418,16 +424,31 @@ def diff_html(reference: str, hypothesis: str) -> str:
     return " ".join(parts)
 
 
-def _reference_text(path: str | None) -> str | None:
+def reference_allowed(path: str | Path, allowed: Sequence[str | Path]) -> bool:
+    """Whether ``path`` (symlinks resolved) is one of ``allowed`` or inside one of them (files or folders)."""
+    try:
+        target = Path(path).resolve()
+        return any(target == (root := Path(a).resolve()) or target.is_relative_to(root) for a in allowed)
+    except (OSError, RuntimeError, ValueError):
+        return False
+
+
+def _reference_text(path: str | None, allowed: Sequence[str | Path]) -> tuple[str | None, str | None]:
+    """(the reference's text, or None; a note saying why it is not shown, or None). A reference is read only
+    from the run folder or a path the user allowed (``allowed``): the rows name it, and a crafted results.jsonl
+    must not make a report embed any file on disk."""
     if not path:
-        return None
+        return None, None
+    if not reference_allowed(path, allowed):
+        return None, (f"Reference {path} not shown: it is outside the run folder (allow it with "
+                      "`workbench report … --reference FILE-OR-FOLDER`).")
     try:
         from workbench.references import load_reference
 
         ref = load_reference(path)
-        return ref.text if ref.has_text else None
+        return (ref.text if ref.has_text else None), None
     except Exception:  # noqa: BLE001 - a moved or deleted reference just means no diff view
-        return None
+        return None, f"Reference {path} could not be read; no diff view."
 
 
 CSS = """body{font:14px/1.45 system-ui,sans-serif;margin:2em;max-width:1200px;color:#222}
@@ -438,7 +459,9 @@ td:first-child,th:first-child{text-align:left}.chart{display:block;margin:1em 0}
 .tx td{text-align:left;max-width:520px}"""
 
 
-def to_html(rows: Sequence[dict], run_id: str, analysis=None) -> str:
+def to_html(rows: Sequence[dict], run_id: str, analysis=None, references: Sequence[str | Path] = ()) -> str:
+    """``references``: the folders and files reference texts may be read from (the run folder, paths the user
+    gave); a reference elsewhere gets a note instead of a diff view."""
     e = html.escape
     labels = recipe_labels(rows)
     figs, pairs = _analysed(rows, analysis)
@@ -478,8 +501,9 @@ def to_html(rows: Sequence[dict], run_id: str, analysis=None) -> str:
     for r in rows:
         by_recording.setdefault(r["recording"]["path"], []).append(r)
     for path, rs in by_recording.items():
-        reference = _reference_text((rs[0].get("metrics") or {}).get("reference"))
-        parts.append(f"<h3>{e(rs[0]['recording']['id'])}</h3><table class=tx><tr>"
+        reference, note = _reference_text((rs[0].get("metrics") or {}).get("reference"), references)
+        parts.append(f"<h3>{e(rs[0]['recording']['id'])}</h3>" + (f"<p class=note>{e(note)}</p>" if note else "")
+                     + "<table class=tx><tr>"
                      + ("<th>reference</th>" if reference is not None else "")
                      + "".join(f"<th>{e(labels[recipe_key(r)])}</th>" for r in rs) + "</tr><tr>"
                      + (f"<td>{e(reference)}</td>" if reference is not None else ""))
@@ -492,14 +516,21 @@ def to_html(rows: Sequence[dict], run_id: str, analysis=None) -> str:
     return "".join(parts)
 
 
-def render(rows: Sequence[dict], run_id: str, fmt: str, analysis=None) -> str:
-    """One report format as text (``analysis``: corpus figures already computed for these rows, if any)."""
+def render(rows: Sequence[dict], run_id: str, fmt: str, analysis=None, references: Sequence[str | Path] = ()) -> str:
+    """One report format as text (``analysis``: corpus figures already computed for these rows, if any;
+    ``references``: where the HTML report may read reference texts from, see :func:`to_html`)."""
     if fmt == "csv":
         return to_csv(rows)  # CSV needs no corpus figures
-    return {"html": to_html, "md": to_markdown, "json": to_json}[fmt](rows, run_id, analysis)
+    if fmt == "html":
+        return to_html(rows, run_id, analysis, references)
+    return {"md": to_markdown, "json": to_json}[fmt](rows, run_id, analysis)
 
 
-def write_reports(rows: Sequence[dict], run_id: str, out_dir: Path, formats: Sequence[str]) -> list[Path]:
+def write_reports(rows: Sequence[dict], run_id: str, out_dir: Path, formats: Sequence[str], *,
+                  run_dir: Path | None = None, references: Sequence[str | Path] = ()) -> list[Path]:
+    """Write ``report.<fmt>`` files to ``out_dir``. Reference texts (the HTML diff view) are read only from
+    ``run_dir`` (the folder the results belong to; ``out_dir`` when not given) and ``references`` (files or
+    folders the user named)."""
     unknown = [f for f in formats if f not in FORMATS]
     if unknown:
         from workbench.errors import BadInputError
@@ -510,6 +541,6 @@ def write_reports(rows: Sequence[dict], run_id: str, out_dir: Path, formats: Seq
     paths = []
     for fmt in formats:
         path = out_dir / f"report.{fmt}"
-        path.write_text(render(rows, run_id, fmt, analysis), encoding="utf-8")
+        path.write_text(render(rows, run_id, fmt, analysis, (run_dir or out_dir, *references)), encoding="utf-8")
         paths.append(path)
     return paths

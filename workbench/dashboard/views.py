@@ -18,6 +18,7 @@ from pathlib import Path
 import streamlit as st
 
 from workbench.dashboard import tables
+from workbench.dashboard.settings import settings
 
 log = logging.getLogger(__name__)
 
@@ -57,9 +58,10 @@ def code(text: object) -> str:
 
 
 def report_data(rows: Sequence[dict], run_id: str, fmt: str) -> str:
+    """A report of ``rows``; its diff view reads reference texts only from the dashboard's own runs folder."""
     from workbench.report import render
 
-    return render(rows, run_id, fmt)
+    return render(rows, run_id, fmt, references=(settings().out,))
 
 
 EXPORTS = (("html", "HTML", "text/html"), ("md", "Markdown", "text/markdown"), ("json", "JSON", "application/json"),

@@ -151,6 +151,7 @@ def test_two_recordings_with_the_same_sign_have_no_p_value_anywhere(tmp_path):
     for name in ("report.md", "report.html"):
         text = (tmp_path / name).read_text()
         assert "too few recordings (n=2)" in text and "< 0.001" not in text
+        assert f"at least {MIN_RECORDINGS} recordings" in text  # the rule is stated where the figures are
 
 
 def test_exact_paired_permutation_p_value():

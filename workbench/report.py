@@ -374,8 +374,9 @@ def to_markdown(rows: Sequence[dict], run_id: str, analysis=None) -> str:
 STATISTICS_NOTE = (
     f"WER 95% CIs: percentile bootstrap over recordings ({BOOTSTRAP_SAMPLES:,} resamples, seeded). Paired comparisons: "
     "95% CI of the WER difference from a paired bootstrap, two-sided p from a paired permutation test (exact up to "
-    f"{EXACT_UP_TO} recordings, {PERMUTATIONS:,} random swaps beyond), Holm-adjusted over all pairs in p (Holm). Recipes named name@hash are different versions of "
-    f"one recipe. Intervals and p-values need at least {MIN_RECORDINGS} recordings scored (fewer: \"too few recordings\").")
+    f"{EXACT_UP_TO} recordings, {PERMUTATIONS:,} random swaps beyond), the same p Holm-adjusted over all the pairs "
+    "in p (Holm). Recipes named name@hash are different versions of one recipe. Intervals and p-values need at "
+    f"least {MIN_RECORDINGS} recordings scored (fewer: \"too few recordings\").")
 
 
 def _bars(title: str, values: list[tuple[str, float | None]], fmt) -> str:

@@ -247,6 +247,14 @@ def test_summarize_groups_by_recipe_in_order():
     assert [s.recipe for s in summarize(results)] == ["b", "a"]
 
 
+def test_summarize_keeps_versions_of_an_edited_recipe_apart():
+    old, new = make_result("a"), dataclasses.replace(make_result("a", text="the quick brown"), recipe_hash="feedface99")
+    summaries = summarize([old, new, make_result("b")])
+    assert [s.shown for s in summaries] == ["a@hash-a", "a@feedfac", "b"]
+    assert summaries[0].words.errors == 0 and summaries[1].words.errors > 0
+    assert "a@feedfac" in markdown([old, new])
+
+
 def test_failed_recipe_row_shows_missing_and_failed_count():
     ok, failed = make_result("good"), make_result("broken", error="RuntimeError: boom", timings=())
     summaries = summarize([ok, failed])

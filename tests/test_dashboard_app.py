@@ -189,6 +189,7 @@ def test_exports_hold_the_run(env):
     rows = stored(env)
     run_id = rows[0]["run_id"]
     assert "fake-half" in report_data(rows, run_id, "html") and "Report " + run_id in report_data(rows, run_id, "html")
+    assert "<th>reference</th>" in report_data(rows, run_id, "html")  # the uploaded reference lies in the dashboard's folder
     assert json.loads(report_data(rows, run_id, "json"))["run_id"] == run_id
     assert report_data(rows, run_id, "csv").count("\n") >= 3 and "fake-exact" in report_data(rows, run_id, "md")
 

@@ -14,7 +14,7 @@ from workbench.dashboard import tables
 from workbench.dashboard.compare import safe_name
 from workbench.recipes import Recipe
 from workbench.references import load_reference
-from workbench.report import figures
+from workbench.report import MIN_RECORDINGS, figures
 from workbench.runner import MemoryWriter, load_item, run_recipes
 
 
@@ -104,9 +104,28 @@ def test_upload_names_are_made_safe(name, expected):
     assert safe_name(name) == expected
 
 
+def _copies(rows, n):
+    """``rows`` on ``n`` recordings (the same results, other paths)."""
+    return [dict(r, recording=dict(r["recording"], path=f"/other/{k}.wav", id=f"other-{k}")) for k in range(n) for r in rows]
+
+
 def test_several_recordings_add_the_wer_interval(rows):
-    more = [dict(r, recording=dict(r["recording"], path=f"/other/{i}.wav", id=f"other-{i}")) for i, r in enumerate(rows)]
-    table = tables.metrics_table(rows + more)
+    table = tables.metrics_table(_copies(rows, MIN_RECORDINGS))
     ci = table.row("WER 95% CI (bootstrap over recordings)")
     assert ci.cells[0] == "0.0–0.0%" and ci.cells[2] == "did not run"  # load failed: in no interval
     assert all(r.label != "WER 95% CI (bootstrap over recordings)" for r in tables.metrics_table(rows).rows)
+
+
+def test_too_few_recordings_say_so_where_the_interval_would_be(rows):
+    """Changed with issue 11: two recordings used to get an interval; below MIN_RECORDINGS there is none."""
+    ci = tables.metrics_table(_copies(rows, 2)).row("WER 95% CI (bootstrap over recordings)")
+    assert ci.cells[0] == "too few recordings (n=2)"
+
+
+def test_a_recipe_edited_between_runs_gets_one_column_per_version(rows):
+    edited = [dict(r, recipe_hash="f00dfeed" + (r.get("recipe_hash") or ""), run_id="r2") for r in rows
+              if r["recipe"] == "exact"]
+    table = tables.metrics_table(rows + edited)
+    exact = [n for n in table.recipes if n.startswith("exact")]
+    assert len(exact) == 2 and all("@" in n for n in exact) and "exact@f00dfee" in exact
+    assert "half" in table.recipes

@@ -374,3 +374,42 @@ def test_results_json_keeps_a_true_zero():
 def test_punctuation_alone_is_not_a_word_in_nonspeech():
     words = (w(2.0, 2.1, "."), w(3.0, 3.1, "."), w(4.0, 4.2, "You"))
     assert [x.text for x in words_in_nonspeech(words, (Span(1.0, 10.0),))] == ["You"]
+
+
+def test_a_phrase_the_reference_says_at_that_place_is_not_a_hallucination():
+    said = "Well, that is all for today. Thank you."
+    assert stock_phrases("well that is all for today thank you", PHRASES, said) == []
+    assert stock_phrases("You", PHRASES, "you") == []  # a whole-output phrase that was really said
+
+
+def test_a_phrase_the_reference_lacks_there_still_counts():
+    reference = "thank you all for coming"
+    # inserted after the speech: the reference's "thank you" is at the start, not here
+    assert stock_phrases("thank you all for coming thank you", PHRASES, reference) == ["thank-you"]
+    # substituted: the reference says something else at that place
+    assert stock_phrases("thank you for watching", PHRASES, "we thank the jury for listening") == [
+        "thanks-for-watching", "thank-you"]
+    # partly said: "thank" is a hit, "you" is inserted
+    assert stock_phrases("thank you", PHRASES, "thank") == ["thank-you"]
+
+
+def test_without_a_reference_every_phrase_counts_as_before():
+    assert stock_phrases("Thank you.", PHRASES, "") == ["thank-you"]
+    assert stock_phrases("Thank you.", PHRASES) == ["thank-you"]
+
+
+def test_measure_and_score_use_the_reference_for_stock_phrases(tmp_path):
+    h = measure("thank you", (), None, "Thank you!", PHRASES)
+    assert h.stock_phrases == ()
+    assert measure("thank you", (), None, "", PHRASES).stock_phrases == ("thank-you",)
+    ref = load_reference(write(tmp_path / "ref.txt", "Thank you very much."))
+    scores = score([ref], Transcript(segments=(Segment(0.0, 2.0, "Thank you very much."),)), 30.0)
+    assert scores.hallucination.stock_phrases == ()
+
+
+def test_a_phrase_timed_in_reference_non_speech_counts_even_if_the_reference_says_it_elsewhere(tmp_path):
+    ref = load_reference(write(tmp_path / "ref.stm", "rec 1 A 5.0 7.0 thank you very much\n"))
+    said_there = transcript_of(w(5.1, 5.4, "Thank"), w(5.4, 5.7, "you"), w(5.7, 6.0, "very"), w(6.0, 6.4, "much."))
+    assert score((ref,), said_there, 10.0).hallucination.stock_phrases == ()
+    in_silence = transcript_of(w(1.0, 1.3, "Thank"), w(1.3, 1.6, "you."))  # aligns to the reference's words, but in silence
+    assert score((ref,), in_silence, 10.0).hallucination.stock_phrases == ("thank-you",)

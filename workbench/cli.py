@@ -380,9 +380,15 @@ def report(
     store_path: Annotated[Path, typer.Option("--store", help="SQLite results store")] = Path("reports") / "workbench.sqlite",
     out_dir: Annotated[Optional[Path], typer.Option("--out", help="where to write (default: reports/<run-id>/)")] = None,
     json_lines: Annotated[bool, typer.Option("--json", help="list the files written as JSON lines (run_id, format, path)")] = False,
+    references: Annotated[Optional[list[Path]], typer.Option(
+        "--reference", "-r", help="a reference file or folder the HTML report may read for its diff view, besides the "
+                                  "run folder (repeatable)")] = None,
     verbose: VerboseOpt = 0,
 ) -> None:
-    """Write a run's report: self-contained HTML with charts, Markdown, JSON and CSV (same numbers)."""
+    """Write a run's report: self-contained HTML with charts, Markdown, JSON and CSV (same numbers).
+
+    Reference texts are read only from the run folder and the --reference paths (the results name them, and a
+    report must not embed a file it was not given)."""
     from workbench.report import write_reports
     from workbench.store import ResultStore
 
@@ -394,16 +400,19 @@ def report(
                 store.import_jsonl(path)
                 rows = store.rows()
             run_id = rows[0]["run_id"] if rows else path.parent.name
-            target = out_dir or path.parent
+            run_dir = path.parent
+            target = out_dir or run_dir
         else:
             if not store_path.is_file():
                 raise BadInputError(f"no results store at {store_path}: pass --store, or a results.jsonl path")
             with ResultStore(store_path) as store:
                 rows = store.rows(run_id=run)
             run_id, target = run, out_dir or Path("reports") / run
+            run_dir = store_path.parent / run  # where `batch` keeps the run's files (the store's folder by default)
         if not rows:
             raise BadInputError(f"run {run!r} has no results (see the run ids in {store_path})")
-        written = write_reports(rows, run_id, target, [f.strip() for f in formats.split(",") if f.strip()])
+        written = write_reports(rows, run_id, target, [f.strip() for f in formats.split(",") if f.strip()],
+                                run_dir=run_dir, references=references or ())
     except WorkbenchError as exc:
         _fail(exc)
         return

@@ -1,6 +1,7 @@
 """Side-by-side comparison of recipes, aggregated over recordings, for the terminal and Markdown.
 
-Corpus figures add up: WER = Σerrors / Σreference words; RTFx = Σaudio seconds / Σprocessing seconds.
+Corpus figures add up: WER = Σerrors / Σreference words; RTFx = Σaudio seconds / Σprocessing seconds. They are
+per recipe version (name, hash): a name with several hashes among the results shows as ``name@1a2b3c4``.
 A figure that could not be measured is shown as "—", never as 0.
 """
 
@@ -47,10 +48,15 @@ class RecipeSummary:
     repeat_excess: int | None = None
     not_run: int = 0  # recordings the recipe did not process (unavailable, load failed, bad input): in no figure
     not_run_reasons: tuple[str, ...] = ()
+    label: str = ""  # the name, or name@short-hash when the results hold several versions of the recipe
 
     @property
     def ran(self) -> bool:
         return self.recordings > 0
+
+    @property
+    def shown(self) -> str:
+        return self.label or self.recipe
 
     @property
     def nonspeech_words_per_hour(self) -> float | None:
@@ -66,14 +72,17 @@ class RecipeSummary:
 
 
 def summarize(results: Sequence[RunResult]) -> list[RecipeSummary]:
-    """One summary per recipe; results that did not run (:data:`~workbench.result.DID_NOT_RUN`) enter no
-    figure: they are counted in ``not_run`` with their reasons. A recipe that ran and failed on a recording
-    scores it as all deletions."""
-    by_recipe: dict[str, list[RunResult]] = {}
+    """One summary per recipe version (name, hash), in order of first appearance; results that did not run
+    (:data:`~workbench.result.DID_NOT_RUN`) enter no figure: they are counted in ``not_run`` with their reasons.
+    A recipe that ran and failed on a recording scores it as all deletions."""
+    by_recipe: dict[tuple[str, str], list[RunResult]] = {}
     for r in results:
-        by_recipe.setdefault(r.recipe, []).append(r)
+        by_recipe.setdefault((r.recipe, r.recipe_hash), []).append(r)
+    versions: dict[str, int] = {}
+    for name, _ in by_recipe:
+        versions[name] = versions.get(name, 0) + 1
     out = []
-    for recipe, every in by_recipe.items():
+    for (recipe, recipe_hash), every in by_recipe.items():
         rs = [r for r in every if r.did_run]
         skipped = [r for r in every if not r.did_run]
         ok = [r for r in rs if r.ok]
@@ -102,7 +111,8 @@ def summarize(results: Sequence[RunResult]) -> list[RecipeSummary]:
         out.append(
             RecipeSummary(
                 recipe=recipe,
-                recipe_hash=every[0].recipe_hash,
+                recipe_hash=recipe_hash,
+                label=f"{recipe}@{recipe_hash[:7]}" if versions[recipe] > 1 else recipe,
                 recordings=len(rs),
                 failed=len(rs) - len(ok),
                 words=sum(scored_words, ErrorCounts()) if scored_words else None,
@@ -184,7 +194,7 @@ def table(summaries: Sequence[RecipeSummary], *, mark_best: Callable[[str], str]
     rows = list(ROWS)
     for st in stages:
         rows.append((f"  {st} s", lambda s, st=st: s.stage_s.get(st), _num(".2f"), None))
-    headers = ["metric", *(s.recipe for s in summaries)]
+    headers = ["metric", *(s.shown for s in summaries)]
     body = []
     for label, get, fmt, better in rows:
         values = [get(s) if s.ran else None for s in summaries]
@@ -234,9 +244,9 @@ def markdown(results: Sequence[RunResult], *, title: str = "Comparison") -> str:
     skipped = [(s, e) for s in summaries for e in s.not_run_reasons if s.not_run]
     if skipped:
         lines += ["", "## Did not run", "", "In no figure above (neither WER nor speed nor cost).", ""]
-        lines += [f"- **{_md(s.recipe)}** ({s.not_run} of {s.recordings + s.not_run} recordings): {_md(e)}"
+        lines += [f"- **{_md(s.shown)}** ({s.not_run} of {s.recordings + s.not_run} recordings): {_md(e)}"
                   for s, e in skipped]
-    errors = [(s.recipe, e) for s in summaries for e in s.errors]
+    errors = [(s.shown, e) for s in summaries for e in s.errors]
     if errors:
         lines += ["", "## Errors", ""] + [f"- **{_md(name)}**: {_md(e)}" for name, e in errors]
     flagged = [(r, w) for r in results for w in r.details.get("windows", []) if w.get("flag")]
@@ -262,7 +272,7 @@ def markdown(results: Sequence[RunResult], *, title: str = "Comparison") -> str:
         paths = {(r.recipe, r.recipe_hash): r.recipe_path for r in results}
         for s in summaries:
             where = paths.get((s.recipe, s.recipe_hash))
-            lines.append(f"- `{_md(s.recipe)}` recipe hash `{s.recipe_hash}`" + (f" from {_md(where)}" if where else ""))
+            lines.append(f"- `{_md(s.shown)}` recipe hash `{_md(s.recipe_hash)}`" + (f" from {_md(where)}" if where else ""))
         hw = first.hardware
         lines.append(f"- hardware: {_md(str(hw.get('cpu')))}, {hw.get('cpu_count')} cores, {hw.get('memory_gb')} GB, GPU: {', '.join(hw.get('gpu') or []) or 'none'}")
         versions = {k: v for r in results for k, v in r.versions.items()}

@@ -48,8 +48,12 @@ def _page() -> None:
     for r in kept:
         by_run.setdefault(r["run_id"], []).append(r)
     listed = [u for u in reversed(runs) if u["run_id"] in by_run]  # newest first
+    from workbench.report import recipe_key, recipe_labels
+
+    labels = recipe_labels(kept)  # name@short-hash where the selection holds several versions of a recipe
     table = pd.DataFrame([{
-        "run": u["run_id"], "created": u["created_at"], "recipes": ", ".join(sorted({r["recipe"] for r in by_run[u["run_id"]]})),
+        "run": u["run_id"], "created": u["created_at"],
+        "recipes": ", ".join(sorted({labels[recipe_key(r)] for r in by_run[u["run_id"]]})),
         "recordings": len({r["recording"]["path"] for r in by_run[u["run_id"]]}), "results": len(by_run[u["run_id"]]),
         "failed": sum(1 for r in by_run[u["run_id"]] if r.get("error")), "tags": ", ".join(u["tags"]),
         "command": u["command"] or "",
@@ -63,7 +67,8 @@ def _page() -> None:
         st.session_state[SHOWN] = {"run": chosen, "recipes": recipes or None}
         st.switch_page("page_scripts/compare.py")
     st.subheader("Across the selection")
-    st.caption("Corpus figures over every result the filters keep (a recording in several runs counts each time).")
+    st.caption("Corpus figures over every result the filters keep (a recording in several runs counts each time), "
+               "per recipe version: a recipe edited between runs shows as name@hash, one column per version.")
     from workbench.report import figures
     from workbench.result import did_run
 

@@ -11,7 +11,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from workbench.report import RecipeFigures, counts_rate, der_rate, figures, num, pct, pct_interval
+from workbench.report import (RecipeFigures, counts_rate, der_rate, figures, num, pct, pct_interval, recipe_key,
+                              recipe_labels)
 from workbench.result import did_run
 
 MISSING = "—"
@@ -39,10 +40,12 @@ def _fmt(spec: str) -> Callable[[float | None], str]:
     return lambda x: num(x, spec)
 
 
-def _by_recipe(rows: Sequence[dict]) -> dict[str, list[dict]]:
+def _by_recipe(rows: Sequence[dict], labels: dict[tuple[str, str], str] | None = None) -> dict[str, list[dict]]:
+    """Rows per recipe version, keyed by its label (the name, or name@short-hash when a name has several)."""
+    labels = recipe_labels(rows) if labels is None else labels
     out: dict[str, list[dict]] = {}
     for r in rows:
-        out.setdefault(r["recipe"], []).append(r)
+        out.setdefault(labels[recipe_key(r)], []).append(r)
     return out
 
 
@@ -67,11 +70,12 @@ def metrics_table(rows: Sequence[dict], figs: Sequence[RecipeFigures] | None = N
     ``figs``: :func:`figures` of the rows that ran when already computed). A figure not measured is ``—``, never 0.
     Rows that did not run (unavailable, load failed, bad input) enter no figure: a recipe with none that ran
     shows "did not run" in every cell, and a "did not run" row counts them."""
-    names = tuple(_by_recipe(rows))
-    skipped = {n: sum(1 for r in rows if r["recipe"] == n and not did_run(r)) for n in names}
+    labels = recipe_labels(rows)  # over every row, so a version that did not run keeps its own column
+    names = tuple(_by_recipe(rows, labels))
+    skipped = {n: sum(1 for r in rows if labels[recipe_key(r)] == n and not did_run(r)) for n in names}
     rows = [r for r in rows if did_run(r)]
-    groups = {n: [] for n in names} | _by_recipe(rows)
-    figs = {f.recipe: f for f in (figures(rows) if figs is None else figs)}
+    groups = {n: [] for n in names} | _by_recipe(rows, labels)
+    figs = {labels[(f.recipe, f.recipe_hash)]: f for f in (figures(rows) if figs is None else figs)}
     ran = {n: n in figs and bool(groups[n]) for n in names}
     names_ran = [n for n in names if ran[n]]
     stages = list(dict.fromkeys(s for n in names_ran for s in figs[n].stage_s))
@@ -111,10 +115,10 @@ def metrics_table(rows: Sequence[dict], figs: Sequence[RecipeFigures] | None = N
         if label == "model load s":
             cells = [c + (" (reused)" if loads[n][1] and c != MISSING else "") for c, n in zip(cells, names)]
         out.append(MetricRow(label, tuple(cells), tuple(target is not None and v == target for v in values)))
-    if any(figs[n].wer_ci for n in names_ran):  # several recordings: how sure is the corpus WER?
-        cis = [figs[n].wer_ci if ran[n] else None for n in names]
+    if any(figs[n].wer_ci or len(groups[n]) > 1 for n in names_ran):  # several recordings: how sure is the corpus WER?
         out.insert(1, MetricRow("WER 95% CI (bootstrap over recordings)",
-                                tuple(pct_interval(c) if ran[n] else DID_NOT_RUN for c, n in zip(cis, names)),
+                                tuple(pct_interval(figs[n].wer_ci, figs[n].wer_ci_note) if ran[n] else DID_NOT_RUN
+                                      for n in names),
                                 (False,) * len(names)))
     phrases = [(", ".join(sorted(figs[n].stock_phrases)) or "none" if ok[n] else MISSING) if ran[n] else DID_NOT_RUN
                for n in names]
@@ -147,13 +151,13 @@ def chart_records(figs: Sequence[RecipeFigures]) -> list[dict]:
                               ("RTFx (higher is faster)", f.rtfx),
                               ("cost $/audio hour (lower is better)", f.cost_usd_per_audio_hour),
                               ("words in non-speech per hour (lower is better)", f.nonspeech_words_per_hour)):
-            out.append({"recipe": f.recipe, "metric": metric, "value": value})
+            out.append({"recipe": f.label or f.recipe, "metric": metric, "value": value})
     return out
 
 
 def stage_records(figs: Sequence[RecipeFigures]) -> list[dict]:
     """(recipe, stage, seconds) for the stacked latency chart, stages in pipeline order."""
-    return [{"recipe": f.recipe, "stage": stage, "seconds": s} for f in figs for stage, s in f.stage_s.items()]
+    return [{"recipe": f.label or f.recipe, "stage": stage, "seconds": s} for f in figs for stage, s in f.stage_s.items()]
 
 
 def timeline(rows: Sequence[dict], reference=None) -> list[dict]:

@@ -19,6 +19,7 @@ import streamlit as st
 
 from workbench.dashboard import tables
 from workbench.result import did_run
+from workbench.dashboard.settings import settings
 
 log = logging.getLogger(__name__)
 
@@ -58,9 +59,10 @@ def code(text: object) -> str:
 
 
 def report_data(rows: Sequence[dict], run_id: str, fmt: str) -> str:
+    """A report of ``rows``; its diff view reads reference texts only from the dashboard's own runs folder."""
     from workbench.report import render
 
-    return render(rows, run_id, fmt)
+    return render(rows, run_id, fmt, references=(settings().out,))
 
 
 EXPORTS = (("html", "HTML", "text/html"), ("md", "Markdown", "text/markdown"), ("json", "JSON", "application/json"),
@@ -91,7 +93,10 @@ def errors(rows: Sequence[dict]) -> None:
 def metrics(rows: Sequence[dict], figs) -> None:
     """The metrics table; ``figs``: the rows' corpus figures (computed once per view, shared with the charts)."""
     st.html(CSS + tables.table_html(tables.metrics_table(rows, figs)))
+    from workbench.report import MIN_RECORDINGS
+
     st.caption("Best value per row highlighted. — means not measured (no reference, or the recipe failed). "
+               f"WER CI: 95% percentile bootstrap over recordings, from {MIN_RECORDINGS} scored recordings on. "
                "WER: Whisper English normaliser + jiwer, corpus Σ(S+D+I)/ΣN over the final output. DER: pyannote.metrics. "
                "cpWER: meeteval. RTFx and latency exclude model load; cost = hardware $/hour ÷ RTFx, or the API price.")
 
@@ -273,7 +278,7 @@ def render_run(rows: Sequence[dict], run_id: str, *, key: str) -> None:
     recordings = list(dict.fromkeys(r["recording"]["path"] for r in rows))
     ids = {r["recording"]["path"]: r["recording"]["id"] for r in rows}
     st.markdown(f"Run {code(run_id)} · {len(recordings)} recording(s) · "
-                f"{len({r['recipe'] for r in rows})} recipe(s)")
+                f"{len({(r['recipe'], r.get('recipe_hash')) for r in rows})} recipe(s)")
     from workbench.report import figures
 
     figs = figures([r for r in rows if did_run(r)])  # rows that did not run enter no figure

@@ -2,7 +2,10 @@
 
 - words in non-speech: hypothesis words whose time falls inside a reference non-speech region (shrunk by a
   collar at each edge, so words at speech boundaries are not blamed), per hour of non-speech;
-- stock phrases: known hallucination strings ("thank you for watching" …), flagged by name;
+- stock phrases: known hallucination strings ("thank you for watching" …), flagged by name — only where the
+  reference does not say them at that place (a "thank you" that was really said is not a hallucination): the
+  word alignment against the reference, and, when both sides are timed, the words' times (a word in reference
+  non-speech was not said there, whatever it aligns to);
 - repetition loops: n-grams repeated beyond what the reference contains, and the longest run of one n-gram
   repeated back to back.
 """
@@ -50,17 +53,48 @@ def load_phrases(extra: str | os.PathLike | None = None) -> tuple[Phrase, ...]:
     return tuple(phrases)
 
 
-def stock_phrases(text: str, phrases: tuple[Phrase, ...]) -> list[str]:
-    """Names of the phrases found in ``text`` (Whisper-normalised, whole words), each once, in list order."""
+def _said_in_reference(words: list[str], reference: str) -> list[bool]:
+    """For each hypothesis word: whether the word alignment (jiwer, Whisper-normalised texts) matches it to the
+    same word in the reference. All False without a reference."""
+    ref = normalize(reference or "")
+    if not ref.split() or not words:
+        return [False] * len(words)
+    import jiwer
+
+    out = jiwer.process_words(ref, " ".join(words))
+    said = [False] * len(out.hypotheses[0])
+    for chunk in out.alignments[0]:
+        if chunk.type == "equal":
+            said[chunk.hyp_start_idx:chunk.hyp_end_idx] = [True] * (chunk.hyp_end_idx - chunk.hyp_start_idx)
+    return said
+
+
+def stock_phrases(text: str, phrases: tuple[Phrase, ...], reference: str = "") -> list[str]:
+    """Names of the phrases found in ``text`` (Whisper-normalised, whole words), each once, in list order.
+    With a ``reference``, an occurrence whose every word aligns to the same word of the reference (it was
+    said there) does not count; inserted or substituted words do. Without one (a probe clip), every
+    occurrence counts."""
     words = normalize(text).split()
+    return _phrases_found(words, _said_in_reference(words, reference), phrases)
+
+
+def _timed_not_said(tokens: list[str], said: list[bool], words: tuple[Word, ...], inside: list[Word]) -> list[bool]:
+    """``said`` with the tokens of words lying in reference non-speech (``inside``) set to False — when the
+    timed words are the text's words (not, say, a formatter's rewrite of them); ``said`` unchanged otherwise."""
+    timed = [(t, w) for w in words for t in normalize(w.text).split()]
+    if [t for t, _ in timed] != tokens:
+        return said
+    silent = {id(w) for w in inside}
+    return [s and id(w) not in silent for s, (_, w) in zip(said, timed)]
+
+
+def _phrases_found(words: list[str], said: list[bool], phrases: tuple[Phrase, ...]) -> list[str]:
     found = []
     for p in phrases:
-        if p.whole:
-            hit = tuple(words) == p.words
-        else:
-            n = len(p.words)
-            hit = any(tuple(words[i : i + n]) == p.words for i in range(len(words) - n + 1))
-        if hit:
+        n = len(p.words)
+        starts = [0] if p.whole and tuple(words) == p.words else [] if p.whole else [
+            i for i in range(len(words) - n + 1) if tuple(words[i : i + n]) == p.words]
+        if any(not all(said[i : i + n]) for i in starts):
             found.append(p.name)
     return found
 
@@ -194,6 +228,7 @@ class Hallucination:
 def measure(text: str, words: tuple[Word, ...], nonspeech: tuple[Span, ...] | None, reference_text: str,
             phrases: tuple[Phrase, ...], duration_s: float | None = None) -> Hallucination:
     """All measures for one output. Words in non-speech need word timestamps and reference non-speech."""
+    inside: list[Word] = []
     if nonspeech is not None and words:
         inside = words_in_nonspeech(words, nonspeech, duration_s=duration_s)
         count, seconds = len(inside), scored_nonspeech_s(nonspeech, duration_s=duration_s)
@@ -202,4 +237,9 @@ def measure(text: str, words: tuple[Word, ...], nonspeech: tuple[Span, ...] | No
         count, seconds, examples = 0, scored_nonspeech_s(nonspeech, duration_s=duration_s), ()  # no output
     else:
         count, seconds, examples = None, None, ()
-    return Hallucination(count, seconds, tuple(stock_phrases(text, phrases)), repetition(text, reference_text), examples)
+    tokens = normalize(text).split()
+    said = _said_in_reference(tokens, reference_text)
+    if inside and any(said):
+        said = _timed_not_said(tokens, said, words, inside)
+    return Hallucination(count, seconds, tuple(_phrases_found(tokens, said, phrases)), repetition(text, reference_text),
+                         examples)

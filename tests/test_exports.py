@@ -195,7 +195,20 @@ def test_a_result_without_word_times_or_diarization_writes_no_ctm_or_rttm(tmp_pa
     row = as_row(result("llm", Transcript((Segment(1.0, 3.0, "Hello there."),), "en"), diarizes=False))
     (done,) = export_rows([row], tmp_path)
     assert [p.suffix for p in done.written] == [".json", ".srt", ".vtt"]
-    assert done.skipped == ("ctm: no word times", "rttm: no diarization (the recipe has no speaker turns)")
+    assert done.skipped == ("ctm: no word times", "rttm: no diarization turns")
+
+
+def test_rttm_is_written_for_what_der_used_and_not_for_speaker_labels_alone(tmp_path):
+    labelled = Transcript((Segment(1.0, 3.0, "Hi.", "Speaker 1"), Segment(3.0, 4.0, "Yes.", "Speaker 2")), "en",
+                          speaker_count_estimated=True)  # an audio-LLM's labels: no turns, no DER
+    no_turns = Transcript((Segment(1.0, 3.0, "Hi."),), "en", speaker_count_estimated=True)  # diarized, found no one
+    rows = [as_row(result("llm", labelled, diarizes=False)), as_row(result("cascade", no_turns))]
+    assert rows[0]["speakers"] is not None and rows[0]["metrics"]["der"] is None
+    assert rows[1]["metrics"]["der"][0]["der"] == 1.0
+    done = export_rows(rows, tmp_path, ["rttm", "vtt"])
+    assert done[0].skipped == ("rttm: no diarization turns",)
+    assert [p.suffix for p in done[1].written] == [".rttm", ".vtt"]
+    assert done[1].written[0].read_text() == ""  # no turns: DER counted all speech as missed
 
 
 def test_names_are_file_safe_distinct_and_repeats_numbered(tmp_path):

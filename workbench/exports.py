@@ -4,8 +4,9 @@
   entry per hypothesis segment — ``session_id`` (the recording id), ``speaker`` (``unknown`` when unlabelled, as
   cpWER counts it), ``start_time``, ``end_time``, ``words`` (the segment's text). Feed it to ``meeteval-wer cpwer``.
 - **CTM** (``.ctm``): one line per word with its times and probability; a result without word times has none.
-- **RTTM** (``.rttm``): the diarization turns DER was computed from (``speakers.turns``; turns of zero length,
-  which DER ignores, are left out). Score it with pyannote.metrics or dscore over the UEM ``[0, duration]``.
+- **RTTM** (``.rttm``): the diarization turns DER was computed from (``speakers.turns``, not the speakers the
+  words were given; turns of zero length, which DER ignores, are left out). An audio-LLM's speaker labels are not
+  diarization turns (no DER is computed for them): such results write no RTTM. Score it with pyannote.metrics or dscore over the UEM ``[0, duration]``.
 - **SRT** / **WebVTT** (``.srt`` / ``.vtt``): one cue per timed segment with text; WebVTT carries the speaker as a
   voice tag ``<v SPEAKER_00>``.
 
@@ -128,12 +129,13 @@ def ctm_text(row: dict) -> str | None:
 
 
 def der_turns(row: dict) -> list[tuple[float, float, str]] | None:
-    """The hypothesis turns DER was computed from (``speakers.turns``, zero-length turns dropped as pyannote
-    does); None when the recipe did not diarize."""
-    speakers = row.get("speakers")
-    if not speakers:
-        return None
-    return [(float(s), float(e), str(spk)) for s, e, spk in speakers.get("turns") or [] if e > s]
+    """The diarization's turns (``speakers.turns``: what DER is computed from, not the words' speakers), zero-length
+    turns dropped as pyannote does. None when there are none — unless DER was scored, which makes an empty turn
+    list a real answer (everything missed). An audio-LLM that labels speakers has no turns and no DER: None."""
+    turns = [(float(s), float(e), str(spk)) for s, e, spk in (row.get("speakers") or {}).get("turns") or [] if e > s]
+    if turns or (row.get("metrics") or {}).get("der"):
+        return turns
+    return None
 
 
 def rttm_text(row: dict) -> str | None:
@@ -203,7 +205,7 @@ def vtt_text(row: dict) -> str | None:
 
 
 _WRITERS = {"seglst": seglst_text, "ctm": ctm_text, "rttm": rttm_text, "srt": srt_text, "vtt": vtt_text}
-_WHY_NOT = {"ctm": "no word times", "rttm": "no diarization (the recipe has no speaker turns)",
+_WHY_NOT = {"ctm": "no word times", "rttm": "no diarization turns",
             "srt": "no timed segment with text", "vtt": "no timed segment with text"}
 
 

@@ -184,10 +184,13 @@ def test_failed_results_and_results_without_segments_are_skipped_with_a_reason(t
     transcript, _ = hypothesis()
     failed = as_row(result("broken", transcript, error="boom"))
     empty = as_row(result("silent", Transcript((), "en", speaker_count_estimated=True)))
-    done = export_rows([failed, empty], tmp_path)
-    assert [e.written for e in done] == [(), ()]
+    unavailable = {**as_row(result("remote", None, error="unavailable: no OPENAI_API_KEY")), "error_stage": "check",
+                   "error_kind": None}  # an old row: the kind is derived from the stage
+    done = export_rows([failed, empty, unavailable], tmp_path)
+    assert [e.written for e in done] == [(), (), ()]
     assert done[0].skipped == ("skipped: the result has an error (failed)",)
     assert done[1].skipped == ("skipped: the result has no segments",)
+    assert done[2].skipped == ("skipped: the recipe did not run (unavailable)",)
     assert not tmp_path.exists() or not any(tmp_path.iterdir())
 
 
@@ -196,6 +199,13 @@ def test_a_result_without_word_times_or_diarization_writes_no_ctm_or_rttm(tmp_pa
     (done,) = export_rows([row], tmp_path)
     assert [p.suffix for p in done.written] == [".json", ".srt", ".vtt"]
     assert done.skipped == ("ctm: no word times", "rttm: no diarization turns")
+
+
+def test_untimed_segments_go_to_seglst_without_times_and_to_no_subtitle(tmp_path):
+    row = as_row(result("llm", Transcript((Segment(None, None, "Hello there.", "A"),), "en"), diarizes=False))
+    (done,) = export_rows([row], tmp_path, ["seglst", "srt", "vtt"])
+    assert json.loads(done.written[0].read_text()) == [{"session_id": "sample", "speaker": "A", "words": "Hello there."}]
+    assert done.skipped == ("srt: no timed segment with text", "vtt: no timed segment with text")
 
 
 def test_rttm_is_written_for_what_der_used_and_not_for_speaker_labels_alone(tmp_path):

@@ -227,6 +227,8 @@ def export_rows(rows: Iterable[dict], out_dir: str | os.PathLike[str],
     """Write each row's files under ``out_dir`` as ``<recording>.<recipe><suffix>``; failed rows and rows
     without segments are skipped (said in :attr:`Exported.skipped`). A name taken earlier in the run (the
     same recording and recipe twice, as probe repeats are) gets ``-2``, ``-3``, …"""
+    from workbench.result import DID_NOT_RUN, error_kind_of
+
     out = Path(out_dir)
     unknown = [f for f in formats if f not in FORMATS]
     if unknown:
@@ -236,8 +238,9 @@ def export_rows(rows: Iterable[dict], out_dir: str | os.PathLike[str],
     for row in rows:
         recording, recipe = str(row["recording"]["id"]), str(row["recipe"])
         if row.get("error"):
-            kind = row.get("error_kind") or "failed"
-            results.append(Exported(recording, recipe, skipped=(f"skipped: the result has an error ({kind})",)))
+            kind = error_kind_of(row)
+            why = f"the recipe did not run ({kind})" if kind in DID_NOT_RUN else f"the result has an error ({kind})"
+            results.append(Exported(recording, recipe, skipped=(f"skipped: {why}",)))
             continue
         if not (row.get("transcript") or {}).get("segments"):
             results.append(Exported(recording, recipe, skipped=("skipped: the result has no segments",)))

@@ -2,11 +2,13 @@
 
 - **SegLST** (``<recording>.<recipe>.seglst.json``, meeteval's format for speaker-attributed transcripts): one
   entry per hypothesis segment — ``session_id`` (the recording id), ``speaker`` (``unknown`` when unlabelled, as
-  cpWER counts it), ``start_time``, ``end_time``, ``words`` (the segment's text). Feed it to ``meeteval-wer cpwer``.
+  cpWER counts it), ``start_time``, ``end_time``, ``words`` (the segment's text). ``meeteval.wer.cpwer``
+  on it and the reference gives the stored cpWER once each segment is normalised with the run's normaliser.
 - **CTM** (``.ctm``): one line per word with its times and probability; a result without word times has none.
 - **RTTM** (``.rttm``): the diarization turns DER was computed from (``speakers.turns``, not the speakers the
   words were given; turns of zero length, which DER ignores, are left out). An audio-LLM's speaker labels are not
-  diarization turns (no DER is computed for them): such results write no RTTM. Score it with pyannote.metrics or dscore over the UEM ``[0, duration]``.
+  diarization turns (no DER is computed for them): such results write no RTTM. Score it with pyannote.metrics
+  (``collar`` 0 and 0.5, overlap scored) over the UEM ``[0, duration]`` to get the stored DER.
 - **SRT** / **WebVTT** (``.srt`` / ``.vtt``): one cue per timed segment with text; WebVTT carries the speaker as a
   voice tag ``<v SPEAKER_00>``.
 

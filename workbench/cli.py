@@ -428,6 +428,48 @@ def report(
 JsonOpt = Annotated[bool, typer.Option("--json", help="one JSON object per line instead of a table (for scripts)")]
 
 
+@app.command()
+def export(
+    run: Annotated[str, typer.Argument(help="a run id in the store, or a results.jsonl file")],
+    formats: Annotated[str, typer.Option("--format", help="comma-separated: seglst, ctm, rttm, srt, vtt")] = "seglst,ctm,rttm,srt,vtt",
+    store_path: Annotated[Path, typer.Option("--store", help="SQLite results store")] = Path("reports") / "workbench.sqlite",
+    out_dir: Annotated[Optional[Path], typer.Option("--out", help="where to write (default: reports/<run-id>/export/)")] = None,
+    verbose: VerboseOpt = 0,
+) -> None:
+    """Write each result as SegLST, CTM, RTTM, SRT and WebVTT (for meeteval, pyannote.metrics, subtitle tools)."""
+    from workbench.exports import export_rows, parse_formats
+    from workbench.store import ResultStore
+
+    _setup_logging(verbose)
+    try:
+        chosen = parse_formats(formats)
+        path = Path(run)  # RUN is resolved as `workbench report` resolves it
+        if path.suffix == ".jsonl" and path.is_file():
+            with ResultStore(":memory:") as store:
+                store.import_jsonl(path)
+                rows = store.rows()
+            target = out_dir or path.parent / "export"
+        else:
+            if not store_path.is_file():
+                raise BadInputError(f"no results store at {store_path}: pass --store, or a results.jsonl path")
+            with ResultStore(store_path) as store:
+                rows = store.rows(run_id=run)
+            target = out_dir or Path("reports") / run / "export"
+        if not rows:
+            raise BadInputError(f"run {run!r} has no results (see the run ids in {store_path})")
+        exported = export_rows(rows, target, chosen)
+    except WorkbenchError as exc:
+        _fail(exc)
+        return
+    for e in exported:
+        for line in e.skipped:
+            out.print(f"[yellow]{escape(e.recording)} × {escape(e.recipe)}:[/] {escape(line)}", soft_wrap=True)
+        for p in e.written:
+            out.print(escape(str(p)), soft_wrap=True)
+    files = sum(len(e.written) for e in exported)
+    out.print(f"{files} file(s) from {sum(bool(e.written) for e in exported)} of {len(exported)} results in {escape(str(target))}")
+
+
 @app.command("recipes")
 def list_recipes(json_lines: JsonOpt = False, verbose: VerboseOpt = 0) -> None:
     """List recipes: what each runs, whether it can run here, and if not, why and how to make it run."""

@@ -13,8 +13,8 @@
   voice tag ``<v SPEAKER_00>``.
 
 CTM and RTTM are written with :mod:`meeteval.io` (times as exact decimals of the stored floats, so nothing is
-rounded away); SegLST is meeteval's JSON layout written with :mod:`json` (floats in their shortest exact form), as
-meeteval's JSON reader/writer needs ``simplejson``, which comes only with ``meeteval[cli]``. SRT and WebVTT are
+rounded away), and so is SegLST (``meeteval.io.SegLST.dumps``; its JSON needs ``simplejson``, a dependency of the
+workbench since meeteval's ``[cli]`` extra is the only one that pulls it in). SRT and WebVTT are
 written here: neither ``srt`` nor ``webvtt-py`` is installed, and the writers are small (tested by reading every
 file back with :mod:`workbench.references`). Model output is
 untrusted, so cue text is escaped per format: WebVTT text and voice names are HTML-escaped (``&amp; &lt; &gt;``);
@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import hashlib
 import html
-import json
 import logging
 import os
 import re
@@ -106,9 +105,10 @@ def seglst_segments(row: dict) -> list[dict]:
 
 
 def seglst_text(row: dict) -> str:
-    """The SegLST JSON file: what ``meeteval.io.SegLST.dumps`` writes (a list of segments, two-space indent),
-    written with the standard library's json, since meeteval's own JSON I/O needs simplejson (meeteval[cli])."""
-    return json.dumps(seglst_segments(row), indent=2, ensure_ascii=False) + "\n"
+    """The SegLST JSON file, as ``meeteval.io.SegLST.dumps`` writes it (a list of segments, two-space indent)."""
+    from meeteval.io import SegLST
+
+    return SegLST(seglst_segments(row)).dumps() + "\n"
 
 
 def ctm_text(row: dict) -> str | None:

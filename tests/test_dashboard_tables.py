@@ -61,7 +61,8 @@ def test_table_html_escapes_names_and_marks_best_cells(rows):
 def test_missing_figures_are_not_charted_as_zero(rows):
     records = tables.chart_records(figures(rows))
     broken = {r["metric"]: r["value"] for r in records if r["recipe"].startswith("broken")}
-    assert broken["RTFx (higher is faster)"] is None and broken["WER % (lower is better)"] == 100.0
+    # its models failed to load: it did not run, so no figure of it is measured (not WER 100 %)
+    assert broken["RTFx (higher is faster)"] is None and broken["WER % (lower is better)"] is None
     stages = tables.stage_records(figures(rows))
     assert {s["recipe"] for s in stages} == {"exact", "half"} and all(s["seconds"] >= 0 for s in stages)
 

@@ -110,19 +110,17 @@ def test_load_failure_is_recorded_and_next_recipe_runs(tmp_path, audio, stm):
     recipes = [recipe("broken", load=RuntimeError("no weights")), recipe("good", text=stm.text)]
     results = run_recipes(recipes, items, writer=ResultWriter(tmp_path), run_id="r")
     assert [(r.recipe, r.ok) for r in results] == [("broken", False), ("broken", False), ("good", True), ("good", True)]
-    n_words = len(normalize(stm.text).split())
     for r in results[:2]:
         assert r.error_stage == "load"
         assert "no weights" in r.error and "RuntimeError" in r.error
         assert r.transcript is None
-        assert r.scores.words.deletions == n_words == r.scores.words.reference_length
-        assert r.scores.words.rate == 1.0
+        # its models never loaded: it did not run, so nothing of it is scored (no WER 100 % entering figures)
+        assert r.kind == "load-failed" and not r.did_run and r.scores is None
         assert r.rtfx is None and r.cost_usd_per_audio_hour is None
         assert [t.stage for t in r.timings] == ["load"]
     lines = read_lines(tmp_path)
-    assert lines[0]["error_stage"] == "load"
-    assert lines[0]["metrics"]["wer"] == 1.0
-    assert lines[0]["metrics"]["deletions"] == n_words
+    assert lines[0]["error_stage"] == "load" and lines[0]["error_kind"] == "load-failed"
+    assert lines[0]["metrics"]["wer"] is None and lines[0]["metrics"]["deletions"] is None
     assert lines[0]["rtfx"] is None and lines[0]["cost_usd_per_audio_hour"] is None
     assert lines[2]["error"] is None and lines[2]["metrics"]["wer"] == 0.0
     assert ("run", "broken", 0) not in EVENTS
@@ -211,7 +209,7 @@ def test_rttm_only_reference_failed_run_still_no_wer(tmp_path, audio):
     items = make_items(audio, [load_reference(RTTM)], n=1)
     (r,) = run_recipes([recipe("a", load=RuntimeError("x"))], items, writer=ResultWriter(tmp_path), run_id="r")
     assert r.error_stage == "load"
-    assert r.scores.words is None
+    assert r.scores is None
 
 
 def test_text_reference_preferred_over_rttm(audio, stm):
@@ -247,7 +245,7 @@ def test_unavailable_recipe_is_recorded_at_check_without_loading(tmp_path, audio
     ]
     assert "/nonexistent/folder" in results[0].error
     assert "To make it available" in results[0].error
-    assert results[0].scores.words.rate == 1.0
+    assert results[0].kind == "unavailable" and results[0].scores is None  # did not run: not scored
     assert results[0].timings == ()
 
 

@@ -29,7 +29,7 @@ from workbench.datamodel import Usage
 from workbench.pipelines import StageFailed, build_pipeline
 from workbench.recipes import Recipe, check_recipe
 from workbench.references import load_reference
-from workbench.result import RunResult
+from workbench.result import DID_NOT_RUN, RunResult
 from workbench.scoring import Scores, score as score_output
 
 log = logging.getLogger(__name__)
@@ -336,7 +336,9 @@ def _run_recipe(recipe, items, writer, run_id, price, normalizer, hook, api_pric
             created_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
         )
         base.update(kw)
-        if kw.get("error") is not None:
+        if kw.get("error") is not None and kw.get("error_kind") not in DID_NOT_RUN:
+            # it ran and failed on this recording: its output scores as all deletions (a recipe that did not run
+            # has no scores at all: no figure of it is measured)
             base["scores"] = score(item, kw.get("transcript"), normalizer, diarizes, failed=True, formats=formats,
                                    phrases=phrases)
         return RunResult(**base)

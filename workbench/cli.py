@@ -305,31 +305,45 @@ def batch(
 ) -> None:
     """Run recipes over a folder or manifest; results go to results.jsonl and the store as they finish."""
     from workbench import environment, runner
-    from workbench.batch import StoreWriter, discover, export_jsonl, run_batch, run_batch_parallel, run_batch_ray
-    from workbench.store import ResultStore
+    from workbench.batch import (StoreWriter, discover, export_jsonl, run_batch, run_batch_parallel, run_batch_ray,
+                                 same_source)
+    from workbench.store import ResultStore, read_jsonl
     from workbench.summary import markdown
 
     _setup_logging(verbose)
     try:
+        if run_id is not None:
+            runner.check_run_id(run_id)
         if executor not in ("local", "ray"):
             raise BadInputError(f"unknown executor {executor!r}; known: local, ray")
         setup = _setup(_recipe_names(recipes), hardware, prices, normalizer, phrases)
         entries = discover(source)
+        resolved = str(source.resolve())
         store = ResultStore(store_path)
         if resume and run_id is None:
-            previous = [r for r in store.runs() if r.get("command") and str(source) in r["command"]]
+            previous = [r["run_id"] for r in store.runs() if same_source(r, source)]
             if not previous:
-                raise BadInputError(f"--resume: no earlier batch over {source} in {store_path}; drop --resume to start one")
-            run_id = previous[-1]["run_id"]
+                store.close()
+                raise BadInputError(f"--resume: no earlier batch over {resolved} in {store_path}; drop --resume to start "
+                                    "one, or name the run with --run-id")
+            run_id = previous[-1]
     except WorkbenchError as exc:
         _fail(exc)
         return
     run_id = run_id or runner.new_run_id()
-    store.add_run(run_id, ["workbench", "batch", str(source)], environment.hardware())
     writer = StoreWriter(out_dir / run_id, store)
     recipe_list = setup.pop("recipes")
     interrupted = False
     try:
+        store.add_run(run_id, ["workbench", "batch", str(source)], environment.hardware(), source=resolved)
+        if resume and writer.path.is_file():
+            # results the file holds and the store lacks (a store write that failed, a kill between the two)
+            found = read_jsonl(writer.path)
+            if found.torn_line:
+                console.print(f"[yellow]{escape(str(writer.path))}:{found.torn_line}: skipped a torn last line "
+                              "(a write cut short); that result runs again[/]", soft_wrap=True)
+            if recovered := store.import_jsonl(writer.path, parsed=found):
+                console.print(f"added {recovered} result(s) from {escape(str(writer.path))} that the store lacked")
         with _progress() as progress:
             if executor == "ray":
                 task = progress.add_task(f"batch on Ray ({workers} CPUs)", total=None)
@@ -348,11 +362,16 @@ def batch(
         interrupted = True
         console.print(f"[yellow]interrupted: finished results are kept; continue with --resume --run-id {run_id}[/]")
     except WorkbenchError as exc:
+        store.close()
         _fail(exc)
-    # the store is the record: results.jsonl is rewritten from it, so a crash between the two writes (or a
-    # line cut short by a kill) never leaves the file short or broken after a resume
-    export_jsonl(store_path, run_id, writer.out_dir)
-    rows = store.rows(run_id=run_id)
+    try:
+        # the store is the record: results.jsonl is rewritten from it (rows only the file held are added to the
+        # store first), so a crash between the two writes never leaves the file short, duplicated or broken
+        export_jsonl(store_path, run_id, writer.out_dir)
+        rows = store.rows(run_id=run_id)
+    except WorkbenchError as exc:
+        store.close()
+        _fail(exc)
     out.print(f"{len(rows)} results in run {run_id} ({len(entries)} recordings × {len(recipe_list)} recipes)")
     if writer.results:
         (writer.out_dir / "summary.md").write_text(markdown(writer.results, title=f"Batch {run_id}"), encoding="utf-8")
@@ -372,18 +391,25 @@ def report(
 ) -> None:
     """Write a run's report: self-contained HTML with charts, Markdown, JSON and CSV (same numbers)."""
     from workbench.report import write_reports
-    from workbench.store import ResultStore
+    from workbench.runner import check_run_id
+    from workbench.store import ResultStore, read_jsonl
 
     _setup_logging(verbose)
     try:
         path = Path(run)
         if path.suffix == ".jsonl" and path.is_file():
+            found = read_jsonl(path)
+            if found.torn_line:
+                console.print(f"[yellow]{escape(str(path))}:{found.torn_line}: skipped a torn last line (a write cut "
+                              "short); the report leaves that result out[/]", soft_wrap=True)
             with ResultStore(":memory:") as store:
-                store.import_jsonl(path)
+                store.import_jsonl(path, parsed=found)
                 rows = store.rows()
             run_id = rows[0]["run_id"] if rows else path.parent.name
             target = out_dir or path.parent
         else:
+            if out_dir is None:
+                check_run_id(run)  # it names the folder the report goes to
             if not store_path.is_file():
                 raise BadInputError(f"no results store at {store_path}: pass --store, or a results.jsonl path")
             with ResultStore(store_path) as store:

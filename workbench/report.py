@@ -395,11 +395,13 @@ def write_reports(rows: Sequence[dict], run_id: str, out_dir: Path, formats: Seq
         from workbench.errors import BadInputError
 
         raise BadInputError(f"unknown report format {', '.join(unknown)}; known: {', '.join(FORMATS)}")
+    from workbench.files import write_atomic
+
     out_dir.mkdir(parents=True, exist_ok=True)
     analysis = _analysed(rows, None) if set(formats) - {"csv"} else None  # computed once for every format
     paths = []
     for fmt in formats:
         path = out_dir / f"report.{fmt}"
-        path.write_text(render(rows, run_id, fmt, analysis), encoding="utf-8")
+        write_atomic(path, render(rows, run_id, fmt, analysis))  # a reader never sees half a report
         paths.append(path)
     return paths

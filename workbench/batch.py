@@ -125,7 +125,7 @@ class StoreWriter(ResultWriter):
     result is already on disk. The store write is tried ``attempts`` times, pausing ``backoff_s``, then twice
     that, …; then a StoreError (one line: the store, the file holding the result, what to do) stops the batch.
     After that every further result still goes to results.jsonl and raises the same error (the store is not
-    tried again). ``workbench batch --resume`` (or ``workbench report FILE``) adds what the file holds."""
+    tried again). ``workbench batch --resume`` adds what the file holds and the store lacks."""
 
     def __init__(self, out_dir: Path, store: ResultStore, *, attempts: int = 3, backoff_s: float = 1.0):
         super().__init__(out_dir)

@@ -326,7 +326,7 @@ def batch(
                 store.close()
                 raise BadInputError(f"--resume: no earlier batch over {resolved} in {store_path}; drop --resume to start "
                                     "one, or name the run with --run-id")
-            run_id = previous[-1]
+            run_id = runner.check_run_id(previous[-1])
     except WorkbenchError as exc:
         _fail(exc)
         return

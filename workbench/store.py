@@ -49,8 +49,8 @@ STORE_SCHEMA_VERSION = 2
 DEFAULT_PATH = Path("reports") / "workbench.sqlite"
 BUSY_TIMEOUT_S = 60.0
 #: what to do when the store cannot be written (the end of every StoreError message)
-STORE_HELP = ("close any other program using it (or free disk space), then run `workbench batch --resume` "
-              "or `workbench report`; finished results are kept in results.jsonl")
+STORE_HELP = ("close any other program using it (or free disk space), then run again; a batch's finished "
+              "results are kept in its results.jsonl, and `workbench batch --resume` adds them")
 
 # Error kinds (workbench.result) a resume tries again: the recipe never ran (a missing package, model or API
 # key; models that failed to load; a recording that could not be decoded: result.DID_NOT_RUN), or a request

@@ -635,3 +635,22 @@ def test_resume_adds_what_only_results_jsonl_held(fake, clips, tmp_path):
     assert again.exit_code == 0, again.output
     assert "added 1 result(s)" in again.output and "3 results in run j" in again.output
     assert not [e for e in EVENTS if e[0] == "run"]  # nothing ran again
+
+
+def test_batch_cli_stops_with_one_line_when_the_store_cannot_be_written(fake, clips, tmp_path, monkeypatch):
+    import time
+
+    def full(self, row):
+        raise sqlite3.OperationalError("database or disk is full")
+
+    monkeypatch.setattr(ResultStore, "add", full)
+    monkeypatch.setattr(time, "sleep", lambda s: None)  # the pauses between tries
+    out = tmp_path / "reports"
+    result = CliRunner().invoke(app, ["batch", str(clips), "--recipes", str(fake_recipe_file(tmp_path)),
+                                      "--store", str(tmp_path / "s.sqlite"), "--out", str(out), "--run-id", "f"])
+    assert result.exit_code == 1, result.output
+    assert "Traceback" not in result.output and isinstance(result.exception, SystemExit)  # no exception escaped
+    message = result.output.replace("\n", "")
+    assert "s.sqlite" in message and "database or disk is full" in message and "--resume --run-id f" in message
+    [line] = (out / "f" / "results.jsonl").read_text(encoding="utf-8").splitlines()  # the first result, kept
+    assert json.loads(line)["run_id"] == "f"

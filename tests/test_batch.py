@@ -654,3 +654,21 @@ def test_batch_cli_stops_with_one_line_when_the_store_cannot_be_written(fake, cl
     assert "s.sqlite" in message and "database or disk is full" in message and "--resume --run-id f" in message
     [line] = (out / "f" / "results.jsonl").read_text(encoding="utf-8").splitlines()  # the first result, kept
     assert json.loads(line)["run_id"] == "f"
+
+
+def test_a_batch_killed_in_the_middle_of_an_append_resumes_with_a_whole_file(fake, clips, tmp_path):
+    """A kill while appending leaves half a line, no newline; the resumed batch appends after it: the file is
+    rewritten whole first, so the next row does not run into the torn one."""
+    args = ["batch", str(clips), "--recipes", str(fake_recipe_file(tmp_path)), "--store", str(tmp_path / "s.sqlite"),
+            "--out", str(tmp_path / "reports"), "--run-id", "k"]
+    assert CliRunner().invoke(app, args).exit_code == 0
+    path = tmp_path / "reports" / "k" / "results.jsonl"
+    lines = path.read_text(encoding="utf-8").splitlines()
+    path.write_text("\n".join(lines[:2]) + "\n" + lines[2][:60], encoding="utf-8")  # the kill, mid-append...
+    with ResultStore(tmp_path / "s.sqlite") as store:  # ...before the store write
+        store._conn.execute("DELETE FROM results WHERE id = (SELECT MAX(id) FROM results)")
+    again = CliRunner().invoke(app, args + ["--resume"])
+    assert again.exit_code == 0, again.output
+    assert "torn" in again.output and "3 results in run k" in again.output
+    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+    assert len(rows) == 3 and len({r["recording"]["path"] for r in rows}) == 3

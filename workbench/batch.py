@@ -270,18 +270,18 @@ def run_batch_parallel(recipes, entries: list[BatchEntry], *, workers: int, out_
             return _gather((f.result for f in as_completed(futures)), len(futures), writer, progress)
 
 
-def export_jsonl(store_path: Path, run_id: str, out_dir: Path) -> None:
+def export_jsonl(store_path: Path, run_id: str, out_dir: Path) -> int:
     """Rewrite results.jsonl of a run from the store: every result once (the latest per recording and recipe),
     written to a temporary file and renamed over the old one. Rows the old file holds and the store lacks (a
     store write that failed, a kill between the two writes) are added to the store first, so none is dropped;
-    a torn last line (a write cut short) is skipped."""
+    a torn last line (a write cut short) is skipped. Returns how many rows the file added to the store."""
     path = Path(out_dir) / RESULTS_FILE
     with ResultStore(store_path) as store:
-        if path.is_file():
-            store.import_jsonl(path)
+        added = store.import_jsonl(path) if path.is_file() else 0
         rows = store.rows(run_id=run_id)
     Path(out_dir).mkdir(parents=True, exist_ok=True)
     write_atomic(path, "".join(json.dumps(row, ensure_ascii=False, allow_nan=False) + "\n" for row in rows))
+    return added
 
 
 RAY_USAGE_STATS = "RAY_USAGE_STATS_ENABLED"

@@ -307,7 +307,7 @@ def batch(
     from workbench import environment, runner
     from workbench.batch import (StoreWriter, discover, export_jsonl, run_batch, run_batch_parallel, run_batch_ray,
                                  same_source)
-    from workbench.store import ResultStore, read_jsonl
+    from workbench.store import ResultStore
     from workbench.summary import markdown
 
     _setup_logging(verbose)
@@ -336,13 +336,11 @@ def batch(
     interrupted = False
     try:
         store.add_run(run_id, ["workbench", "batch", str(source)], environment.hardware(), source=resolved)
-        if resume and writer.path.is_file():
-            # results the file holds and the store lacks (a store write that failed, a kill between the two)
-            found = read_jsonl(writer.path)
-            if found.torn_line:
-                console.print(f"[yellow]{escape(str(writer.path))}:{found.torn_line}: skipped a torn last line "
-                              "(a write cut short); that result runs again[/]", soft_wrap=True)
-            if recovered := store.import_jsonl(writer.path, parsed=found):
+        if writer.path.is_file():
+            # an earlier batch of this run left results.jsonl: add what it holds and the store lacks (a store
+            # write that failed, a kill between the two writes), and rewrite it whole before appending to it
+            # (a line torn by a kill would otherwise run into the next one; the store logs that it skipped it)
+            if recovered := export_jsonl(store_path, run_id, writer.out_dir):
                 console.print(f"added {recovered} result(s) from {escape(str(writer.path))} that the store lacked")
         with _progress() as progress:
             if executor == "ray":

@@ -157,8 +157,8 @@ class JsonlRows:
 def read_jsonl(path: str | Path) -> JsonlRows:
     """The lines of a results.jsonl file, parsed. A line that is not valid JSON (or not UTF-8) raises
     BadInputError naming ``file:line`` — except the last line when the file does not end with a newline: that
-    is a write cut short (a killed process, a full disk), and it is skipped, logged, and reported in
-    ``torn_line``. Blank lines are ignored."""
+    is a write cut short (a killed process, a full disk), and it is skipped and reported in ``torn_line``.
+    Blank lines are ignored."""
     path = Path(path)
     try:
         data = path.read_bytes()
@@ -174,7 +174,6 @@ def read_jsonl(path: str | Path) -> JsonlRows:
             rows.append((number, json.loads(raw.decode("utf-8"))))
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
             if unterminated and number == len(lines):
-                log.warning("%s:%d: skipped a torn last line (a write cut short)", path, number)
                 return JsonlRows(rows, number)
             if isinstance(exc, UnicodeDecodeError):
                 raise BadInputError(f"{path}:{number}: not UTF-8 text") from None
@@ -347,6 +346,8 @@ class ResultStore:
         about it, read the file with ``read_jsonl`` first and pass what it returned as ``parsed``."""
         if parsed is None:
             parsed = read_jsonl(path)
+            if parsed.torn_line:
+                log.warning("%s:%d: skipped a torn last line (a write cut short)", path, parsed.torn_line)
         checked = []
         for number, row in parsed.rows:
             try:

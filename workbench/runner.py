@@ -15,9 +15,9 @@ import time
 from collections import OrderedDict
 from collections.abc import Iterator, Sequence
 from contextlib import ExitStack, contextmanager
-from itertools import islice
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from itertools import islice
 from pathlib import Path
 
 from workbench import environment
@@ -340,8 +340,8 @@ def run_recipes(
 ) -> list[RunResult]:
     """Every recipe on every item; models load once per recipe and are released before the next — or, with a
     ``pool``, kept loaded for the next call. A ``PendingItem`` is decoded when its recipe reaches it and released
-    after (so once per recipe); one that cannot be decoded is recorded as a failed result for that recipe. ``api_prices`` maps price-table ids to API prices, for recipes
-    whose backend names one (``price = …``)."""
+    after (so once per recipe); one that cannot be decoded is recorded as a failed result for that recipe.
+    ``api_prices`` maps price-table ids to API prices, for recipes whose backend names one (``price = …``)."""
     results: list[RunResult] = []
     for recipe in recipes:
         results.extend(_run_recipe(recipe, items, writer, run_id, price, normalizer, _prefixed(hook, recipe.name),

@@ -279,14 +279,148 @@ def test_jsonl_not_utf8_or_missing(store, tmp_path):
 # --- done (resume) --------------------------------------------------------------------------------
 
 
-def test_done_counts_finished_and_failed_rows_but_not_check_failures(store):
+def test_done_counts_what_ran_but_not_what_did_not_run_or_failed_transiently(store):
+    """Resume retries recipes that never ran (not available, models not loaded, recording not decoded) and
+    transient failures (429, 5xx, timeouts); a recipe that ran and failed is a result (it is done)."""
+    def failed(recipe, path, error, stage, kind=None):
+        row = make_row(recipe, path, error=error, error_stage=stage)
+        if kind is None:
+            del row["error_kind"]  # a row written before error_kind existed: derived from the stage
+        else:
+            row["error_kind"] = kind
+        return row
+
     store.add(make_row("cascade", "a.wav"))
-    store.add(make_row("cascade", "b.wav", error="RuntimeError: out of memory", error_stage="asr"))
-    store.add(make_row("cascade", "c.wav", error="load failed: x", error_stage="load"))
-    store.add(make_row("api", "a.wav", error="unavailable: no key", error_stage="check"))
+    store.add(failed("cascade", "b.wav", "RuntimeError: out of memory", "asr", "failed"))
+    store.add(failed("cascade", "c.wav", "load failed: x", "load", "load-failed"))
+    store.add(failed("api", "a.wav", "unavailable: no key", "check", "unavailable"))
+    store.add(failed("api", "b.wav", "LLMRequestError: 429 too many requests", "model", "transient"))
+    store.add(failed("api", "c.wav", "AudioError: c.wav: not audio", "decode", "bad-input"))
+    store.add(failed("old", "a.wav", "unavailable: no key", "check"))
+    store.add(failed("old", "b.wav", "load failed: x", "load"))
+    store.add(failed("old", "c.wav", "ValueError: boom", "asr"))
     store.add(make_row("cascade", "z.wav", run_id="other-run"))
-    assert store.done("run-1") == {("a.wav", "hash-cascade"), ("b.wav", "hash-cascade"), ("c.wav", "hash-cascade")}
+    assert store.done("run-1") == {("a.wav", "hash-cascade"), ("b.wav", "hash-cascade"), ("c.wav", "hash-old")}
     assert store.done("no-such-run") == set()
+
+
+def test_a_newer_row_for_the_same_key_replaces_the_old_one_and_its_metrics(store, tmp_path):
+    """A retried recipe's new result replaces its earlier row (metrics too), keeping the id; the identical row
+    again changes nothing; an older row never replaces a newer one."""
+    old = make_row("cascade", "a.wav", error="unavailable: no key", error_stage="check")
+    new = make_row("cascade", "a.wav")
+    new["created_at"] = "2026-11-23T08:00:00+00:00"  # the resume, a day later
+    first = store.add(old)
+    assert store.add(new) == first
+    assert store.rows() == [new]
+    assert store._conn.execute("SELECT error, error_stage, created_at FROM results").fetchall() == [
+        (None, None, new["created_at"])]
+    metrics = [(name, value) for _, name, value in store.metric_table("run-1")]
+    assert ("wer", pytest.approx(new["metrics"]["wer"])) in metrics
+    assert len(metrics) == len(flatten_metrics(new["metrics"]))  # the old row's metrics are gone
+    assert store.add(new) == first and store.add(old) == first  # idempotent; the older row does not come back
+    assert store.rows() == [new]
+    assert len(store.metric_table("run-1")) == len(metrics)
+    # a results.jsonl holding both (appended in order) imports as the newer one
+    fresh = ResultStore(tmp_path / "fresh.sqlite")
+    assert fresh.import_jsonl(write_jsonl(tmp_path / "results.jsonl", [old, new])) == 2
+    assert fresh.rows() == [new]
+    assert fresh.import_jsonl(tmp_path / "results.jsonl") == 0
+    fresh.close()
+
+
+def test_a_rollback_that_sqlite_already_did_does_not_hide_the_error(store):
+    """SQLite rolls a transaction back by itself on some errors (a full disk, I/O); a second ROLLBACK must not
+    replace the real error with "cannot rollback - no transaction is active"."""
+    with pytest.raises(ValueError, match="the real error"):
+        with store._tx() as db:
+            db.execute("ROLLBACK")  # as SQLite does on SQLITE_FULL
+            raise ValueError("the real error")
+    assert not store._conn.in_transaction
+    store.add(make_row())  # the connection is still usable
+    assert len(store.rows()) == 1
+
+
+def test_a_failed_commit_leaves_no_transaction_open(store, tmp_path):
+    """A COMMIT that fails (here: a deferred foreign key still broken) is rolled back, and the next write works."""
+    with pytest.raises(sqlite3.IntegrityError):
+        with store._tx() as db:
+            db.execute("PRAGMA defer_foreign_keys = ON")
+            db.execute("INSERT INTO metrics (result, name, value) VALUES (999, 'wer', 0.1)")
+    assert not store._conn.in_transaction
+    store.add(make_row())
+    assert len(store.rows()) == 1
+
+
+def test_a_locked_store_is_one_clear_error_on_open(tmp_path):
+    from workbench.errors import StoreError
+
+    path = tmp_path / "w.sqlite"
+    ResultStore(path).close()
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("BEGIN EXCLUSIVE")
+    try:
+        with pytest.raises(StoreError, match="w.sqlite.*locked.*close any other program"):
+            ResultStore(path, timeout_s=0.1)
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+
+
+# --- run sources (batch --resume) -----------------------------------------------------------------
+
+
+def test_add_run_keeps_the_source(store):
+    store.add_run("b", "workbench batch data/ab", {}, source="/data/ab")
+    store.add_run("b", "workbench batch data/ab", {"cpu": "x"})  # updated without a source: it stays
+    store.add(make_row(run_id="c"))
+    assert [(r["run_id"], r["source"]) for r in store.runs()] == [("b", "/data/ab"), ("c", None)]
+
+
+def test_a_version_1_store_is_upgraded_in_place(tmp_path):
+    path = tmp_path / "v1.sqlite"
+    db = sqlite3.connect(path)
+    db.executescript("""
+        CREATE TABLE runs (run_id TEXT PRIMARY KEY, created_at TEXT NOT NULL, command TEXT,
+                           hardware TEXT NOT NULL DEFAULT '{}', tags TEXT NOT NULL DEFAULT '[]');
+        INSERT INTO runs VALUES ('old', '2026-01-01T00:00:00+00:00', 'workbench batch data', '{}', '[]');
+        PRAGMA user_version = 1;
+    """)
+    db.close()
+    with ResultStore(path) as s:
+        assert s.schema_version == STORE_SCHEMA_VERSION
+        assert [(r["run_id"], r["command"], r["source"]) for r in s.runs()] == [("old", "workbench batch data", None)]
+        s.add_run("new", "workbench batch x", {}, source="/x")
+        assert s.runs()[1]["source"] == "/x"
+
+
+# --- torn results.jsonl ---------------------------------------------------------------------------
+
+
+def test_a_torn_last_line_is_skipped_and_reported(store, tmp_path, caplog):
+    from workbench.store import read_jsonl
+
+    path = tmp_path / "results.jsonl"
+    write_jsonl(path, [make_row("a"), make_row("b")])
+    with open(path, "a", encoding="utf-8") as f:
+        f.write(json.dumps(make_row("c"))[:40])  # a kill in the middle of an append
+    assert read_jsonl(path).torn_line == 3
+    with caplog.at_level("WARNING", logger="workbench.store"):
+        assert store.import_jsonl(path) == 2
+    assert f"{path}:3" in caplog.text and "torn" in caplog.text
+    assert [r["recipe"] for r in store.rows()] == ["a", "b"]
+    # a last line that is complete JSON but lost its newline is a row like any other
+    path.write_text(json.dumps(make_row("d")), encoding="utf-8")
+    assert read_jsonl(path).torn_line is None and store.import_jsonl(path) == 1
+
+
+def test_a_bad_line_before_the_last_is_still_an_error(store, tmp_path):
+    path = write_jsonl(tmp_path / "results.jsonl", [make_row("a")], ['{"run_id": "run-1", "reci'])
+    with open(path, "a", encoding="utf-8") as f:
+        f.write(json.dumps(make_row("b"))[:40])  # torn at the end as well: the middle one is still wrong
+    with pytest.raises(BadInputError, match=f"{path.name}:2: not valid JSON"):
+        store.import_jsonl(path)
+    assert store.rows() == []
 
 
 # --- filters --------------------------------------------------------------------------------------

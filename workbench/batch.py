@@ -1,12 +1,13 @@
 """Batch comparisons over a folder or a manifest, written to results.jsonl and the SQLite store as each
-result finishes, so an interrupted batch loses nothing finished and ``resume`` skips what is done.
+result finishes, so an interrupted batch loses nothing finished and ``resume`` skips what is done. One process
+writes: with local workers or on Ray, the tasks send their rows back to the driver.
 
 Inputs:
 - a folder: every audio file in it (not recursive), with references beside it by file stem
   (``talk.wav`` + ``talk.stm`` / ``talk.rttm`` / ``talk.srt`` …);
 - a manifest, JSONL or CSV, one recording per row: ``audio``, ``reference`` (one path, or several separated
   by ``;`` in CSV / a list in JSONL), ``speakers`` (optional count), ``tags`` (optional; ``;``-separated in CSV).
-  Relative paths are relative to the manifest's folder.
+  Relative paths are relative to the manifest's folder. A recording listed twice is refused (naming both lines).
 """
 
 from __future__ import annotations
@@ -14,15 +15,22 @@ from __future__ import annotations
 import csv
 import json
 import logging
+import os
+import shlex
+import sqlite3
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from workbench.datamodel import Recording
-from workbench.errors import BadInputError, WorkbenchError
+from workbench.errors import BadInputError, StoreError
+from workbench.files import write_atomic
 from workbench.hallucination.probes import AUDIO_SUFFIXES
+from workbench.recipes import Recipe
 from workbench.references import REFERENCE_FORMATS
 from workbench.result import RunResult
-from workbench.runner import Item, ResultWriter, finite, load_item, run_recipes
+from workbench.runner import RESULTS_FILE, PendingItem, ResultWriter, finite, run_recipes
 from workbench.store import ResultStore
 
 log = logging.getLogger(__name__)
@@ -61,7 +69,14 @@ def discover(source: str | Path) -> list[BatchEntry]:
             rows = [(n, row) for n, row in enumerate(csv.DictReader(f), 2)]
     else:
         raise BadInputError(f"{source}: a manifest must be .jsonl or .csv")
-    return [_entry(source, n, row) for n, row in rows]
+    entries = [_entry(source, n, row) for n, row in rows]
+    first_line: dict[str, int] = {}
+    for (n, _), entry in zip(rows, entries):
+        if entry.audio in first_line:
+            raise BadInputError(f"{source}:{n}: {entry.audio} is listed twice (lines {first_line[entry.audio]} and {n}); "
+                                "list each recording once")
+        first_line[entry.audio] = n
+    return entries
 
 
 def _entry(manifest: Path, line: int, row) -> BatchEntry:
@@ -86,137 +101,240 @@ def _entry(manifest: Path, line: int, row) -> BatchEntry:
                       tuple(split(row.get("tags"))))
 
 
-class StoreWriter(ResultWriter):
-    """Adds each result to the store, and appends it to results.jsonl, as soon as it exists. Parallel workers
-    write to the store only (``jsonl=False``); the parent exports results.jsonl from the store."""
+def plain_row(row: dict) -> dict:
+    """A result row as plain JSON values (what results.jsonl holds, and what a worker sends to the driver)."""
+    return json.loads(json.dumps(finite(row), default=str, allow_nan=False))
 
-    def __init__(self, out_dir: Path, store: ResultStore, *, jsonl: bool = True):
+
+def same_source(run: dict, source: str | Path) -> bool:
+    """Whether a stored run (``ResultStore.runs()``) was a batch over exactly ``source`` (a folder or manifest):
+    its recorded source is the same resolved path. Runs recorded before sources were kept are matched by their
+    command's source argument, exactly as it was typed."""
+    if run.get("source") is not None:
+        return run["source"] == str(Path(source).resolve())
+    try:
+        argv = shlex.split(run.get("command") or "")
+    except ValueError:
+        return False
+    return argv[:2] == ["workbench", "batch"] and argv[2:3] == [str(source)]
+
+
+class StoreWriter(ResultWriter):
+    """Appends each result to results.jsonl, then adds it to the store, as soon as it exists. results.jsonl comes
+    first: when the store cannot be written (locked by another program past its busy timeout, a full disk) the
+    result is already on disk. The store write is tried ``attempts`` times, pausing ``backoff_s``, then twice
+    that, …; then a StoreError (one line: the store, the file holding the result, what to do) stops the batch.
+    After that every further result still goes to results.jsonl and raises the same error (the store is not
+    tried again). ``workbench batch --resume`` adds what the file holds and the store lacks."""
+
+    def __init__(self, out_dir: Path, store: ResultStore, *, attempts: int = 3, backoff_s: float = 1.0):
         super().__init__(out_dir)
         self.store = store
-        self.jsonl = jsonl
+        self.attempts = max(1, attempts)
+        self.backoff_s = backoff_s
+        self.failure: StoreError | None = None
         self.tags: dict[str, tuple[str, ...]] = {}  # recording path → the manifest's tags for it
 
     def write_json(self, row: dict) -> None:
-        row = json.loads(json.dumps(finite(row), default=str, allow_nan=False))
+        row = plain_row(row)
         row["tags"] = list(self.tags.get((row.get("recording") or {}).get("path"), ()))
-        self.store.add(row)
-        if self.jsonl:
-            super().write_json(row)
+        super().write_json(row)
+        if self.failure is not None:
+            raise self.failure
+        for attempt in range(1, self.attempts + 1):
+            try:
+                self.store.add(row)
+                return
+            except sqlite3.Error as exc:  # locked, full, read-only, I/O
+                problem = f"{type(exc).__name__}: {exc}"
+                if attempt < self.attempts:
+                    pause = self.backoff_s * 2 ** (attempt - 1)
+                    log.warning("%s: could not add a result (%s); trying again in %.1f s", self.store.path, problem, pause)
+                    time.sleep(pause)
+        run_id = row.get("run_id", "")
+        self.failure = StoreError(
+            f"{self.store.path}: could not add a result to the results store ({problem}; {self.attempts} tries). "
+            f"It is kept in {self.path}. Close any other program using the store (or free disk space), then run "
+            f"the same `workbench batch` with --resume --run-id {run_id} to add it and go on")
+        raise self.failure
+
+
+class RowCollector:
+    """A worker's writer: keeps each result as a plain JSON row for the driver, which alone writes results.jsonl
+    and the store (a worker gets no path to either: on Ray it may run on another host)."""
+
+    def __init__(self):
+        self.rows: list[dict] = []
+
+    def write(self, result: RunResult) -> None:
+        self.rows.append(plain_row(result.to_json()))
+
+    def write_json(self, row: dict) -> None:
+        self.rows.append(plain_row(row))
+
+
+Work = list[tuple[Recipe, list[BatchEntry]]]
+
+
+def _todo(recipes, entries: list[BatchEntry], done: set[tuple[str, str]]) -> Work:
+    """(recipe, its entries not done yet) for every recipe with something left to do."""
+    work = []
+    for recipe in recipes:
+        todo = [e for e in entries if (e.audio, recipe.hash) not in done]
+        if todo:
+            work.append((recipe, todo))
+    return work
+
+
+def _run(work: Work, *, writer, run_id: str, **kwargs) -> list[RunResult]:
+    """Each recipe on its entries: its models load once; each recording is decoded when the recipe reaches it
+    and released after (one decoded recording in memory at a time — so once per recipe that needs it)."""
+    results: list[RunResult] = []
+    for recipe, todo in work:
+        pending = [PendingItem(e.audio, e.references, e.num_speakers) for e in todo]
+        results += run_recipes([recipe], pending, writer=writer, run_id=run_id, **kwargs)
+    return results
 
 
 def run_batch(recipes, entries: list[BatchEntry], *, writer: StoreWriter, run_id: str, resume: bool = False,
               **kwargs) -> list[RunResult]:
-    """Every recipe on every entry not already done in this run. Recordings are decoded once; a recording
-    that cannot be decoded is recorded as a failed result for each recipe and the batch goes on."""
+    """Every recipe on every entry not already done in this run (with ``resume``: see ``ResultStore.done`` —
+    recipes that did not run and transient failures are tried again, and their new result replaces the old).
+    A recording that cannot be decoded is recorded as a failed result for each recipe and the batch goes on."""
     done = writer.store.done(run_id) if resume else set()
     writer.tags.update({e.audio: e.tags for e in entries if e.tags})
-    items: dict[str, Item | WorkbenchError] = {}
-    results: list[RunResult] = []
-    for recipe in recipes:
-        todo = [e for e in entries if (e.audio, recipe.hash) not in done]
-        if not todo:
-            continue
-        runnable = []
-        for entry in todo:
-            if entry.audio not in items:
-                try:
-                    items[entry.audio] = load_item(entry.audio, entry.references, num_speakers=entry.num_speakers)
-                except WorkbenchError as exc:
-                    items[entry.audio] = exc
-            item = items[entry.audio]
-            if isinstance(item, WorkbenchError):
-                failed = RunResult(run_id=run_id, recipe=recipe.name, recipe_hash=recipe.hash, pipeline=recipe.pipeline,
-                                   recording=Recording(Path(entry.audio).stem, entry.audio, 0.0, 0, 0),
-                                   transcript=None, error=f"{type(item).__name__}: {item}", error_stage="decode",
-                                   error_kind="bad-input")
-                writer.write(failed)
-                results.append(failed)
-            else:
-                runnable.append(item)
-        if runnable:
-            results += run_recipes([recipe], runnable, writer=writer, run_id=run_id, **kwargs)
-    return results
+    return _run(_todo(recipes, entries, done), writer=writer, run_id=run_id, **kwargs)
 
 
-def _worker(recipe, entries: list[BatchEntry], out_dir: str, store_path: str, run_id: str, resume: bool, kwargs: dict) -> int:
-    """One worker process: this recipe's models load once, its share of the recordings runs, results go to
-    the store as they finish."""
+def _worker(recipe, entries: list[BatchEntry], run_id: str, kwargs: dict) -> list[dict]:
+    """One worker process (or Ray task): this recipe's models load once, its share of the recordings runs; the
+    result rows go back to the driver, which writes them."""
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    with ResultStore(store_path) as store:
-        writer = StoreWriter(Path(out_dir), store, jsonl=False)
-        return len(run_batch([recipe], entries, writer=writer, run_id=run_id, resume=resume, **kwargs))
+    writer = RowCollector()
+    _run([(recipe, entries)], writer=writer, run_id=run_id, **kwargs)
+    return writer.rows
 
 
-def _tasks(recipes, entries: list[BatchEntry], workers: int) -> list[tuple]:
-    """(recipe, share of the recordings) per task: each recipe's recordings split into ``workers`` shares."""
-    shares = [entries[i::workers] for i in range(workers)]
-    return [(recipe, share) for recipe in recipes for share in shares if share]
+def _tasks(work: Work, workers: int) -> list[tuple]:
+    """(recipe, share of its recordings to do) per task: each recipe's recordings split into ``workers`` shares."""
+    return [(recipe, todo[i::workers]) for recipe, todo in work for i in range(workers) if todo[i::workers]]
+
+
+def _gather(finished: Iterator[Callable[[], list[dict]]], total: int, writer: StoreWriter, progress) -> int:
+    """The driver's side: as each task finishes, its rows go to results.jsonl and the store (this process is the
+    only writer). A task that failed, or a store that cannot be written, does not stop the others' rows from
+    being kept; the first such error is raised once every task is in. Returns the rows written."""
+    added = 0
+    failure: BaseException | None = None
+    for done, rows in enumerate(finished, 1):
+        try:
+            rows = rows()
+        except Exception as exc:  # noqa: BLE001 - a failed task: the others' results still count
+            log.error("a batch task failed: %s", exc)
+            failure = failure or exc
+            rows = []
+        for row in rows:
+            try:
+                writer.write_json(row)
+            except StoreError as exc:  # the row is in results.jsonl
+                failure = failure or exc
+            added += 1
+        if progress is not None:
+            progress(done, total)
+    if failure is not None:
+        raise failure
+    return added
+
+
+def _driver_writer(out_dir: Path, store: ResultStore, entries: list[BatchEntry]) -> StoreWriter:
+    writer = StoreWriter(Path(out_dir), store)
+    writer.tags.update({e.audio: e.tags for e in entries if e.tags})
+    return writer
 
 
 def run_batch_parallel(recipes, entries: list[BatchEntry], *, workers: int, out_dir: Path, store_path: Path, run_id: str,
                        resume: bool = False, progress=None, **kwargs) -> int:
-    """The batch over ``workers`` local processes: each recipe's recordings are split into ``workers`` shares;
-    each share is one task (models loaded once per task). Results land in the store as they finish; when all
-    tasks are done (or some failed), results.jsonl is written from the store. Returns the results added."""
+    """The batch over ``workers`` local processes: each recipe's recordings still to do are split into
+    ``workers`` shares; each share is one task (models loaded once per task). Workers send their rows back;
+    this process appends them to results.jsonl and adds them to the store as each task finishes. Returns the
+    results written."""
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor, as_completed
 
-    tasks = _tasks(recipes, entries, workers)
-    added = 0
     context = multiprocessing.get_context("spawn")  # no fork after torch/CTranslate2 threads started
-    try:
+    with ResultStore(store_path) as store:
+        writer = _driver_writer(out_dir, store, entries)
+        tasks = _tasks(_todo(recipes, entries, store.done(run_id) if resume else set()), workers)
         with ProcessPoolExecutor(workers, mp_context=context) as pool:
-            futures = [pool.submit(_worker, recipe, share, str(out_dir), str(store_path), run_id, resume, kwargs)
-                       for recipe, share in tasks]
-            for done, future in enumerate(as_completed(futures), 1):
-                added += future.result()
-                if progress is not None:
-                    progress(done, len(futures))
-    finally:
-        export_jsonl(store_path, run_id, out_dir)
+            futures = [pool.submit(_worker, recipe, share, run_id, kwargs) for recipe, share in tasks]
+            return _gather((f.result for f in as_completed(futures)), len(futures), writer, progress)
+
+
+def export_jsonl(store_path: Path, run_id: str, out_dir: Path) -> int:
+    """Rewrite results.jsonl of a run from the store: every result once (the latest per recording and recipe),
+    written to a temporary file and renamed over the old one. Rows the old file holds and the store lacks (a
+    store write that failed, a kill between the two writes) are added to the store first, so none is dropped;
+    a torn last line (a write cut short) is skipped. Returns how many rows the file added to the store."""
+    path = Path(out_dir) / RESULTS_FILE
+    with ResultStore(store_path) as store:
+        added = store.import_jsonl(path) if path.is_file() else 0
+        rows = store.rows(run_id=run_id)
+    Path(out_dir).mkdir(parents=True, exist_ok=True)
+    write_atomic(path, "".join(json.dumps(row, ensure_ascii=False, allow_nan=False) + "\n" for row in rows))
     return added
 
 
-def export_jsonl(store_path: Path, run_id: str, out_dir: Path) -> None:
-    """results.jsonl of a run, from the store (every finished result once)."""
-    with ResultStore(store_path) as store:
-        rows = store.rows(run_id=run_id)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    with open(out_dir / "results.jsonl", "w", encoding="utf-8") as f:
-        for row in rows:
-            f.write(json.dumps(row, ensure_ascii=False, allow_nan=False) + "\n")
+RAY_USAGE_STATS = "RAY_USAGE_STATS_ENABLED"
+
+
+@contextmanager
+def _ray_usage_stats_off() -> Iterator[None]:
+    """Ray sends usage statistics over the internet by default. A Ray instance started from here does not, unless
+    the user asked for them (RAY_USAGE_STATS_ENABLED set in the environment, e.g. to 1)."""
+    if RAY_USAGE_STATS in os.environ:
+        yield
+        return
+    os.environ[RAY_USAGE_STATS] = "0"
+    try:
+        yield
+    finally:
+        os.environ.pop(RAY_USAGE_STATS, None)
 
 
 def run_batch_ray(recipes, entries: list[BatchEntry], *, workers: int, out_dir: Path, store_path: Path, run_id: str,
                   resume: bool = False, address: str | None = None, gpus_per_task: float = 0.0, progress=None,
                   **kwargs) -> int:
-    """The same batch on Ray: one task per recipe × share of the recordings (models load once per task), each
-    asking for one CPU and ``gpus_per_task`` GPUs. ``address`` joins a running cluster (its workers must reach
-    ``store_path``: put it on a shared filesystem); without it a local Ray instance with ``workers`` CPUs starts.
-    Results land in the same store and results.jsonl as with the local executor."""
+    """The same batch on Ray: one task per recipe × share of the recordings still to do (models load once per
+    task), each asking for one CPU and ``gpus_per_task`` GPUs. ``address`` joins a running cluster; without it a
+    local Ray instance with ``workers`` CPUs starts (usage statistics off unless RAY_USAGE_STATS_ENABLED is set).
+    Tasks return their rows; only this process (the driver) writes results.jsonl and the store, as each task
+    finishes — an interrupted batch keeps every finished task. The same results as the local executor."""
     try:
         import ray
     except ImportError:
         raise BadInputError('the Ray executor needs Ray: pip install "ray>=2.9" (or -e ".[ray]")') from None
-    started = False
-    if not ray.is_initialized():
-        ray.init(address=address, num_cpus=None if address else workers, include_dashboard=False,
-                 log_to_driver=False, configure_logging=False)
-        started = True
-    remote = ray.remote(_worker)
-    added = 0
-    try:
-        pending = [remote.options(num_cpus=1, num_gpus=gpus_per_task).remote(
-                       recipe, share, str(out_dir), str(store_path), run_id, resume, kwargs)
-                   for recipe, share in _tasks(recipes, entries, workers)]
-        total = len(pending)
-        while pending:
-            ready, pending = ray.wait(pending, num_returns=1)
-            added += ray.get(ready[0])
-            if progress is not None:
-                progress(total - len(pending), total)
-    finally:
-        export_jsonl(store_path, run_id, out_dir)
-        if started:
-            ray.shutdown()
-    return added
+    with ResultStore(store_path) as store, _ray_usage_stats_off():
+        writer = _driver_writer(out_dir, store, entries)
+        tasks = _tasks(_todo(recipes, entries, store.done(run_id) if resume else set()), workers)
+        if not tasks:
+            return 0
+        started = False
+        if not ray.is_initialized():
+            ray.init(address=address, num_cpus=None if address else workers, include_dashboard=False,
+                     log_to_driver=False, configure_logging=False)
+            started = True
+        try:
+            remote = ray.remote(_worker)
+            pending = [remote.options(num_cpus=1, num_gpus=gpus_per_task).remote(recipe, share, run_id, kwargs)
+                       for recipe, share in tasks]
+
+            def finished() -> Iterator[Callable[[], list[dict]]]:
+                waiting = pending
+                while waiting:
+                    ready, waiting = ray.wait(waiting, num_returns=1)
+                    yield lambda ref=ready[0]: ray.get(ref)
+
+            return _gather(finished(), len(pending), writer, progress)
+        finally:
+            if started:
+                ray.shutdown()

@@ -316,31 +316,43 @@ def batch(
 ) -> None:
     """Run recipes over a folder or manifest; results go to results.jsonl and the store as they finish."""
     from workbench import environment, runner
-    from workbench.batch import StoreWriter, discover, export_jsonl, run_batch, run_batch_parallel, run_batch_ray
+    from workbench.batch import (StoreWriter, discover, export_jsonl, run_batch, run_batch_parallel, run_batch_ray,
+                                 same_source)
     from workbench.store import ResultStore
     from workbench.summary import markdown
 
     _setup_logging(verbose)
     try:
+        if run_id is not None:
+            runner.check_run_id(run_id)
         if executor not in ("local", "ray"):
             raise BadInputError(f"unknown executor {executor!r}; known: local, ray")
         setup = _setup(_recipe_names(recipes), hardware, prices, normalizer, phrases)
         entries = discover(source)
+        resolved = str(source.resolve())
         store = ResultStore(store_path)
         if resume and run_id is None:
-            previous = [r for r in store.runs() if r.get("command") and str(source) in r["command"]]
+            previous = [r["run_id"] for r in store.runs() if same_source(r, source)]
             if not previous:
-                raise BadInputError(f"--resume: no earlier batch over {source} in {store_path}; drop --resume to start one")
-            run_id = previous[-1]["run_id"]
+                store.close()
+                raise BadInputError(f"--resume: no earlier batch over {resolved} in {store_path}; drop --resume to start "
+                                    "one, or name the run with --run-id")
+            run_id = runner.check_run_id(previous[-1])
     except WorkbenchError as exc:
         _fail(exc)
         return
     run_id = run_id or runner.new_run_id()
-    store.add_run(run_id, ["workbench", "batch", str(source)], environment.hardware())
     writer = StoreWriter(out_dir / run_id, store)
     recipe_list = setup.pop("recipes")
     interrupted = False
     try:
+        store.add_run(run_id, ["workbench", "batch", str(source)], environment.hardware(), source=resolved)
+        if writer.path.is_file():
+            # an earlier batch of this run left results.jsonl: add what it holds and the store lacks (a store
+            # write that failed, a kill between the two writes), and rewrite it whole before appending to it
+            # (a line torn by a kill would otherwise run into the next one; the store logs that it skipped it)
+            if recovered := export_jsonl(store_path, run_id, writer.out_dir):
+                console.print(f"added {recovered} result(s) from {escape(str(writer.path))} that the store lacked")
         with _progress() as progress:
             if executor == "ray":
                 task = progress.add_task(f"batch on Ray ({workers} CPUs)", total=None)
@@ -359,11 +371,16 @@ def batch(
         interrupted = True
         console.print(f"[yellow]interrupted: finished results are kept; continue with --resume --run-id {run_id}[/]")
     except WorkbenchError as exc:
+        store.close()
         _fail(exc)
-    # the store is the record: results.jsonl is rewritten from it, so a crash between the two writes (or a
-    # line cut short by a kill) never leaves the file short or broken after a resume
-    export_jsonl(store_path, run_id, writer.out_dir)
-    rows = store.rows(run_id=run_id)
+    try:
+        # the store is the record: results.jsonl is rewritten from it (rows only the file held are added to the
+        # store first), so a crash between the two writes never leaves the file short, duplicated or broken
+        export_jsonl(store_path, run_id, writer.out_dir)
+        rows = store.rows(run_id=run_id)
+    except WorkbenchError as exc:
+        store.close()
+        _fail(exc)
     out.print(f"{len(rows)} results in run {run_id} ({len(entries)} recordings × {len(recipe_list)} recipes)")
     if writer.results:
         (writer.out_dir / "summary.md").write_text(markdown(writer.results, title=f"Batch {run_id}"), encoding="utf-8")
@@ -371,6 +388,36 @@ def batch(
     store.close()
     if interrupted:
         raise typer.Exit(130)
+
+
+def _run_rows(run: str, store_path: Path, *, check_id: bool = True) -> tuple[list[dict], str, Path]:
+    """A run's rows, its id and its folder, from RUN: a results.jsonl path, or a run id in the store (``check_id``:
+    the id will name a folder, so it must be a plain name). A torn last line of a results file is skipped, with a
+    line saying so. Raises WorkbenchError."""
+    from workbench.runner import check_run_id
+    from workbench.store import ResultStore, read_jsonl
+
+    path = Path(run)
+    if path.suffix == ".jsonl" and path.is_file():
+        found = read_jsonl(path)
+        if found.torn_line:
+            console.print(f"[yellow]{escape(str(path))}:{found.torn_line}: skipped a torn last line (a write cut "
+                          "short); that result is left out[/]", soft_wrap=True)
+        with ResultStore(":memory:") as store:
+            store.import_jsonl(path, parsed=found)
+            rows = store.rows()
+        run_id, run_dir = (rows[0]["run_id"] if rows else path.parent.name), path.parent
+    else:
+        if check_id:
+            check_run_id(run)
+        if not store_path.is_file():
+            raise BadInputError(f"no results store at {store_path}: pass --store, or a results.jsonl path")
+        with ResultStore(store_path) as store:
+            rows = store.rows(run_id=run)
+        run_id, run_dir = run, store_path.parent / run  # where `batch` keeps the run's files (the store's folder by default)
+    if not rows:
+        raise BadInputError(f"run {run!r} has no results (see the run ids in {store_path})")
+    return rows, run_id, run_dir
 
 
 @app.command()
@@ -390,27 +437,11 @@ def report(
     Reference texts are read only from the run folder and the --reference paths (the results name them, and a
     report must not embed a file it was not given)."""
     from workbench.report import write_reports
-    from workbench.store import ResultStore
 
     _setup_logging(verbose)
     try:
-        path = Path(run)
-        if path.suffix == ".jsonl" and path.is_file():
-            with ResultStore(":memory:") as store:
-                store.import_jsonl(path)
-                rows = store.rows()
-            run_id = rows[0]["run_id"] if rows else path.parent.name
-            run_dir = path.parent
-            target = out_dir or run_dir
-        else:
-            if not store_path.is_file():
-                raise BadInputError(f"no results store at {store_path}: pass --store, or a results.jsonl path")
-            with ResultStore(store_path) as store:
-                rows = store.rows(run_id=run)
-            run_id, target = run, out_dir or Path("reports") / run
-            run_dir = store_path.parent / run  # where `batch` keeps the run's files (the store's folder by default)
-        if not rows:
-            raise BadInputError(f"run {run!r} has no results (see the run ids in {store_path})")
+        rows, run_id, run_dir = _run_rows(run, store_path, check_id=out_dir is None)
+        target = out_dir or (run_dir if Path(run).suffix == ".jsonl" else Path("reports") / run)
         written = write_reports(rows, run_id, target, [f.strip() for f in formats.split(",") if f.strip()],
                                 run_dir=run_dir, references=references or ())
     except WorkbenchError as exc:
@@ -438,25 +469,12 @@ def export(
 ) -> None:
     """Write each result as SegLST, CTM, RTTM, SRT and WebVTT (for meeteval, pyannote.metrics, subtitle tools)."""
     from workbench.exports import export_rows, parse_formats
-    from workbench.store import ResultStore
 
     _setup_logging(verbose)
     try:
         chosen = parse_formats(formats)
-        path = Path(run)  # RUN is resolved as `workbench report` resolves it
-        if path.suffix == ".jsonl" and path.is_file():
-            with ResultStore(":memory:") as store:
-                store.import_jsonl(path)
-                rows = store.rows()
-            target = out_dir or path.parent / "export"
-        else:
-            if not store_path.is_file():
-                raise BadInputError(f"no results store at {store_path}: pass --store, or a results.jsonl path")
-            with ResultStore(store_path) as store:
-                rows = store.rows(run_id=run)
-            target = out_dir or Path("reports") / run / "export"
-        if not rows:
-            raise BadInputError(f"run {run!r} has no results (see the run ids in {store_path})")
+        rows, _, run_dir = _run_rows(run, store_path, check_id=out_dir is None)
+        target = out_dir or (run_dir if Path(run).suffix == ".jsonl" else Path("reports") / run) / "export"
         exported = export_rows(rows, target, chosen)
     except WorkbenchError as exc:
         _fail(exc)

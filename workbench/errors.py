@@ -46,3 +46,8 @@ class BackendUnavailable(WorkbenchError):
         self.reason = reason
         self.fix = fix
         super().__init__(f"{reason}. {fix}".strip() if fix else reason)
+
+
+class StoreError(WorkbenchError):
+    """The results store cannot be written (locked by another program, disk full, read-only); the message names
+    the store and what to do. Nothing computed is lost: the result is in results.jsonl."""

@@ -572,11 +572,14 @@ def write_reports(rows: Sequence[dict], run_id: str, out_dir: Path, formats: Seq
         from workbench.errors import BadInputError
 
         raise BadInputError(f"unknown report format {', '.join(unknown)}; known: {', '.join(FORMATS)}")
+    from workbench.files import write_atomic
+
     out_dir.mkdir(parents=True, exist_ok=True)
     analysis = _analysed(rows, None) if set(formats) - {"csv"} else None  # computed once for every format
     paths = []
     for fmt in formats:
         path = out_dir / f"report.{fmt}"
-        path.write_text(render(rows, run_id, fmt, analysis, (run_dir or out_dir, *references)), encoding="utf-8")
+        # a reader never sees half a report
+        write_atomic(path, render(rows, run_id, fmt, analysis, (run_dir or out_dir, *references)))
         paths.append(path)
     return paths

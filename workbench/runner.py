@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import secrets
 import threading
 import time
@@ -16,12 +17,13 @@ from collections.abc import Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from itertools import islice
 from pathlib import Path
 
 from workbench import environment
 from workbench.audio import Audio, load_audio
 from workbench.cost import ApiPrice, HardwarePrice
-from workbench.datamodel import Reference, StageTiming, Transcript
+from workbench.datamodel import Recording, Reference, StageTiming, Transcript
 from workbench.errors import BackendUnavailable, WorkbenchError
 from workbench.hooks import Hook, null_hook
 from workbench.measure import StageClock, peak_rss_mb, reset_peak_rss
@@ -60,6 +62,57 @@ def load_item(audio_path: str, reference_paths: Sequence[str] = (), *, max_durat
 
         raise BadInputError(f"speaker count must be at least 1 (got {num_speakers})")
     return Item(audio, tuple(load_reference(p) for p in reference_paths), num_speakers)
+
+
+@dataclass(frozen=True)
+class PendingItem:
+    """A recording to decode only when a recipe reaches it, and to release right after (batches: one decoded
+    recording in memory at a time). ``run_recipes`` takes these beside ``Item``s; one that cannot be decoded is
+    recorded as a failed result (error_kind "bad-input") for that recipe and the others go on."""
+
+    audio_path: str
+    reference_paths: tuple[str, ...] = ()
+    num_speakers: int | None = None
+
+    def load(self) -> Item:
+        return load_item(self.audio_path, self.reference_paths, num_speakers=self.num_speakers)
+
+
+def _decoded(items, undecodable) -> Iterator[Item]:
+    """The items in order, each ``PendingItem`` decoded when reached and not kept here after it is handed on;
+    one that cannot be decoded goes to ``undecodable(pending, error)`` and is skipped."""
+    for source in items:
+        if isinstance(source, PendingItem):
+            try:
+                item = source.load()
+            except WorkbenchError as exc:
+                undecodable(source, exc)
+                continue
+        else:
+            item = source
+        yield item
+        del item  # released before the next one is decoded
+
+
+def _first_then(box: list, rest: Iterator[Item]) -> Iterator[Item]:
+    """What ``box`` holds (taken out of it), then ``rest``."""
+    while box:
+        yield box.pop()
+    yield from rest
+
+
+RUN_ID_CHARACTERS = re.compile(r"[A-Za-z0-9._-]{1,128}")
+
+
+def check_run_id(run_id: str) -> str:
+    """``run_id`` if it is safe as a folder name under the reports folder (letters, digits, ``.``, ``_``, ``-``;
+    not ``.`` or ``..``; at most 128 characters), else BadInputError."""
+    if not RUN_ID_CHARACTERS.fullmatch(run_id or "") or run_id in (".", ".."):
+        from workbench.errors import BadInputError
+
+        raise BadInputError(f"run id {run_id!r} is not allowed: use only letters, digits, '.', '_' and '-' "
+                            "(at most 128; not '.' or '..') — it names the run's folder under the reports folder")
+    return run_id
 
 
 def prepare(recipe_names: Sequence[str], *, hardware: str | None = None, prices=None,
@@ -116,13 +169,13 @@ def seed_everything(seed: int = 0) -> None:
 WARMUP_S = 2.0
 
 
-def _warm_up(pipeline, recipe: Recipe, items) -> float | None:
+def _warm_up(pipeline, recipe: Recipe, first: Item | None) -> float | None:
     """Run the pipeline once on the first seconds of the first recording, as part of ``load``, so one-time
     costs (JIT compilation, first-call allocations) are not charged to the first recording's stages.
     Skipped for remote models (a warm-up call would be billed); returns its seconds, or None when skipped."""
-    if not items or not getattr(pipeline, "warm_up", False) or any(s.backend == "openai-compatible" for s in recipe.stages):
+    if first is None or not getattr(pipeline, "warm_up", False) or any(s.backend == "openai-compatible" for s in recipe.stages):
         return None
-    samples = items[0].audio.samples[: int(WARMUP_S * 16000)]
+    samples = first.audio.samples[: int(WARMUP_S * 16000)]
     start = time.perf_counter()
     try:
         pipeline.run(samples, StageClock())
@@ -275,7 +328,7 @@ def _unload(pipeline) -> None:
 
 def run_recipes(
     recipes: Sequence[Recipe],
-    items: Sequence[Item],
+    items: Sequence[Item | PendingItem],
     *,
     writer: ResultWriter,
     run_id: str,
@@ -287,8 +340,9 @@ def run_recipes(
     pool: PipelinePool | None = None,
 ) -> list[RunResult]:
     """Every recipe on every item; models load once per recipe and are released before the next — or, with a
-    ``pool``, kept loaded for the next call. ``api_prices`` maps price-table ids to API prices, for recipes
-    whose backend names one (``price = …``)."""
+    ``pool``, kept loaded for the next call. A ``PendingItem`` is decoded when its recipe reaches it and released
+    after (so once per recipe); one that cannot be decoded is recorded as a failed result for that recipe.
+    ``api_prices`` maps price-table ids to API prices, for recipes whose backend names one (``price = …``)."""
     results: list[RunResult] = []
     for recipe in recipes:
         results.extend(_run_recipe(recipe, items, writer, run_id, price, normalizer, _prefixed(hook, recipe.name),
@@ -343,11 +397,28 @@ def _run_recipe(recipe, items, writer, run_id, price, normalizer, hook, api_pric
                                    phrases=phrases)
         return RunResult(**base)
 
+    out: list[RunResult] = []
+
+    def emit(r: RunResult) -> None:
+        writer.write(r)
+        out.append(r)
+
+    def undecodable(source: PendingItem, exc: WorkbenchError) -> None:
+        emit(RunResult(run_id=run_id, recipe=recipe.name, recipe_hash=recipe.hash, recipe_path=recipe.path,
+                       pipeline=recipe.pipeline, recording=Recording(Path(source.audio_path).stem, source.audio_path, 0.0, 0, 0),
+                       transcript=None, error=f"{type(exc).__name__}: {exc}", error_stage="decode", error_kind="bad-input",
+                       hardware=environment.hardware(), created_at=datetime.now(timezone.utc).isoformat(timespec="seconds")))
+
+    # decoded one at a time as the loop below reaches them (PendingItem), each released before the next;
+    # the first is decoded before the load (the warm-up runs on it) and held in ``first`` until it runs
+    recordings = _decoded(items, undecodable)
+    first: list[Item] = []
+
     def fail_all(message: str, stage: str, kind: str, timings=()) -> list[RunResult]:
-        out = [result(item, transcript=None, error=message, error_stage=stage, error_kind=kind, timings=tuple(timings),
-                      versions=environment.versions()) for item in items]
-        for r in out:
-            writer.write(r)
+        for item in _first_then(first, recordings):
+            emit(result(item, transcript=None, error=message, error_stage=stage, error_kind=kind, timings=tuple(timings),
+                        versions=environment.versions()))
+            del item
         return out
 
     if not availability.ok:
@@ -356,6 +427,9 @@ def _run_recipe(recipe, items, writer, run_id, price, normalizer, hook, api_pric
         return fail_all(message, "check", "unavailable")
 
     reset_peak_rss()
+    first.extend(islice(recordings, 1))
+    if not first:  # nothing could be decoded: no model to load
+        return out
     load_clock = StageClock(hook)  # one load at most: a reused pipeline leaves it empty
 
     def load() -> tuple[object, StageTiming]:
@@ -363,7 +437,7 @@ def _run_recipe(recipe, items, writer, run_id, price, normalizer, hook, api_pric
         try:
             with load_clock.stage("load") as detail:
                 pipeline.load()
-                detail["warmup_s"] = _warm_up(pipeline, recipe, items)
+                detail["warmup_s"] = _warm_up(pipeline, recipe, first[0] if first else None)
         except BaseException:
             _unload(pipeline)
             raise
@@ -385,18 +459,19 @@ def _run_recipe(recipe, items, writer, run_id, price, normalizer, hook, api_pric
             return fail_all(f"load failed: {type(exc).__name__}: {exc}", "load", "load-failed", load_clock.timings)
         if reused:
             hook("load", StageTiming("load", 0.0, 0.0, {"reused": True}))
-        return _run_loaded(pipeline, timed, reused, recipe=recipe, items=items, writer=writer, result=result,
-                           hook=hook, normalizer=normalizer, diarizes=diarizes, formats=formats, phrases=phrases)
+        _run_loaded(pipeline, timed, reused, recipe=recipe, items=_first_then(first, recordings), count=len(items),
+                    emit=emit, result=result, hook=hook, normalizer=normalizer, diarizes=diarizes, formats=formats,
+                    phrases=phrases)
+        return out
 
 
-def _run_loaded(pipeline, timed: StageTiming, reused: bool, *, recipe, items, writer, result, hook, normalizer,
-                diarizes, formats, phrases) -> list[RunResult]:
+def _run_loaded(pipeline, timed: StageTiming, reused: bool, *, recipe, items: Iterator[Item], count: int, emit, result,
+                hook, normalizer, diarizes, formats, phrases) -> None:
     versions = environment.versions(pipeline.versions())
     components = pipeline.describe()
     # a reused pipeline reports the load it was made with (the models were not loaded again: "reused")
     load_timing = StageTiming("load", timed.wall_s, timed.cpu_s,
-                              {**timed.detail, "shared_by_recordings": len(items), **({"reused": True} if reused else {})})
-    out: list[RunResult] = []
+                              {**timed.detail, "shared_by_recordings": count, **({"reused": True} if reused else {})})
     for item in items:
         seed_everything()
         clock = StageClock(hook)
@@ -415,11 +490,11 @@ def _run_loaded(pipeline, timed: StageTiming, reused: bool, *, recipe, items, wr
                        error_kind="transient" if getattr(cause, "transient", False) else "failed",
                        timings=(load_timing, *clock.timings), versions=versions, components=components,
                        peak_rss_mb=peak_rss_mb())
+            del cause, partial  # their tracebacks hold the recording's samples
         else:
             r = result(item, transcript=output.transcript, usage=output.usage, timings=(load_timing, *clock.timings),
                        scores=score(item, output.transcript, normalizer, diarizes, formats=formats, phrases=phrases),
                        details=output.details, versions=versions,
                        components=components, peak_rss_mb=peak_rss_mb())
-        writer.write(r)
-        out.append(r)
-    return out
+        del item  # released before the next recording is decoded
+        emit(r)

@@ -2,9 +2,11 @@
 
 One file (default ``reports/workbench.sqlite``) holds:
 
-* ``runs``       — run_id (primary key), created_at, command, hardware (JSON), tags (JSON list);
+* ``runs``       — run_id (primary key), created_at, command, hardware (JSON), tags (JSON list), and for a
+  batch its ``source`` (the resolved folder or manifest path, which ``batch --resume`` matches exactly);
 * ``recordings`` — one row per (path, duration_s): recording_id, path, duration_s, sample_rate, channels, codec;
-* ``results``    — one row per run × recording × recipe_hash (unique, so a resumed batch never duplicates),
+* ``results``    — one row per run × recording × recipe_hash (unique: the latest result for that key; a resumed
+  batch never duplicates, and a retried recipe replaces its earlier row),
   with the columns a query filters on (recipe, pipeline, error, error_stage, rtfx, cost, peak RSS, created_at)
   and ``row``: the full ``RunResult.to_json()`` dict as JSON, stored as it is (model output included —
   escaping is the renderer's job, never the store's);
@@ -13,7 +15,8 @@ One file (default ``reports/workbench.sqlite``) holds:
   A figure that could not be measured (``null``) is stored as NULL, never as 0. Text fields (normalizer,
   reference paths, examples) and booleans are not metrics and are left out; they stay in ``row``.
 
-The schema version is ``PRAGMA user_version``; a file written by a newer workbench is refused.
+The schema version is ``PRAGMA user_version``; a file written by a newer workbench is refused, an older one is
+upgraded in place (1 → 2: ``runs.source``).
 
 Concurrency: several processes (batch workers) may add to one file at once. The file is in WAL mode,
 every connection waits up to ``BUSY_TIMEOUT_S`` for a lock, and each ``add`` is one short
@@ -27,25 +30,33 @@ Every value goes through ``?`` parameters; SQL text is only ever built from fixe
 from __future__ import annotations
 
 import json
+import logging
 import math
 import shlex
 import sqlite3
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-from workbench.errors import BadInputError
+from workbench.errors import BadInputError, StoreError
 
-STORE_SCHEMA_VERSION = 1
+log = logging.getLogger(__name__)
+
+STORE_SCHEMA_VERSION = 2
 DEFAULT_PATH = Path("reports") / "workbench.sqlite"
 BUSY_TIMEOUT_S = 60.0
+#: what to do when the store cannot be written (the end of every StoreError message)
+STORE_HELP = ("close any other program using it (or free disk space), then run again; a batch's finished "
+              "results are kept in its results.jsonl, and `workbench batch --resume` adds them")
 
-# A row whose error happened at one of these stages is not "done" for --resume: the recipe never ran
-# (a missing package, model or API key), so after the user fixes that, a resume should try it again.
-# A row that failed later (load, a pipeline stage) did run: its error is its result, and it counts as done.
-RETRY_STAGES = ("check",)
+# Error kinds (workbench.result) a resume tries again: the recipe never ran (a missing package, model or API
+# key; models that failed to load; a recording that could not be decoded: result.DID_NOT_RUN), or a request
+# failed in a way retrying may fix ("transient": timeout, 429, 5xx). After the user fixes the cause, a resume
+# runs it again and the new result replaces the old row. A row that ran and failed ("failed") is a result.
+RETRY_TRANSIENT = "transient"
 
 # metrics that hold text when present: a null there is "no text", not an unmeasured figure
 _TEXT_METRICS = frozenset({
@@ -58,7 +69,8 @@ CREATE TABLE IF NOT EXISTS runs (
     created_at  TEXT NOT NULL,
     command     TEXT,
     hardware    TEXT NOT NULL DEFAULT '{}',
-    tags        TEXT NOT NULL DEFAULT '[]'
+    tags        TEXT NOT NULL DEFAULT '[]',
+    source      TEXT
 );
 CREATE TABLE IF NOT EXISTS recordings (
     id           INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -125,6 +137,50 @@ def flatten_metrics(metrics: dict | None) -> list[tuple[str, float | None]]:
     return out
 
 
+def _later(a: str | None, b: str | None) -> bool:
+    """Whether timestamp ``a`` is strictly later than ``b`` (False when either is missing or unreadable)."""
+    try:
+        return datetime.fromisoformat(a) > datetime.fromisoformat(b)
+    except (TypeError, ValueError):
+        return False
+
+
+@dataclass(frozen=True)
+class JsonlRows:
+    """What ``read_jsonl`` found: (line number, parsed JSON) per non-blank line, and the number of a torn last
+    line that was skipped (None when the file ended cleanly)."""
+
+    rows: list[tuple[int, object]]
+    torn_line: int | None = None
+
+
+def read_jsonl(path: str | Path) -> JsonlRows:
+    """The lines of a results.jsonl file, parsed. A line that is not valid JSON (or not UTF-8) raises
+    BadInputError naming ``file:line`` — except the last line when the file does not end with a newline: that
+    is a write cut short (a killed process, a full disk), and it is skipped and reported in ``torn_line``.
+    Blank lines are ignored."""
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise BadInputError(f"{path}: cannot read results file ({exc.strerror or exc})") from None
+    lines = data.splitlines()
+    unterminated = bool(data) and not data.endswith((b"\n", b"\r"))
+    rows: list[tuple[int, object]] = []
+    for number, raw in enumerate(lines, start=1):
+        if not raw.strip():
+            continue
+        try:
+            rows.append((number, json.loads(raw.decode("utf-8"))))
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            if unterminated and number == len(lines):
+                return JsonlRows(rows, number)
+            if isinstance(exc, UnicodeDecodeError):
+                raise BadInputError(f"{path}:{number}: not UTF-8 text") from None
+            raise BadInputError(f"{path}:{number}: not valid JSON ({exc.msg} at column {exc.colno})") from None
+    return JsonlRows(rows)
+
+
 def _number(value) -> float | None:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return None
@@ -169,7 +225,10 @@ class ResultStore:
         self.path = Path(path)
         if str(path) != ":memory:":
             self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._conn = sqlite3.connect(str(path), timeout=timeout_s, isolation_level=None)
+        try:
+            self._conn = sqlite3.connect(str(path), timeout=timeout_s, isolation_level=None)
+        except sqlite3.Error as exc:
+            raise StoreError(f"{self.path}: cannot open the results store ({exc}); {STORE_HELP}") from None
         try:
             self._conn.execute(f"PRAGMA busy_timeout = {int(timeout_s * 1000)}")
             self._conn.execute("PRAGMA foreign_keys = ON")
@@ -178,8 +237,8 @@ class ResultStore:
             self._create()
         except sqlite3.DatabaseError as exc:
             self._conn.close()
-            if isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc):
-                raise
+            if isinstance(exc, sqlite3.OperationalError):  # locked, unreadable folder, disk full, read-only
+                raise StoreError(f"{self.path}: cannot open the results store ({exc}); {STORE_HELP}") from None
             raise BadInputError(f"{self.path}: not a workbench results store ({exc})") from None
         except BaseException:
             self._conn.close()
@@ -209,6 +268,8 @@ class ResultStore:
                 for statement in _SCHEMA.split(";"):
                     if statement.strip():
                         self._conn.execute(statement)
+                if version == 1:  # written before runs had a source
+                    self._conn.execute("ALTER TABLE runs ADD COLUMN source TEXT")
                 self._conn.execute(f"PRAGMA user_version = {STORE_SCHEMA_VERSION}")
 
     @property
@@ -217,14 +278,20 @@ class ResultStore:
 
     @contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
-        """One short write transaction; the write lock is taken up front so two writers never deadlock."""
+        """One short write transaction; the write lock is taken up front so two writers never deadlock.
+        On any failure (the body's, or a COMMIT that failed) it is rolled back if one is still open — SQLite may
+        already have rolled it back itself (a full disk, an I/O error), and a second ROLLBACK would hide why."""
         self._conn.execute("BEGIN IMMEDIATE")
         try:
             yield self._conn
+            self._conn.execute("COMMIT")
         except BaseException:
-            self._conn.execute("ROLLBACK")
+            if self._conn.in_transaction:
+                try:
+                    self._conn.execute("ROLLBACK")
+                except sqlite3.Error:  # the original error says more
+                    log.warning("%s: rollback failed", self.path, exc_info=True)
             raise
-        self._conn.execute("COMMIT")
 
     def close(self) -> None:
         self._conn.close()
@@ -238,9 +305,10 @@ class ResultStore:
     # --- writing ----------------------------------------------------------------------------------
 
     def add_run(self, run_id: str, command: str | Sequence[str] | None = None, hardware: dict | None = None,
-                tags: Iterable[str] = ()) -> None:
+                tags: Iterable[str] = (), source: str | None = None) -> None:
         """Record a run (or update the command, hardware and tags of one already recorded; its
-        created_at stays). ``command`` may be an argv list; it is stored shell-quoted."""
+        created_at stays, and so does its source when none is given). ``command`` may be an argv list; it is
+        stored shell-quoted. ``source``: what a batch ran over (its resolved path), for ``batch --resume``."""
         if not isinstance(run_id, str) or not run_id:
             raise BadInputError("run id must be a non-empty string")
         if command is not None and not isinstance(command, str):
@@ -248,16 +316,18 @@ class ResultStore:
         tags = list(dict.fromkeys(str(t) for t in tags))
         with self._tx() as db:
             db.execute(
-                "INSERT INTO runs (run_id, created_at, command, hardware, tags) VALUES (?, ?, ?, ?, ?) "
+                "INSERT INTO runs (run_id, created_at, command, hardware, tags, source) VALUES (?, ?, ?, ?, ?, ?) "
                 "ON CONFLICT (run_id) DO UPDATE SET command = excluded.command, hardware = excluded.hardware, "
-                "tags = excluded.tags",
-                (run_id, _now(), command, json.dumps(hardware or {}, ensure_ascii=False), json.dumps(tags)),
+                "tags = excluded.tags, source = COALESCE(excluded.source, runs.source)",
+                (run_id, _now(), command, json.dumps(hardware or {}, ensure_ascii=False), json.dumps(tags), source),
             )
 
     def add(self, row: dict) -> int:
-        """Store one results.jsonl row; returns its id. Idempotent: a row whose (run_id, recording,
-        recipe_hash) is already here is not stored again, and the existing id is returned. A run not yet
-        recorded with ``add_run`` is recorded from the row (its created_at and hardware, no command)."""
+        """Store one results.jsonl row; returns its id. The store keeps the latest result per (run_id, recording,
+        recipe_hash): adding the identical row again changes nothing (idempotent), while a different row for the
+        same key (a retried recipe) replaces the stored one and its metrics, keeping its id — unless the stored
+        row is newer (a later ``created_at``), which stays. A run not yet recorded with ``add_run`` is recorded
+        from the row (its created_at and hardware, no command)."""
         checked = _Row(row)
         with self._tx():
             return self._add(checked)[0]
@@ -268,31 +338,27 @@ class ResultStore:
         with self._tx():
             return [self._add(c)[0] for c in checked]
 
-    def import_jsonl(self, path: str | Path) -> int:
-        """Add every row of a results.jsonl file in one transaction; returns how many were new (rows
-        already here are skipped). A line that is not a valid result row raises BadInputError naming
-        ``file:line``, and nothing from the file is added. Blank lines are ignored."""
-        path = Path(path)
-        try:
-            data = path.read_bytes()
-        except OSError as exc:
-            raise BadInputError(f"{path}: cannot read results file ({exc.strerror or exc})") from None
-        checked: list[_Row] = []
-        for number, raw in enumerate(data.splitlines(), start=1):
-            if not raw.strip():
-                continue
+    def import_jsonl(self, path: str | Path, *, parsed: JsonlRows | None = None) -> int:
+        """Add every row of a results.jsonl file in one transaction (as ``add``: the latest result per key);
+        returns how many were new or replaced a stored row. A line that is not a valid result row raises
+        BadInputError naming ``file:line``, and nothing from the file is added — except a torn last line (a
+        write cut short: no newline at the end and not valid JSON), which is skipped with a warning. To learn
+        about it, read the file with ``read_jsonl`` first and pass what it returned as ``parsed``."""
+        if parsed is None:
+            parsed = read_jsonl(path)
+            if parsed.torn_line:
+                log.warning("%s:%d: skipped a torn last line (a write cut short)", path, parsed.torn_line)
+        checked = []
+        for number, row in parsed.rows:
             try:
-                checked.append(_Row(json.loads(raw.decode("utf-8"))))
-            except UnicodeDecodeError:
-                raise BadInputError(f"{path}:{number}: not UTF-8 text") from None
-            except json.JSONDecodeError as exc:
-                raise BadInputError(f"{path}:{number}: not valid JSON ({exc.msg} at column {exc.colno})") from None
+                checked.append(_Row(row))
             except BadInputError as exc:
                 raise BadInputError(f"{path}:{number}: {exc}") from None
         with self._tx():
             return sum(self._add(c)[1] for c in checked)
 
     def _add(self, r: _Row) -> tuple[int, bool]:
+        """(result id, whether anything changed)."""
         db = self._conn
         row, rec = r.row, r.recording
         db.execute(
@@ -309,18 +375,28 @@ class ResultStore:
         )
         (recording,) = db.execute("SELECT id FROM recordings WHERE path = ? AND duration_s = ?",
                                   (rec["path"], duration)).fetchone()
-        existing = db.execute("SELECT id FROM results WHERE run_id = ? AND recording = ? AND recipe_hash = ?",
-                              (r.run_id, recording, r.recipe_hash)).fetchone()
+        columns = (r.recipe, row.get("pipeline"), row.get("error"), row.get("error_stage"), _number(row.get("rtfx")),
+                   _number(row.get("cost_usd_per_audio_hour")), _number(row.get("peak_rss_mb")),
+                   row.get("created_at"), r.json)
+        existing = db.execute("SELECT id, row, created_at FROM results WHERE run_id = ? AND recording = ? "
+                              "AND recipe_hash = ?", (r.run_id, recording, r.recipe_hash)).fetchone()
         if existing:
-            return existing[0], False
-        cur = db.execute(
-            "INSERT INTO results (run_id, recording, recipe, recipe_hash, pipeline, error, error_stage, rtfx, "
-            "cost_usd_per_audio_hour, peak_rss_mb, created_at, row) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (r.run_id, recording, r.recipe, r.recipe_hash, row.get("pipeline"), row.get("error"),
-             row.get("error_stage"), _number(row.get("rtfx")), _number(row.get("cost_usd_per_audio_hour")),
-             _number(row.get("peak_rss_mb")), row.get("created_at"), r.json),
-        )
-        result_id = cur.lastrowid
+            result_id, stored, stored_at = existing
+            if stored == r.json or _later(stored_at, row.get("created_at")):
+                return result_id, False
+            db.execute(
+                "UPDATE results SET recipe = ?, pipeline = ?, error = ?, error_stage = ?, rtfx = ?, "
+                "cost_usd_per_audio_hour = ?, peak_rss_mb = ?, created_at = ?, row = ? WHERE id = ?",
+                (*columns, result_id),
+            )
+            db.execute("DELETE FROM metrics WHERE result = ?", (result_id,))
+        else:
+            cur = db.execute(
+                "INSERT INTO results (run_id, recording, recipe_hash, recipe, pipeline, error, error_stage, rtfx, "
+                "cost_usd_per_audio_hour, peak_rss_mb, created_at, row) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (r.run_id, recording, r.recipe_hash, *columns),
+            )
+            result_id = cur.lastrowid
         db.executemany("INSERT INTO metrics (result, name, value) VALUES (?, ?, ?)",
                        [(result_id, name, value) for name, value in r.metrics])
         return result_id, True
@@ -329,15 +405,19 @@ class ResultStore:
 
     def done(self, run_id: str) -> set[tuple[str, str]]:
         """(recording path, recipe_hash) pairs of ``run_id`` that a resume should skip: every stored row,
-        failed ones included, except those that failed at a stage in ``RETRY_STAGES`` (the recipe never
-        ran: a missing package, model or key), which a resume tries again."""
-        marks = ", ".join("?" for _ in RETRY_STAGES)
+        failed ones included, except those of an error kind a resume retries — the recipe did not run (not
+        available, models not loaded, recording not decoded) or a request failed transiently — which a resume
+        tries again."""
+        from workbench.result import DID_NOT_RUN, error_kind_of
+
+        retry = DID_NOT_RUN | {RETRY_TRANSIENT}
         rows = self._conn.execute(
-            "SELECT rec.path, r.recipe_hash FROM results r JOIN recordings rec ON rec.id = r.recording "
-            f"WHERE r.run_id = ? AND (r.error_stage IS NULL OR r.error_stage NOT IN ({marks}))",
-            (run_id, *RETRY_STAGES),
+            "SELECT rec.path, r.recipe_hash, r.error, r.error_stage, json_extract(r.row, '$.error_kind') "
+            "FROM results r JOIN recordings rec ON rec.id = r.recording WHERE r.run_id = ?",
+            (run_id,),
         )
-        return {(path, recipe_hash) for path, recipe_hash in rows}
+        return {(path, recipe_hash) for path, recipe_hash, error, stage, kind in rows
+                if error_kind_of({"error": error, "error_stage": stage, "error_kind": kind}) not in retry}
 
     def rows(self, run_id: str | None = None, recipe: str | None = None, tag: str | None = None) -> list[dict]:
         """The stored rows (as ``to_json()`` wrote them), in the order they were added, optionally only
@@ -360,17 +440,17 @@ class ResultStore:
         return out
 
     def runs(self) -> list[dict]:
-        """Every run, in the order recorded: run_id, created_at, command, hardware, tags, and counts of
-        results and failed results."""
+        """Every run, in the order recorded: run_id, created_at, command, hardware, tags, source (None but for
+        batches), and counts of results and failed results."""
         rows = self._conn.execute(
-            "SELECT u.run_id, u.created_at, u.command, u.hardware, u.tags, COUNT(r.id), "
+            "SELECT u.run_id, u.created_at, u.command, u.hardware, u.tags, u.source, COUNT(r.id), "
             "COUNT(r.error) FROM runs u LEFT JOIN results r ON r.run_id = u.run_id "
             "GROUP BY u.run_id ORDER BY u.rowid"
         )
         return [
             {"run_id": run_id, "created_at": created_at, "command": command, "hardware": json.loads(hardware),
-             "tags": json.loads(tags), "results": results, "failed": failed}
-            for run_id, created_at, command, hardware, tags, results, failed in rows
+             "tags": json.loads(tags), "source": source, "results": results, "failed": failed}
+            for run_id, created_at, command, hardware, tags, source, results, failed in rows
         ]
 
     def metric_table(self, run_id: str) -> list[tuple[str, str, float | None]]:

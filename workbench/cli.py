@@ -74,6 +74,8 @@ PhrasesOpt = Annotated[Optional[Path], typer.Option("--phrases", help="extra sto
 RecipesOpt = Annotated[Optional[str], typer.Option(
     "--recipes", help="comma-separated recipe names (default: those that run here without a server or a download)")]
 SpeakersOpt = Annotated[Optional[int], typer.Option("--speakers", help="number of speakers for diarization (default: the recipe's, else estimated)")]
+RunArg = Annotated[str, typer.Argument(help="a run id in the store, or a results.jsonl file")]
+StoreOpt = Annotated[Path, typer.Option("--store", help="SQLite results store")]
 
 
 def _setup(recipe_names: list[str], hardware: str | None, prices: Path | None, normalizer: str,
@@ -302,7 +304,7 @@ def batch(
     recipes: RecipesOpt = None,
     resume: Annotated[bool, typer.Option("--resume", help="continue a run: skip (recording, recipe) pairs already done")] = False,
     run_id: Annotated[Optional[str], typer.Option("--run-id", help="name the run (with --resume: the run to continue; default the latest)")] = None,
-    store_path: Annotated[Path, typer.Option("--store", help="SQLite results store")] = Path("reports") / "workbench.sqlite",
+    store_path: StoreOpt = Path("reports") / "workbench.sqlite",
     workers: Annotated[int, typer.Option("--workers", min=1, help="worker processes (each loads the models once)")] = 1,
     executor: Annotated[str, typer.Option("--executor", help="local or ray")] = "local",
     ray_address: Annotated[Optional[str], typer.Option("--ray-address", help="join a running Ray cluster (default: start a local one)")] = None,
@@ -422,9 +424,9 @@ def _run_rows(run: str, store_path: Path, *, check_id: bool = True) -> tuple[lis
 
 @app.command()
 def report(
-    run: Annotated[str, typer.Argument(help="a run id in the store, or a results.jsonl file")],
+    run: RunArg,
     formats: Annotated[str, typer.Option("--format", help="comma-separated: html, md, json, csv")] = "html,md,json,csv",
-    store_path: Annotated[Path, typer.Option("--store", help="SQLite results store")] = Path("reports") / "workbench.sqlite",
+    store_path: StoreOpt = Path("reports") / "workbench.sqlite",
     out_dir: Annotated[Optional[Path], typer.Option("--out", help="where to write (default: reports/<run-id>/)")] = None,
     json_lines: Annotated[bool, typer.Option("--json", help="list the files written as JSON lines (run_id, format, path)")] = False,
     references: Annotated[Optional[list[Path]], typer.Option(
@@ -461,9 +463,9 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="one JSON object per line 
 
 @app.command()
 def export(
-    run: Annotated[str, typer.Argument(help="a run id in the store, or a results.jsonl file")],
+    run: RunArg,
     formats: Annotated[str, typer.Option("--format", help="comma-separated: seglst, ctm, rttm, srt, vtt")] = "seglst,ctm,rttm,srt,vtt",
-    store_path: Annotated[Path, typer.Option("--store", help="SQLite results store")] = Path("reports") / "workbench.sqlite",
+    store_path: StoreOpt = Path("reports") / "workbench.sqlite",
     out_dir: Annotated[Optional[Path], typer.Option("--out", help="where to write (default: reports/<run-id>/export/)")] = None,
     verbose: VerboseOpt = 0,
 ) -> None:

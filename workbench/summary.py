@@ -209,6 +209,10 @@ def markdown(results: Sequence[RunResult], *, title: str = "Comparison") -> str:
               "RTFx = audio seconds / processing seconds (model load excluded). "
               "Cost = hardware $/hour ÷ RTFx."]
     first = results[0] if results else None
+    contended = sorted({r.execution.workers for r in results if r.execution.contended})
+    if contended:
+        lines.append(f"Measured under contention: {' / '.join(map(str, contended))} workers shared this machine's cores, "
+                     "so RTFx, CPU seconds and cost are not those of a run alone.")
     if first and first.price:
         p = first.price
         lines.append(f"Hardware price: `{_md(p.id)}` ${p.usd_per_hour}/h ({_md(p.source)}, {_md(p.date)}).")
@@ -239,9 +243,16 @@ def markdown(results: Sequence[RunResult], *, title: str = "Comparison") -> str:
             lines.append(f"- `{_md(s.recipe)}` recipe hash `{s.recipe_hash}`")
         hw = first.hardware
         lines.append(f"- hardware: {_md(str(hw.get('cpu')))}, {hw.get('cpu_count')} cores, {hw.get('memory_gb')} GB, GPU: {', '.join(hw.get('gpu') or []) or 'none'}")
+        lines += [f"- execution: {_execution_line(e)}" for e in dict.fromkeys(r.execution for r in results)]
         versions = {k: v for r in results for k, v in r.versions.items()}
         lines.append("- versions: " + ", ".join(f"{_md(k)} {_md(v)}" for k, v in sorted(versions.items())))
     return "\n".join(lines) + "\n"
+
+
+def _execution_line(e) -> str:
+    where = {"in-process": "in one process", "processes": "worker processes", "ray": "Ray tasks"}.get(e.executor, e.executor)
+    return (f"{_md(where)}, {e.workers} worker{'s' if e.workers != 1 else ''} at once, {e.model_threads} CPU "
+            f"thread{'s' if e.model_threads != 1 else ''} per worker's models, {e.cpu_count} cores")
 
 
 def _md(text: str, keep_bold: bool = False) -> str:

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from workbench.datamodel import Recording
 from workbench.errors import BadInputError, WorkbenchError
+from workbench.execution import Execution, limit_threads, split_threads
 from workbench.hallucination.probes import AUDIO_SUFFIXES
 from workbench.references import REFERENCE_FORMATS
 from workbench.result import RunResult
@@ -128,7 +129,7 @@ def run_batch(recipes, entries: list[BatchEntry], *, writer: StoreWriter, run_id
                 failed = RunResult(run_id=run_id, recipe=recipe.name, recipe_hash=recipe.hash, pipeline=recipe.pipeline,
                                    recording=Recording(Path(entry.audio).stem, entry.audio, 0.0, 0, 0),
                                    transcript=None, error=f"{type(item).__name__}: {item}", error_stage="decode",
-                                   error_kind="bad-input")
+                                   error_kind="bad-input", execution=kwargs.get("execution") or Execution())
                 writer.write(failed)
                 results.append(failed)
             else:
@@ -163,9 +164,12 @@ def run_batch_parallel(recipes, entries: list[BatchEntry], *, workers: int, out_
 
     tasks = _tasks(recipes, entries, workers)
     added = 0
+    # the workers share the cores: each gets its share of threads (set before any library starts its pool)
+    threads = split_threads(workers)
+    kwargs = {**kwargs, "execution": Execution("processes", workers, threads)}
     context = multiprocessing.get_context("spawn")  # no fork after torch/CTranslate2 threads started
     try:
-        with ProcessPoolExecutor(workers, mp_context=context) as pool:
+        with ProcessPoolExecutor(workers, mp_context=context, initializer=limit_threads, initargs=(threads,)) as pool:
             futures = [pool.submit(_worker, recipe, share, str(out_dir), str(store_path), run_id, resume, kwargs)
                        for recipe, share in tasks]
             for done, future in enumerate(as_completed(futures), 1):
@@ -205,8 +209,10 @@ def run_batch_ray(recipes, entries: list[BatchEntry], *, workers: int, out_dir: 
         started = True
     remote = ray.remote(_worker)
     added = 0
+    cpus_per_task = 1
+    kwargs = {**kwargs, "execution": Execution("ray", workers, cpus_per_task)}  # a task's threads = its num_cpus
     try:
-        pending = [remote.options(num_cpus=1, num_gpus=gpus_per_task).remote(
+        pending = [remote.options(num_cpus=cpus_per_task, num_gpus=gpus_per_task).remote(
                        recipe, share, str(out_dir), str(store_path), run_id, resume, kwargs)
                    for recipe, share in _tasks(recipes, entries, workers)]
         total = len(pending)

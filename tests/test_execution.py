@@ -169,3 +169,23 @@ def test_faster_whisper_rebuilds_its_model_only_after_a_decode_that_sampled(fake
     assert backend._model.model is not ct2  # a new model: new worker threads, new generators from the seed
     assert FakeWhisperModel.built[1] == FakeWhisperModel.built[0]  # built the same way
     assert backend.fresh_random_state() is False  # the new one has not sampled
+
+
+def test_llama_cpp_uses_the_workers_share_unless_the_recipe_names_threads(monkeypatch, no_thread_limit):
+    pytest.importorskip("llama_cpp")
+    import llama_cpp
+
+    from workbench.backends import formatter
+
+    built = []
+
+    class FakeLlama:
+        def __init__(self, model_path, **kwargs):
+            built.append(kwargs)
+
+    monkeypatch.setattr(llama_cpp, "Llama", FakeLlama)
+    monkeypatch.setattr(formatter, "resolve_gguf", lambda model: "/models/x.gguf")
+    execution_module.limit_threads(3)
+    formatter.LlamaCppFormatter(formatter.LlamaCppOptions(model="/models/x.gguf")).load()
+    formatter.LlamaCppFormatter(formatter.LlamaCppOptions(model="/models/x.gguf", threads=2)).load()
+    assert [k["n_threads"] for k in built] == [3, 2]

@@ -343,5 +343,5 @@ def test_every_result_says_how_it_ran_and_summary_shows_it():
     assert shared.to_json()["execution"] == {"executor": "processes", "workers": 4, "threads": 2, "cpu_count": 8,
                                              "contended": True}
     md = markdown([shared])
-    assert "- execution: worker processes, 4 workers at once, 2 CPU threads per worker's models, 8 cores" in md
+    assert "- execution: worker processes, 4 workers at once, each worker's models given 2 CPU threads of 8 cores" in md
     assert "Measured under contention: 4 workers shared this machine's cores" in md

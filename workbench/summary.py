@@ -251,8 +251,8 @@ def markdown(results: Sequence[RunResult], *, title: str = "Comparison") -> str:
 
 def _execution_line(e) -> str:
     where = {"in-process": "in one process", "processes": "worker processes", "ray": "Ray tasks"}.get(e.executor, e.executor)
-    return (f"{_md(where)}, {e.workers} worker{'s' if e.workers != 1 else ''} at once, {e.model_threads} CPU "
-            f"thread{'s' if e.model_threads != 1 else ''} per worker's models, {e.cpu_count} cores")
+    return (f"{_md(where)}, {e.workers} worker{'s' if e.workers != 1 else ''} at once, each worker's models given "
+            f"{e.model_threads} CPU thread{'s' if e.model_threads != 1 else ''} of {e.cpu_count} cores")
 
 
 def _md(text: str, keep_bold: bool = False) -> str:

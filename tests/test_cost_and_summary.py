@@ -335,3 +335,21 @@ def test_two_default_rows_are_an_error(tmp_path):
     path.write_text(f'[hardware."a"]\n{row}\n[hardware."b"]\n{row}')
     with pytest.raises(BadInputError, match="both marked default"):
         load_prices(path)
+
+
+def test_every_result_says_how_it_ran_and_summary_shows_it():
+    import dataclasses
+
+    from workbench.execution import Execution
+
+    alone = make_result("alone")
+    assert alone.to_json()["execution"]["executor"] == "in-process"
+    md = markdown([alone])
+    assert "- execution: in one process, 1 worker at once" in md
+    assert "under contention" not in md
+    shared = dataclasses.replace(make_result("shared"), execution=Execution("processes", 4, 2, 8))
+    assert shared.to_json()["execution"] == {"executor": "processes", "workers": 4, "threads": 2, "cpu_count": 8,
+                                             "contended": True}
+    md = markdown([shared])
+    assert "- execution: worker processes, 4 workers at once, each worker's models given 2 CPU threads of 8 cores" in md
+    assert "Measured under contention: 4 workers shared this machine's cores" in md

@@ -26,6 +26,7 @@ from pathlib import Path
 
 from workbench.errors import BadInputError, StoreError
 from workbench.files import write_atomic
+from workbench.execution import Execution, limit_threads, split_threads
 from workbench.hallucination.probes import AUDIO_SUFFIXES
 from workbench.recipes import Recipe
 from workbench.references import REFERENCE_FORMATS
@@ -261,11 +262,14 @@ def run_batch_parallel(recipes, entries: list[BatchEntry], *, workers: int, out_
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor, as_completed
 
+    # the workers share the cores: each gets its share of threads (set before any library starts its pool)
+    threads = split_threads(workers)
+    kwargs = {**kwargs, "execution": Execution("processes", workers, threads)}
     context = multiprocessing.get_context("spawn")  # no fork after torch/CTranslate2 threads started
     with ResultStore(store_path) as store:
         writer = _driver_writer(out_dir, store, entries)
         tasks = _tasks(_todo(recipes, entries, store.done(run_id) if resume else set()), workers)
-        with ProcessPoolExecutor(workers, mp_context=context) as pool:
+        with ProcessPoolExecutor(workers, mp_context=context, initializer=limit_threads, initargs=(threads,)) as pool:
             futures = [pool.submit(_worker, recipe, share, run_id, kwargs) for recipe, share in tasks]
             return _gather((f.result for f in as_completed(futures)), len(futures), writer, progress)
 
@@ -325,7 +329,10 @@ def run_batch_ray(recipes, entries: list[BatchEntry], *, workers: int, out_dir: 
             started = True
         try:
             remote = ray.remote(_worker)
-            pending = [remote.options(num_cpus=1, num_gpus=gpus_per_task).remote(recipe, share, run_id, kwargs)
+            cpus_per_task = 1
+            task_kwargs = {**kwargs, "execution": Execution("ray", workers, cpus_per_task)}  # threads = its num_cpus
+            pending = [remote.options(num_cpus=cpus_per_task, num_gpus=gpus_per_task).remote(recipe, share, run_id,
+                                                                                           task_kwargs)
                        for recipe, share in tasks]
 
             def finished() -> Iterator[Callable[[], list[dict]]]:

@@ -6,6 +6,7 @@ from dataclasses import asdict, dataclass, field
 
 from workbench.cost import ApiPrice, HardwarePrice, usd_per_audio_hour
 from workbench.datamodel import Recording, StageTiming, Transcript, Usage
+from workbench.execution import Execution
 from workbench.metrics import ErrorCounts
 from workbench.scoring import Scores
 
@@ -90,6 +91,8 @@ class RunResult:
     hardware: dict = field(default_factory=dict)
     recipe_path: str = ""
     created_at: str = ""
+    #: how it ran: executor, workers at once, CPU threads the models were given, cores
+    execution: Execution = field(default_factory=Execution)
 
     @property
     def ok(self) -> bool:
@@ -243,6 +246,7 @@ class RunResult:
             "details": self.details,
             "versions": self.versions,
             "hardware": self.hardware,
+            "execution": self.execution.to_json(),
         }
 
     def _cost_json(self) -> dict | None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
 import secrets
 import threading
@@ -15,7 +16,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Iterator, Sequence
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from itertools import islice
 from pathlib import Path
@@ -25,6 +26,7 @@ from workbench.audio import Audio, load_audio
 from workbench.cost import ApiPrice, HardwarePrice
 from workbench.datamodel import Recording, Reference, StageTiming, Transcript
 from workbench.errors import BackendUnavailable, WorkbenchError
+from workbench.execution import Execution, apply_torch_threads, limit_threads
 from workbench.hooks import Hook, null_hook
 from workbench.measure import StageClock, peak_rss_mb, reset_peak_rss
 from workbench.datamodel import Usage
@@ -164,6 +166,24 @@ def seed_everything(seed: int = 0) -> None:
         ct2.set_random_seed(seed)
     if (torch := sys.modules.get("torch")) is not None:
         torch.manual_seed(seed)
+
+
+def fresh_random_state(pipeline) -> dict | None:
+    """Make the pipeline's next run start from the seeded random state, whatever ran on it before.
+
+    Seeding is not enough for every backend: CTranslate2 draws its samples (faster-whisper's temperature
+    fallback) from a per-thread generator seeded once, when a model's worker thread first samples, so a model
+    that has sampled continues its random stream on the next recording (see ``FasterWhisper.fresh_random_state``).
+    Backends that need it rebuild what holds the state. Returns ``{"stages": [...], "s": seconds}`` when something
+    was rebuilt (what the result records), None when nothing needed it."""
+    reset = getattr(pipeline, "fresh_random_state", None)
+    if reset is None:
+        return None
+    start = time.perf_counter()
+    stages = reset()
+    if not stages:
+        return None
+    return {"stages": list(stages), "s": round(time.perf_counter() - start, 3)}
 
 
 WARMUP_S = 2.0
@@ -338,15 +358,22 @@ def run_recipes(
     api_prices: dict[str, ApiPrice] | None = None,
     phrases=None,
     pool: PipelinePool | None = None,
+    execution: Execution | None = None,
 ) -> list[RunResult]:
     """Every recipe on every item; models load once per recipe and are released before the next — or, with a
     ``pool``, kept loaded for the next call. A ``PendingItem`` is decoded when its recipe reaches it and released
     after (so once per recipe); one that cannot be decoded is recorded as a failed result for that recipe.
-    ``api_prices`` maps price-table ids to API prices, for recipes whose backend names one (``price = …``)."""
+    ``api_prices`` maps price-table ids to API prices, for recipes whose backend names one (``price = …``).
+    ``execution`` says how this call runs (recorded in every result; default: in this process, alone, every core);
+    when it names a thread count, this process's models get that many CPU threads."""
+    # the cores of the machine this runs on (a Ray task's host may not be the driver's)
+    execution = replace(execution or Execution(), cpu_count=os.cpu_count())
+    if execution.threads:
+        limit_threads(execution.threads)
     results: list[RunResult] = []
     for recipe in recipes:
         results.extend(_run_recipe(recipe, items, writer, run_id, price, normalizer, _prefixed(hook, recipe.name),
-                                   api_prices or {}, phrases, pool))
+                                   api_prices or {}, phrases, pool, execution))
     return results
 
 
@@ -368,7 +395,8 @@ def api_price_stage(recipe: Recipe) -> str | None:
     return next((s.stage for s in recipe.stages if getattr(s.options, "price", None)), None)
 
 
-def _run_recipe(recipe, items, writer, run_id, price, normalizer, hook, api_prices, phrases, pool=None) -> list[RunResult]:
+def _run_recipe(recipe, items, writer, run_id, price, normalizer, hook, api_prices, phrases, pool=None,
+                execution: Execution | None = None) -> list[RunResult]:
     diarizes = any(s.stage == "diarization" and s.backend != "none" for s in recipe.stages)
     formats = any(s.stage == "formatter" and s.backend != "none" for s in recipe.stages)
     api_price = api_prices.get(api_price_id(recipe) or "")
@@ -388,6 +416,7 @@ def _run_recipe(recipe, items, writer, run_id, price, normalizer, hook, api_pric
             price=hardware_price,
             hardware=environment.hardware(),
             created_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            execution=execution or Execution(),
         )
         base.update(kw)
         if kw.get("error") is not None and kw.get("error_kind") not in DID_NOT_RUN:
@@ -407,7 +436,8 @@ def _run_recipe(recipe, items, writer, run_id, price, normalizer, hook, api_pric
         emit(RunResult(run_id=run_id, recipe=recipe.name, recipe_hash=recipe.hash, recipe_path=recipe.path,
                        pipeline=recipe.pipeline, recording=Recording(Path(source.audio_path).stem, source.audio_path, 0.0, 0, 0),
                        transcript=None, error=f"{type(exc).__name__}: {exc}", error_stage="decode", error_kind="bad-input",
-                       hardware=environment.hardware(), created_at=datetime.now(timezone.utc).isoformat(timespec="seconds")))
+                       hardware=environment.hardware(), created_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                       execution=execution or Execution()))
 
     # decoded one at a time as the loop below reaches them (PendingItem), each released before the next;
     # the first is decoded before the load (the warm-up runs on it) and held in ``first`` until it runs
@@ -437,7 +467,12 @@ def _run_recipe(recipe, items, writer, run_id, price, normalizer, hook, api_pric
         try:
             with load_clock.stage("load") as detail:
                 pipeline.load()
+                apply_torch_threads()  # torch may have been imported by the load: give it this process's share
+                seed_everything()
                 detail["warmup_s"] = _warm_up(pipeline, recipe, first[0] if first else None)
+                # the warm-up may have sampled: the first recording starts from the seed (counted in load's time)
+                if detail["warmup_s"] is not None and (fresh := fresh_random_state(pipeline)) is not None:
+                    detail["reseed_after_warm_up"] = fresh
         except BaseException:
             _unload(pipeline)
             raise
@@ -473,14 +508,20 @@ def _run_loaded(pipeline, timed: StageTiming, reused: bool, *, recipe, items: It
     load_timing = StageTiming("load", timed.wall_s, timed.cpu_s,
                               {**timed.detail, "shared_by_recordings": count, **({"reused": True} if reused else {})})
     for item in items:
-        seed_everything()
         clock = StageClock(hook)
+        fresh = None
         try:
+            # same recipe, same audio → same output, whether the models are fresh or ran before (a reused pool
+            # entry, an earlier recording). Outside the stage clock: its seconds are in no stage timing,
+            # processing time, RTFx or cost; the row records them in its load detail (reseed_before_recording).
+            fresh = fresh_random_state(pipeline)
+            seed_everything()
             output = pipeline.run(item.audio.samples, clock, num_speakers=item.num_speakers)
         except KeyboardInterrupt:
             raise
         except Exception as exc:  # noqa: BLE001
             stage = clock.current or "run"
+            item_load = _with_reseed(load_timing, fresh)
             partial = exc.partial if isinstance(exc, StageFailed) else None
             cause = exc.cause if isinstance(exc, StageFailed) else exc
             if not isinstance(cause, WorkbenchError):
@@ -488,13 +529,19 @@ def _run_loaded(pipeline, timed: StageTiming, reused: bool, *, recipe, items: It
             r = result(item, transcript=partial.transcript if partial else None,
                        usage=partial.usage if partial else Usage(), error=f"{type(cause).__name__}: {cause}", error_stage=stage,
                        error_kind="transient" if getattr(cause, "transient", False) else "failed",
-                       timings=(load_timing, *clock.timings), versions=versions, components=components,
+                       timings=(item_load, *clock.timings), versions=versions, components=components,
                        peak_rss_mb=peak_rss_mb())
             del cause, partial  # their tracebacks hold the recording's samples
         else:
-            r = result(item, transcript=output.transcript, usage=output.usage, timings=(load_timing, *clock.timings),
+            item_load = _with_reseed(load_timing, fresh)
+            r = result(item, transcript=output.transcript, usage=output.usage, timings=(item_load, *clock.timings),
                        scores=score(item, output.transcript, normalizer, diarizes, formats=formats, phrases=phrases),
                        details=output.details, versions=versions,
                        components=components, peak_rss_mb=peak_rss_mb())
         del item  # released before the next recording is decoded
         emit(r)
+
+
+def _with_reseed(load: StageTiming, fresh: dict | None) -> StageTiming:
+    return load if fresh is None else StageTiming(load.stage, load.wall_s, load.cpu_s,
+                                                  {**load.detail, "reseed_before_recording": fresh})

@@ -236,6 +236,10 @@ def markdown(results: Sequence[RunResult], *, title: str = "Comparison") -> str:
               "Cost = hardware $/hour ÷ RTFx; API calls: usage × the API price (a cascade with a priced remote "
               "formatter: its local stages ÷ their RTFx, plus the formatter's calls)."]
     first = results[0] if results else None
+    contended = sorted({r.execution.workers for r in results if r.execution.contended})
+    if contended:
+        lines.append(f"Measured under contention: {' / '.join(map(str, contended))} workers shared this machine's cores, "
+                     "so RTFx, CPU seconds and cost are not those of a run alone.")
     if first and first.price:
         p = first.price
         lines.append(f"Hardware price: `{_md(p.id)}` ${p.usd_per_hour}/h ({_md(p.source)}, {_md(p.date)}).")
@@ -275,9 +279,16 @@ def markdown(results: Sequence[RunResult], *, title: str = "Comparison") -> str:
             lines.append(f"- `{_md(s.shown)}` recipe hash `{_md(s.recipe_hash)}`" + (f" from {_md(where)}" if where else ""))
         hw = first.hardware
         lines.append(f"- hardware: {_md(str(hw.get('cpu')))}, {hw.get('cpu_count')} cores, {hw.get('memory_gb')} GB, GPU: {', '.join(hw.get('gpu') or []) or 'none'}")
+        lines += [f"- execution: {_execution_line(e)}" for e in dict.fromkeys(r.execution for r in results)]
         versions = {k: v for r in results for k, v in r.versions.items()}
         lines.append("- versions: " + ", ".join(f"{_md(k)} {_md(v)}" for k, v in sorted(versions.items())))
     return "\n".join(lines) + "\n"
+
+
+def _execution_line(e) -> str:
+    where = {"in-process": "in one process", "processes": "worker processes", "ray": "Ray tasks"}.get(e.executor, e.executor)
+    return (f"{_md(where)}, {e.workers} worker{'s' if e.workers != 1 else ''} at once, each worker's models given "
+            f"{e.model_threads} CPU thread{'s' if e.model_threads != 1 else ''} of {e.cpu_count} cores")
 
 
 def _md(text: str, keep_bold: bool = False) -> str:

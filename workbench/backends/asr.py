@@ -8,7 +8,6 @@ the result equals calling faster-whisper directly with the same VAD settings.
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Callable
 from typing import Literal
 
@@ -18,6 +17,7 @@ from pydantic import Field
 from workbench.backends.base import Backend, BackendOptions
 from workbench.datamodel import Segment, Span, Transcript, Word
 from workbench.errors import BackendUnavailable
+from workbench.execution import cpu_threads
 from workbench.model_sources import ModelSource, hub_offline, resolve_whisper
 from workbench.registry import Registry
 
@@ -41,7 +41,7 @@ class FasterWhisperOptions(BackendOptions):
     model: str = Field("base", description="tiny.en / base (bundled), a size or hub id (large-v3, distil-large-v3), or a local folder")
     device: Literal["auto", "cpu", "cuda"] = "auto"
     compute_type: str = Field("auto", description="auto = int8 on CPU, float16 on CUDA; or any CTranslate2 type")
-    cpu_threads: int = Field(0, ge=0, description="0 = all cores")
+    cpu_threads: int = Field(0, ge=0, description="0 = all cores (with batch --workers N / Ray: this worker's share)")
     beam_size: int = Field(5, ge=1)
     language: str | None = None
     task: Literal["transcribe", "translate"] = "transcribe"
@@ -70,6 +70,7 @@ class FasterWhisper(AsrBackend):
         self._batched = None
         self._source: ModelSource | None = None
         self._device = self._compute_type = None
+        self._threads: int | None = None
 
     @classmethod
     def check(cls, options: FasterWhisperOptions) -> None:
@@ -95,29 +96,54 @@ class FasterWhisper(AsrBackend):
         return device, compute
 
     def load(self) -> None:
-        from faster_whisper import BatchedInferencePipeline, WhisperModel
-
         self._source = resolve_whisper(self.options.model)
         self._device, self._compute_type = self._resolve_device()
-        threads = self.options.cpu_threads or (os.cpu_count() or 1)
+        # a recipe's explicit cpu_threads wins; 0 = every core, or this worker's share of them
+        self._threads = self.options.cpu_threads or cpu_threads()
         try:
-            self._model = WhisperModel(
-                self._source.location,
-                device=self._device,
-                compute_type=self._compute_type,
-                cpu_threads=threads,
-                local_files_only=hub_offline(),
-            )
+            self._build()
         except Exception as exc:  # noqa: BLE001 - turn any load failure into one actionable line
             raise BackendUnavailable(
                 f"could not load Whisper model {self.options.model!r} from {self._source.provenance}: {exc}",
                 "check the model name or folder; a hub model needs network access or a pre-downloaded folder",
             ) from exc
-        if self.options.batch_size:
-            self._batched = BatchedInferencePipeline(self._model)
+
+    def _build(self) -> None:
+        from faster_whisper import BatchedInferencePipeline, WhisperModel
+
+        self._model = WhisperModel(
+            self._source.location,
+            device=self._device,
+            compute_type=self._compute_type,
+            cpu_threads=self._threads,
+            local_files_only=hub_offline(),
+        )
+        self._model.model = _SamplingWatch(self._model.model)
+        self._batched = BatchedInferencePipeline(self._model) if self.options.batch_size else None
 
     def unload(self) -> None:
         self._model = self._batched = None
+
+    def fresh_random_state(self) -> bool:
+        """Rebuild the CTranslate2 model if a decode since it was built sampled; True when it did.
+
+        Why: faster-whisper's temperature fallback samples (``generate(..., sampling_topk=0,
+        sampling_temperature=t)``), and CTranslate2 draws those samples from ``static thread_local std::mt19937
+        generator(get_random_seed())`` (src/random.cc): one generator per thread, seeded once, the first time that
+        thread samples. Decoding runs in the model's own worker thread, which lives as long as the model, so
+        ``ctranslate2.set_random_seed`` before a recording does not rewind it: a model that has sampled (on an
+        earlier recording, or in the warm-up) would continue the random stream, and the same recording could give
+        a different transcript the second time. A new model has new worker threads, whose generators are seeded
+        from the seed set before the next decode (the runner seeds before every recording).
+
+        Only after a decode that sampled (rare: greedy and beam search draw nothing), so the usual cost is none.
+        The old model is released first (memory does not double); the caller times the rebuild and keeps it out
+        of the stage timings."""
+        if self._model is None or not isinstance(self._model.model, _SamplingWatch) or not self._model.model.sampled:
+            return False
+        self._model = self._batched = None
+        self._build()
+        return True
 
     def _kwargs(self) -> dict:
         o = self.options
@@ -180,8 +206,27 @@ class FasterWhisper(AsrBackend):
         if self._source is not None:
             info.update(model_source=self._source.provenance, model_location=self._source.location)
         if self._device:
-            info.update(device=self._device, compute_type=self._compute_type)
+            info.update(device=self._device, compute_type=self._compute_type, threads=self._threads)
         return info
+
+
+class _SamplingWatch:
+    """Stands in for ``WhisperModel.model`` (the CTranslate2 Whisper model) and notes whether a ``generate``
+    call sampled: CTranslate2 samples when ``sampling_topk`` is not 1 (its default; 0 = the whole distribution,
+    what faster-whisper's temperature fallback passes); with top-k 1 the temperature changes nothing (argmax).
+    Everything else is the model's own."""
+
+    def __init__(self, model):
+        self._ct2 = model
+        self.sampled = False
+
+    def generate(self, *args, **kwargs):
+        if kwargs.get("sampling_topk", 1) != 1:
+            self.sampled = True
+        return self._ct2.generate(*args, **kwargs)
+
+    def __getattr__(self, name):
+        return getattr(self._ct2, name)
 
 
 def _segment(seg) -> Segment:

@@ -55,6 +55,12 @@ class Backend:
     def unload(self) -> None:
         """Release models."""
 
+    def fresh_random_state(self) -> bool:
+        """Make the next run start from the seeded random state when seeding alone cannot (state held where
+        ``seed_everything`` does not reach, e.g. a native per-thread generator); True when it rebuilt something.
+        Called by the runner between recordings, outside the stage timings."""
+        return False
+
     def describe(self) -> dict:
         """What produced the output: model ids, sources and settings (no secrets: credentials in URLs removed)."""
         from workbench.llm_client import redact_url

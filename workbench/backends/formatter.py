@@ -22,6 +22,7 @@ from pydantic import Field, field_validator
 from workbench.backends.base import Backend, BackendOptions
 from workbench.datamodel import Transcript
 from workbench.errors import BackendUnavailable
+from workbench.execution import cpu_threads
 from workbench.registry import Registry
 
 log = logging.getLogger(__name__)
@@ -176,7 +177,7 @@ class LLMFormatter(FormatterBackend):
 class LlamaCppOptions(LLMOptions):
     model: str = Field("smollm2", description='"smollm2" (bundled), a .gguf file path, or "hub-repo:file.gguf"')
     context_tokens: int = Field(2048, ge=256)
-    threads: int = Field(0, ge=0, description="0 = all cores")
+    threads: int = Field(0, ge=0, description="0 = all cores (with batch --workers N / Ray: this worker's share)")
     repeat_penalty: float = Field(1.15, gt=0)
     seed: int = 0
 
@@ -244,7 +245,7 @@ class LlamaCppFormatter(LLMFormatter):
 
         o: LlamaCppOptions = self.options  # type: ignore[assignment]
         location = resolve_gguf(o.model)
-        kwargs = dict(n_ctx=o.context_tokens, n_threads=o.threads or os.cpu_count() or 1, seed=o.seed, verbose=False)
+        kwargs = dict(n_ctx=o.context_tokens, n_threads=o.threads or cpu_threads(), seed=o.seed, verbose=False)
         if ":" in location and not Path(location).exists():
             repo, filename = location.split(":", 1)
             self._llm = Llama.from_pretrained(repo_id=repo, filename=filename, **kwargs)

@@ -78,6 +78,10 @@ class AudioLLMPipeline:
     def unload(self) -> None:
         self.backend.unload()
 
+    def fresh_random_state(self) -> list[str]:
+        """See ``CascadePipeline.fresh_random_state``."""
+        return ["model"] if self.backend.fresh_random_state() else []
+
     def describe(self) -> dict:
         return {"model": self.backend.describe()}
 

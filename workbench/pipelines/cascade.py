@@ -76,6 +76,10 @@ class CascadePipeline:
         for backend in self.backends.values():
             backend.unload()
 
+    def fresh_random_state(self) -> list[str]:
+        """The stages whose backend had to rebuild state so the next run starts from the seed."""
+        return [stage for stage, backend in self.backends.items() if self._active(stage) and backend.fresh_random_state()]
+
     def describe(self) -> dict:
         return {stage: backend.describe() for stage, backend in self.backends.items() if self._active(stage)}
 

@@ -1,0 +1,80 @@
+"""How a run was executed, and how many CPU threads its models may use.
+
+Every result records an :class:`Execution`: the executor (``in-process``, ``processes`` for ``batch --workers N``,
+``ray``), how many workers ran at once, the CPU threads each worker's models were given, and the machine's core
+count. Workers share the cores, so each gets ``max(1, cores // workers)`` threads (:func:`split_threads`) rather
+than every core; figures measured while several workers ran at once (RTFx, CPU seconds, cost) are measured under
+contention, and ``contended`` says so.
+
+:func:`limit_threads` applies a worker's share to this process: CTranslate2 (faster-whisper's ``cpu_threads`` when
+the recipe leaves it at 0 — a recipe's explicit ``cpu_threads`` wins), torch (``torch.set_num_threads``) and, for
+libraries that read it when they start, ``OMP_NUM_THREADS``. Without a limit (a run in the user's own process)
+nothing is changed: models get every core, as before.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass, field
+
+EXECUTORS = ("in-process", "processes", "ray")
+_THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
+
+_limit: int | None = None  # this process's thread budget; None = every core
+
+
+@dataclass(frozen=True)
+class Execution:
+    executor: str = "in-process"
+    workers: int = 1
+    #: CPU threads each worker's models were given; None = every core (no limit was set)
+    threads: int | None = None
+    cpu_count: int | None = field(default_factory=os.cpu_count)
+
+    @property
+    def model_threads(self) -> int:
+        return self.threads or self.cpu_count or 1
+
+    @property
+    def contended(self) -> bool:
+        """Several workers ran at once on the machine's cores: timings and cost are measured under contention."""
+        return self.workers > 1
+
+    def to_json(self) -> dict:
+        return {"executor": self.executor, "workers": self.workers, "threads": self.model_threads,
+                "cpu_count": self.cpu_count, "contended": self.contended}
+
+
+def split_threads(workers: int, cpu_count: int | None = None) -> int:
+    """Each of ``workers`` workers' share of the cores: ``max(1, cores // workers)``."""
+    cores = cpu_count or os.cpu_count() or 1
+    return max(1, cores // max(1, workers))
+
+
+def limit_threads(threads: int | None) -> None:
+    """Give this process's models ``threads`` CPU threads (None: no limit, every core). Also the initializer of
+    spawned worker processes, so ``OMP_NUM_THREADS`` is set before any numeric library starts its pool."""
+    global _limit
+    _limit = threads
+    if threads is None:
+        return
+    for variable in _THREAD_VARIABLES:
+        os.environ[variable] = str(threads)
+    apply_torch_threads()
+
+
+def apply_torch_threads() -> None:
+    """torch's intra-op pool to the budget, when one is set and torch is loaded (imports nothing)."""
+    torch = sys.modules.get("torch")
+    if _limit is not None and torch is not None and torch.get_num_threads() != _limit:
+        torch.set_num_threads(_limit)
+
+
+def cpu_threads() -> int:
+    """The CPU threads a model may use in this process: the budget, or every core."""
+    return _limit or os.cpu_count() or 1
+
+
+def thread_limit() -> int | None:
+    return _limit

@@ -279,7 +279,7 @@ def llama_server(tmp_path_factory):
 def test_llama_server_chat_returns_text_and_token_usage(llama_server, api_key):
     # llama_cpp.server names its model by the GGUF path but serves any model name a request gives.
     assert llama_server.model_id.endswith(".gguf")
-    config = ServerConfig(llama_server.base_url, "smollm2", timeout_s=60, max_retries=0)
+    config = ServerConfig(llama_server.base_url, "smollm2", timeout_s=300, max_retries=0)
     client = make_client(config)
     try:
         reply = chat(client, config, HI, max_tokens=16, temperature=0)
@@ -294,7 +294,7 @@ def test_llama_server_chat_returns_text_and_token_usage(llama_server, api_key):
 @pytest.mark.integration
 def test_openai_compatible_formatter_on_llama_server(llama_server, api_key):
     options = OpenAICompatibleOptions(base_url=llama_server.base_url, model="smollm2", max_tokens=96, summary_max_tokens=32,
-                                      timeout_s=60, max_retries=0)
+                                      timeout_s=300, max_retries=0)
     formatter = OpenAICompatibleFormatter(options)
     formatter.load()
     try:
@@ -353,7 +353,7 @@ def write_recipe(folder: Path, name: str, formatter: str, *, diarization: bool) 
 def test_compare_with_a_remote_formatter_end_to_end_and_no_key_anywhere(llama_server, api_key, tmp_path, monkeypatch, caplog):
     recipes = tmp_path / "recipes"
     write_recipe(recipes, "llm-remote", f'backend = "openai-compatible"\nbase_url = "{llama_server.base_url}"\n'
-                 'model = "smollm2"\nmax_tokens = 128\nsummary_prompt = ""\ntimeout_s = 60\nmax_retries = 0', diarization=True)
+                 'model = "smollm2"\nmax_tokens = 128\nsummary_prompt = ""\ntimeout_s = 300\nmax_retries = 0', diarization=True)
     monkeypatch.setenv("WORKBENCH_RECIPES", str(recipes))
     keep_caplog_through_cli_logging(monkeypatch, caplog)
 

@@ -14,7 +14,7 @@ import sqlite3
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from workbench.errors import StoreError
 from workbench.result import RunResult
@@ -27,6 +27,7 @@ log = logging.getLogger(__name__)
 RESULTS_FILE = "results.jsonl"
 
 
+@runtime_checkable
 class Writer(Protocol):
     """What the runner writes each result to, the moment it exists: ``write`` takes a result, ``write_json`` a
     row as results.jsonl holds it (a result rewritten before it is kept, a row a worker sent back)."""

@@ -16,7 +16,8 @@ from workbench.hallucination.padding import Pad, pad_recording
 from workbench.hallucination.probes import NO_SPEECH, Probe
 from workbench.metrics import normalize
 from workbench.result import RunResult
-from workbench.runner import Item, MemoryWriter, ResultWriter, run_recipes
+from workbench.runner import Item, run_recipes
+from workbench.writers import MemoryWriter, ResultWriter
 from workbench.summary import _md
 
 

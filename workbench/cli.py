@@ -143,25 +143,26 @@ def _compare(recipe_names: list[str], audio: Path, references: list[Path] | None
             results = run.results
             if results:
                 run.write_summary(markdown(results, title=f"Comparison {run.run_id}"))
-                ran = [r for r in results if r.did_run]  # those that did not run are listed below instead, in no figure
-                headers, body = table(summarize(ran), mark_best=lambda c: f"[bold green]{c}[/]")
-                grid = Table(title=f"{escape(item.audio.recording.id)} ({item.audio.recording.duration_s:.1f} s)")
-                for h in headers:
-                    grid.add_column(escape(h), justify="left" if h == "metric" else "right")
-                for row in body:
-                    grid.add_row(escape(row[0]), *row[1:])
-                out.print(grid)
-                if (price := next((r.price for r in ran if r.price), None)) is not None and price.note:
-                    out.print(f"[yellow]cost: {escape(price.note)}[/]", soft_wrap=True)
-                for r in results:
-                    if r.error and not r.did_run:
-                        out.print(f"[yellow]{escape(r.recipe)} did not run:[/] {escape(r.error)}", soft_wrap=True)
-                    elif r.error:
-                        out.print(f"[red]{escape(r.recipe)} failed:[/] {escape(r.error)}", soft_wrap=True)
-                out.print(escape(run.paths()), soft_wrap=True)
     except WorkbenchError as exc:
         _fail(exc)
         return
+    if results:
+        ran = [r for r in results if r.did_run]  # those that did not run are listed below instead, in no figure
+        headers, body = table(summarize(ran), mark_best=lambda c: f"[bold green]{c}[/]")
+        grid = Table(title=f"{escape(item.audio.recording.id)} ({item.audio.recording.duration_s:.1f} s)")
+        for h in headers:
+            grid.add_column(escape(h), justify="left" if h == "metric" else "right")
+        for row in body:
+            grid.add_row(escape(row[0]), *row[1:])
+        out.print(grid)
+        if (price := next((r.price for r in ran if r.price), None)) is not None and price.note:
+            out.print(f"[yellow]cost: {escape(price.note)}[/]", soft_wrap=True)
+        for r in results:
+            if r.error and not r.did_run:
+                out.print(f"[yellow]{escape(r.recipe)} did not run:[/] {escape(r.error)}", soft_wrap=True)
+            elif r.error:
+                out.print(f"[red]{escape(r.recipe)} failed:[/] {escape(r.error)}", soft_wrap=True)
+        out.print(escape(run.paths()), soft_wrap=True)
     if interrupted:
         raise typer.Exit(130)
     if results and all(r.error for r in results):
@@ -240,21 +241,23 @@ def probe(
                     run.call(run_probes, clips, repeats=repeats, hook=ProgressHook(progress))
             except KeyboardInterrupt:
                 console.print("[yellow]interrupted: results finished so far are kept[/]")
-            if not run.results:
-                raise typer.Exit(EXIT_FAILED)
-            run.write_summary(probe_markdown(run.results, f"Hallucination probes {run.run_id}"))
-            grid = Table(title=f"{len(clips)} clips with no speech ({sum(len(c.samples) for c in clips) / 16000 / 60:.1f} min) × {repeats}")
-            for col in ("recipe", "clips with output", "words / min", "stock phrases", "repeats agree"):
-                grid.add_column(col)
-            for s in summarize_probes(run.results):
-                share = ("did not run" if s.not_run else "—") if s.share_with_output is None else f"{s.clips_with_output}/{s.clips}"
-                wpm = "—" if s.words_per_minute is None else f"{s.words_per_minute:.1f}"
-                grid.add_row(escape(s.recipe), share, wpm, escape(", ".join(sorted(s.stock_phrases)) or "none"),
-                             "yes" if s.repeatable else "no")
-            out.print(grid)
-            out.print(escape(run.paths()), soft_wrap=True)
+            if run.results:
+                run.write_summary(probe_markdown(run.results, f"Hallucination probes {run.run_id}"))
     except WorkbenchError as exc:
         _fail(exc)
+        return
+    if not run.results:
+        raise typer.Exit(EXIT_FAILED)
+    grid = Table(title=f"{len(clips)} clips with no speech ({sum(len(c.samples) for c in clips) / 16000 / 60:.1f} min) × {repeats}")
+    for col in ("recipe", "clips with output", "words / min", "stock phrases", "repeats agree"):
+        grid.add_column(col)
+    for s in summarize_probes(run.results):
+        share = ("did not run" if s.not_run else "—") if s.share_with_output is None else f"{s.clips_with_output}/{s.clips}"
+        wpm = "—" if s.words_per_minute is None else f"{s.words_per_minute:.1f}"
+        grid.add_row(escape(s.recipe), share, wpm, escape(", ".join(sorted(s.stock_phrases)) or "none"),
+                     "yes" if s.repeatable else "no")
+    out.print(grid)
+    out.print(escape(run.paths()), soft_wrap=True)
 
 
 @app.command("pad-delta")
@@ -290,16 +293,17 @@ def pad_delta(
             with _progress() as progress:
                 rows = run.call(padding_delta, item, pads, hook=ProgressHook(progress))
             run.write_summary(padding_markdown(rows, f"Padding delta {run.run_id}"))
-            grid = Table(title=f"{escape(item.audio.recording.id)} padded with {escape(pad)}")
-            for col in ("recipe", "insertions without", "with padding", "delta", "stock phrases (padded)"):
-                grid.add_column(col)
-            for r in rows:
-                grid.add_row(escape(r["recipe"]), *("—" if r[k] is None else str(r[k]) for k in ("insertions_original", "insertions_padded", "delta")),
-                             escape(", ".join(r["stock_phrases"]) or "none"))
-            out.print(grid)
-            out.print(escape(run.paths()), soft_wrap=True)
     except WorkbenchError as exc:
         _fail(exc)
+        return
+    grid = Table(title=f"{escape(item.audio.recording.id)} padded with {escape(pad)}")
+    for col in ("recipe", "insertions without", "with padding", "delta", "stock phrases (padded)"):
+        grid.add_column(col)
+    for r in rows:
+        grid.add_row(escape(r["recipe"]), *("—" if r[k] is None else str(r[k]) for k in ("insertions_original", "insertions_padded", "delta")),
+                     escape(", ".join(r["stock_phrases"]) or "none"))
+    out.print(grid)
+    out.print(escape(run.paths()), soft_wrap=True)
 
 
 @app.command()

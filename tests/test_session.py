@@ -77,10 +77,19 @@ def test_compare_and_run_add_the_run_to_the_store(fake, clip, tmp_path, command)
 
 def test_compare_stores_by_default_in_reports_workbench_sqlite(fake, clip, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("WORKBENCH_STORE")
     result = CliRunner().invoke(app, ["compare", str(clip), "--recipes", str(recipe_file(tmp_path))])
     assert result.exit_code == 0, result.output
     runs, results = stored(tmp_path / "reports" / "workbench.sqlite")
     assert len(runs) == 1 and len(results) == 1
+
+
+def test_the_store_can_be_named_once_in_the_environment(fake, clip, tmp_path, monkeypatch):
+    monkeypatch.setenv("WORKBENCH_STORE", str(tmp_path / "env.sqlite"))
+    result = CliRunner().invoke(app, ["compare", str(clip), "--recipes", str(recipe_file(tmp_path)), "--out",
+                                      str(tmp_path / "reports")])
+    assert result.exit_code == 0, result.output
+    assert len(stored(tmp_path / "env.sqlite")[1]) == 1
 
 
 def test_probe_adds_the_run_to_the_store(fake, tmp_path):

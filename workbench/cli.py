@@ -75,7 +75,8 @@ RecipesOpt = Annotated[Optional[str], typer.Option(
     "--recipes", help="comma-separated recipe names (default: those that run here without a server or a download)")]
 SpeakersOpt = Annotated[Optional[int], typer.Option("--speakers", help="number of speakers for diarization (default: the recipe's, else estimated)")]
 RunArg = Annotated[str, typer.Argument(help="a run id in the store, or a results.jsonl file")]
-StoreOpt = Annotated[Path, typer.Option("--store", help="SQLite results store (every command adds its runs to it)")]
+StoreOpt = Annotated[Path, typer.Option("--store", envvar="WORKBENCH_STORE", show_envvar=True,
+                                        help="SQLite results store (every command adds its runs to it)")]
 DEFAULT_STORE = Path("reports") / "workbench.sqlite"
 
 
@@ -536,7 +537,8 @@ def list_recipes(json_lines: JsonOpt = False, verbose: VerboseOpt = 0) -> None:
 def dashboard(
     host: Annotated[str, typer.Option("--host", help="address to listen on (127.0.0.1: this machine only)")] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", help="port to listen on")] = 8501,
-    store: Annotated[Path, typer.Option("--store", help="SQLite result store (shared with `workbench batch`)")] = Path("reports") / "workbench.sqlite",
+    store: Annotated[Path, typer.Option("--store", envvar="WORKBENCH_STORE", show_envvar=True,
+                                        help="SQLite result store (shared with every command)")] = DEFAULT_STORE,
     out_dir: Annotated[Path, typer.Option("--out", help="where each dashboard run keeps its uploads and results")] = Path("reports") / "dashboard",
     max_upload_mb: Annotated[int, typer.Option("--max-upload-mb", help="largest upload accepted, MB")] = 1024,
     max_duration: MaxDurOpt = 4 * 3600,

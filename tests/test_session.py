@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
-from fake_pipeline import BEHAVIOUR, EVENTS, FAKE, FakePipeline, register
+from fake_pipeline import BEHAVIOUR, FAKE, FakePipeline, register
 from typer.testing import CliRunner
 
 from workbench.cli import app
@@ -20,7 +20,7 @@ from workbench.cost import ApiPrice, HardwarePrice
 from workbench.errors import BadInputError
 from workbench.pipelines import Traits, pipeline_traits
 from workbench.recipes import Recipe, load_recipe, parse_recipe
-from workbench.runner import Item, RecipeRun, RunContext, load_item, run_recipes
+from workbench.runner import RecipeRun, RunContext, load_item, run_recipes
 from workbench.session import RunSettings, start_run
 from workbench.writers import MemoryWriter, ResultWriter, RowCollector, StoreWriter, Writer
 
@@ -30,10 +30,7 @@ WORKBENCH = ROOT / "workbench"
 
 @pytest.fixture
 def fake(monkeypatch):
-    register(monkeypatch)
-    yield
-    BEHAVIOUR.clear()
-    EVENTS.clear()
+    register(monkeypatch)  # clears the fake's state; monkeypatch takes the fake away after the test
 
 
 @pytest.fixture

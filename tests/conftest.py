@@ -21,6 +21,16 @@ MEETING_WAV = SAMPLES / "meeting" / "meeting.wav"
 MEETING_STM = SAMPLES / "meeting" / "meeting.stm"
 SHARED_DATA = ROOT.parent / "shared" / "data"
 
+@pytest.fixture(scope="session", autouse=True)
+def results_store_in_tmp(tmp_path_factory):
+    """Every command adds its runs to the results store (default reports/workbench.sqlite in the working
+    directory): a test that does not name one keeps it in a temporary folder ($WORKBENCH_STORE, read by --store).
+    Session-scoped, so module-scoped fixtures that run a command see it too."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("WORKBENCH_STORE", str(tmp_path_factory.mktemp("store") / "workbench.sqlite"))
+        yield
+
+
 #: measurements tests report (never assert): printed in pytest's summary, so CI logs show them
 MEASURED: list[str] = []
 

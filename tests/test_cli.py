@@ -133,7 +133,7 @@ def test_the_same_recipe_under_two_names_runs_once(tmp_path, monkeypatch):
     copy.mkdir()
     (copy / "raw-copy.toml").write_text(available_recipe_files()["whisper-raw"].read_text())
     monkeypatch.setenv("WORKBENCH_RECIPES", str(copy))
-    from workbench.cli import _setup
+    from workbench.session import prepare
 
-    setup = _setup(["whisper-raw", "raw-copy", "cascade-fast"], None, None, "whisper-english")
-    assert [r.name for r in setup["recipes"]] == ["whisper-raw", "cascade-fast"]
+    prepared = prepare(["whisper-raw", "raw-copy", "cascade-fast"])
+    assert [r.name for r in prepared.recipes] == ["whisper-raw", "cascade-fast"]

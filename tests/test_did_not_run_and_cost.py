@@ -127,11 +127,12 @@ def test_unmatched_price_is_said_in_the_result_and_the_summary():
 
 
 def test_prepare_prices_this_machine_without_hardware(monkeypatch):
-    from workbench import environment, runner
+    from workbench import environment
+    from workbench.session import RunSettings, prepare
 
     monkeypatch.setattr(environment, "hardware", lambda: {"cpu_count": 4, "gpu": [], "gpu_models": []})
-    assert runner.prepare(["whisper-raw"])["price"].id == "aws-c7i.xlarge"
-    assert runner.prepare(["whisper-raw"], hardware="aws-g5.xlarge")["price"].id == "aws-g5.xlarge"
+    assert prepare(["whisper-raw"]).price.id == "aws-c7i.xlarge"
+    assert prepare(["whisper-raw"], RunSettings(hardware="aws-g5.xlarge")).price.id == "aws-g5.xlarge"
 
 
 def test_cascade_with_a_priced_remote_formatter_pays_both_parts():

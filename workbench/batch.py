@@ -17,8 +17,6 @@ import json
 import logging
 import os
 import shlex
-import sqlite3
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -31,8 +29,9 @@ from workbench.hallucination.probes import AUDIO_SUFFIXES
 from workbench.recipes import Recipe
 from workbench.references import REFERENCE_FORMATS
 from workbench.result import RunResult
-from workbench.runner import RESULTS_FILE, PendingItem, ResultWriter, finite, run_recipes
+from workbench.runner import PendingItem, run_recipes
 from workbench.store import ResultStore
+from workbench.writers import RESULTS_FILE, RowCollector, StoreWriter, plain_row  # noqa: F401  (StoreWriter, plain_row: re-exported)
 
 log = logging.getLogger(__name__)
 
@@ -102,11 +101,6 @@ def _entry(manifest: Path, line: int, row) -> BatchEntry:
                       tuple(split(row.get("tags"))))
 
 
-def plain_row(row: dict) -> dict:
-    """A result row as plain JSON values (what results.jsonl holds, and what a worker sends to the driver)."""
-    return json.loads(json.dumps(finite(row), default=str, allow_nan=False))
-
-
 def same_source(run: dict, source: str | Path) -> bool:
     """Whether a stored run (``ResultStore.runs()``) was a batch over exactly ``source`` (a folder or manifest):
     its recorded source is the same resolved path. Runs recorded before sources were kept are matched by their
@@ -118,60 +112,6 @@ def same_source(run: dict, source: str | Path) -> bool:
     except ValueError:
         return False
     return argv[:2] == ["workbench", "batch"] and argv[2:3] == [str(source)]
-
-
-class StoreWriter(ResultWriter):
-    """Appends each result to results.jsonl, then adds it to the store, as soon as it exists. results.jsonl comes
-    first: when the store cannot be written (locked by another program past its busy timeout, a full disk) the
-    result is already on disk. The store write is tried ``attempts`` times, pausing ``backoff_s``, then twice
-    that, …; then a StoreError (one line: the store, the file holding the result, what to do) stops the batch.
-    After that every further result still goes to results.jsonl and raises the same error (the store is not
-    tried again). ``workbench batch --resume`` adds what the file holds and the store lacks."""
-
-    def __init__(self, out_dir: Path, store: ResultStore, *, attempts: int = 3, backoff_s: float = 1.0):
-        super().__init__(out_dir)
-        self.store = store
-        self.attempts = max(1, attempts)
-        self.backoff_s = backoff_s
-        self.failure: StoreError | None = None
-        self.tags: dict[str, tuple[str, ...]] = {}  # recording path → the manifest's tags for it
-
-    def write_json(self, row: dict) -> None:
-        row = plain_row(row)
-        row["tags"] = list(self.tags.get((row.get("recording") or {}).get("path"), ()))
-        super().write_json(row)
-        if self.failure is not None:
-            raise self.failure
-        for attempt in range(1, self.attempts + 1):
-            try:
-                self.store.add(row)
-                return
-            except sqlite3.Error as exc:  # locked, full, read-only, I/O
-                problem = f"{type(exc).__name__}: {exc}"
-                if attempt < self.attempts:
-                    pause = self.backoff_s * 2 ** (attempt - 1)
-                    log.warning("%s: could not add a result (%s); trying again in %.1f s", self.store.path, problem, pause)
-                    time.sleep(pause)
-        run_id = row.get("run_id", "")
-        self.failure = StoreError(
-            f"{self.store.path}: could not add a result to the results store ({problem}; {self.attempts} tries). "
-            f"It is kept in {self.path}. Close any other program using the store (or free disk space), then run "
-            f"the same `workbench batch` with --resume --run-id {run_id} to add it and go on")
-        raise self.failure
-
-
-class RowCollector:
-    """A worker's writer: keeps each result as a plain JSON row for the driver, which alone writes results.jsonl
-    and the store (a worker gets no path to either: on Ray it may run on another host)."""
-
-    def __init__(self):
-        self.rows: list[dict] = []
-
-    def write(self, result: RunResult) -> None:
-        self.rows.append(plain_row(result.to_json()))
-
-    def write_json(self, row: dict) -> None:
-        self.rows.append(plain_row(row))
 
 
 Work = list[tuple[Recipe, list[BatchEntry]]]

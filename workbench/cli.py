@@ -75,20 +75,31 @@ RecipesOpt = Annotated[Optional[str], typer.Option(
     "--recipes", help="comma-separated recipe names (default: those that run here without a server or a download)")]
 SpeakersOpt = Annotated[Optional[int], typer.Option("--speakers", help="number of speakers for diarization (default: the recipe's, else estimated)")]
 RunArg = Annotated[str, typer.Argument(help="a run id in the store, or a results.jsonl file")]
-StoreOpt = Annotated[Path, typer.Option("--store", help="SQLite results store")]
+StoreOpt = Annotated[Path, typer.Option("--store", envvar="WORKBENCH_STORE", show_envvar=True,
+                                        help="SQLite results store (every command adds its runs to it)")]
+DEFAULT_STORE = Path("reports") / "workbench.sqlite"
 
 
-def _setup(recipe_names: list[str], hardware: str | None, prices: Path | None, normalizer: str,
-           phrases: Path | None = None) -> dict:
-    """Validate everything the run needs before any model loads; returns run_recipes keyword arguments."""
-    from workbench.runner import distinct_recipes, prepare
+def _settings(hardware: str | None, prices: Path | None, normalizer: str = "whisper-english",
+              phrases: Path | None = None, max_duration: float | None = None, speakers: int | None = None):
+    from workbench.session import RunSettings
 
-    setup = prepare(recipe_names, hardware=hardware, prices=prices, normalizer=normalizer, phrases=phrases)
-    setup["recipes"], same = distinct_recipes(setup["recipes"])
-    for name, original in same:
+    return RunSettings(hardware=hardware, prices=prices, normalizer=normalizer, phrases=phrases,
+                       max_duration_s=max_duration, speakers=speakers)
+
+
+def _start_run(out_dir: Path, recipe_names: list[str], settings, store_path: Path, command: list, **kw):
+    """The run session of every command (settings checked before any model loads; raises WorkbenchError);
+    says which recipes run once because they are the same as another."""
+    from workbench.session import start_run
+
+    return start_run(out_dir, recipe_names, settings, store=store_path, command=["workbench", *map(str, command)], **kw)
+
+
+def _say_same(run) -> None:
+    for name, original in run.prepared.same:
         console.print(f"[yellow]{escape(name)} is the same recipe as {escape(original)} (same stages and settings): "
                       "it runs once[/]", soft_wrap=True)
-    return setup
 
 
 def _recipe_names(recipes: str | None) -> list[str]:
@@ -114,30 +125,29 @@ def _progress():
 
 def _compare(recipe_names: list[str], audio: Path, references: list[Path] | None, out_dir: Path, hardware: str | None,
              prices: Path | None, normalizer: str, max_duration: float, speakers: int | None = None,
-             phrases: Path | None = None) -> None:
+             phrases: Path | None = None, store_path: Path = DEFAULT_STORE) -> None:
     from workbench import runner
     from workbench.summary import markdown, summarize, table
 
+    settings = _settings(hardware, prices, normalizer, phrases, max_duration, speakers)
+    interrupted = False
     try:
-        setup = _setup(recipe_names, hardware, prices, normalizer, phrases)
-        item = runner.load_item(str(audio), [str(r) for r in references or []], max_duration_s=max_duration,
-                                num_speakers=speakers)
+        with _start_run(out_dir, recipe_names, settings, store_path, ["compare", audio, "--recipes", ",".join(recipe_names)]) as run:
+            _say_same(run)
+            item = run.load_item(audio, references or [])
+            try:
+                with _progress() as progress:
+                    run.call(runner.run_recipes, [item], hook=ProgressHook(progress))
+            except KeyboardInterrupt:
+                interrupted = True
+                console.print("[yellow]interrupted: results finished so far are kept[/]")
+            results = run.results
+            if results:
+                run.write_summary(markdown(results, title=f"Comparison {run.run_id}"))
     except WorkbenchError as exc:
         _fail(exc)
         return
-    recipes = setup.pop("recipes")
-    run_id = runner.new_run_id()
-    writer = runner.ResultWriter(out_dir / run_id)
-    interrupted = False
-    try:
-        with _progress() as progress:
-            runner.run_recipes(recipes, [item], writer=writer, run_id=run_id, hook=ProgressHook(progress), **setup)
-    except KeyboardInterrupt:
-        interrupted = True
-        console.print("[yellow]interrupted: results finished so far are kept[/]")
-    results = writer.results
     if results:
-        (writer.out_dir / "summary.md").write_text(markdown(results, title=f"Comparison {run_id}"), encoding="utf-8")
         ran = [r for r in results if r.did_run]  # those that did not run are listed below instead, in no figure
         headers, body = table(summarize(ran), mark_best=lambda c: f"[bold green]{c}[/]")
         grid = Table(title=f"{escape(item.audio.recording.id)} ({item.audio.recording.duration_s:.1f} s)")
@@ -153,19 +163,20 @@ def _compare(recipe_names: list[str], audio: Path, references: list[Path] | None
                 out.print(f"[yellow]{escape(r.recipe)} did not run:[/] {escape(r.error)}", soft_wrap=True)
             elif r.error:
                 out.print(f"[red]{escape(r.recipe)} failed:[/] {escape(r.error)}", soft_wrap=True)
-        out.print(f"results: {writer.path}\nsummary: {writer.out_dir / 'summary.md'}")
+        out.print(escape(run.paths()), soft_wrap=True)
     if interrupted:
         raise typer.Exit(130)
     if results and all(r.error for r in results):
         raise typer.Exit(EXIT_FAILED)
 
 
-@app.command()
+@app.command(help="Same as `workbench compare AUDIO --recipes RECIPE` (an alias kept for existing scripts).")
 def run(
     recipe: Annotated[str, typer.Argument(help="recipe name (see `workbench recipes`) or path to a .toml")],
     audio: Annotated[Path, typer.Argument(help="audio or video file (anything FFmpeg decodes)")],
     reference: ReferenceOpt = None,
     out_dir: OutOpt = Path("reports"),
+    store_path: StoreOpt = DEFAULT_STORE,
     hardware: HardwareOpt = None,
     prices: PricesOpt = None,
     normalizer: NormOpt = "whisper-english",
@@ -174,9 +185,9 @@ def run(
     phrases: PhrasesOpt = None,
     verbose: VerboseOpt = 0,
 ) -> None:
-    """Run one recipe on one recording."""
     _setup_logging(verbose)
-    _compare([recipe], audio, reference, out_dir, hardware, prices, normalizer, max_duration, speakers, phrases)
+    _compare([recipe], audio, reference, out_dir, hardware, prices, normalizer, max_duration, speakers, phrases,
+             store_path)
 
 
 @app.command()
@@ -185,6 +196,7 @@ def compare(
     reference: ReferenceOpt = None,
     recipes: RecipesOpt = None,
     out_dir: OutOpt = Path("reports"),
+    store_path: StoreOpt = DEFAULT_STORE,
     hardware: HardwareOpt = None,
     prices: PricesOpt = None,
     normalizer: NormOpt = "whisper-english",
@@ -193,10 +205,10 @@ def compare(
     phrases: PhrasesOpt = None,
     verbose: VerboseOpt = 0,
 ) -> None:
-    """Run several recipes on one recording and print them side by side."""
+    """Run recipes on one recording and print them side by side (one recipe: --recipes NAME)."""
     _setup_logging(verbose)
     _compare(_recipe_names(recipes), audio, reference, out_dir, hardware, prices, normalizer, max_duration, speakers,
-             phrases)
+             phrases, store_path)
 
 
 @app.command()
@@ -206,46 +218,47 @@ def probe(
     generated: Annotated[bool, typer.Option("--generated/--no-generated", help="the generated clips (silence, noise, hum, clicks)")] = True,
     repeats: Annotated[int, typer.Option("--repeats", min=1, help="run each clip N times and report the spread")] = 1,
     out_dir: OutOpt = Path("reports"),
+    store_path: StoreOpt = DEFAULT_STORE,
     hardware: HardwareOpt = None,
     prices: PricesOpt = None,
     phrases: PhrasesOpt = None,
     verbose: VerboseOpt = 0,
 ) -> None:
     """Run recipes on clips with no speech (hallucination probes) and report what they invent."""
-    from workbench import runner
     from workbench.hallucination.probes import folder_probes, generated_probes
     from workbench.hallucination.suite import probe_markdown, run_probes, summarize_probes
 
     _setup_logging(verbose)
+    names = _recipe_names(recipes)
     try:
-        setup = _setup(_recipe_names(recipes), hardware, prices, "whisper-english", phrases)
-        clips = (generated_probes() if generated else []) + (folder_probes(nonspeech) if nonspeech else [])
-        if not clips:
-            raise BadInputError("no probe clips: keep the generated ones or pass --nonspeech DIR")
+        with _start_run(out_dir, names, _settings(hardware, prices, phrases=phrases), store_path,
+                        ["probe", "--recipes", ",".join(names)], tags=["probe"]) as run:
+            _say_same(run)
+            clips = (generated_probes() if generated else []) + (folder_probes(nonspeech) if nonspeech else [])
+            if not clips:
+                raise BadInputError("no probe clips: keep the generated ones or pass --nonspeech DIR")
+            try:
+                with _progress() as progress:
+                    run.call(run_probes, clips, repeats=repeats, hook=ProgressHook(progress))
+            except KeyboardInterrupt:
+                console.print("[yellow]interrupted: results finished so far are kept[/]")
+            if run.results:
+                run.write_summary(probe_markdown(run.results, f"Hallucination probes {run.run_id}"))
     except WorkbenchError as exc:
         _fail(exc)
         return
-    run_id = runner.new_run_id()
-    writer = runner.ResultWriter(out_dir / run_id)
-    recipe_list = setup.pop("recipes")
-    try:
-        with _progress() as progress:
-            run_probes(recipe_list, clips, writer=writer, run_id=run_id, repeats=repeats, hook=ProgressHook(progress), **setup)
-    except KeyboardInterrupt:
-        console.print("[yellow]interrupted: results finished so far are kept[/]")
-    if not writer.results:
+    if not run.results:
         raise typer.Exit(EXIT_FAILED)
-    (writer.out_dir / "summary.md").write_text(probe_markdown(writer.results, f"Hallucination probes {run_id}"), encoding="utf-8")
     grid = Table(title=f"{len(clips)} clips with no speech ({sum(len(c.samples) for c in clips) / 16000 / 60:.1f} min) × {repeats}")
     for col in ("recipe", "clips with output", "words / min", "stock phrases", "repeats agree"):
         grid.add_column(col)
-    for s in summarize_probes(writer.results):
+    for s in summarize_probes(run.results):
         share = ("did not run" if s.not_run else "—") if s.share_with_output is None else f"{s.clips_with_output}/{s.clips}"
         wpm = "—" if s.words_per_minute is None else f"{s.words_per_minute:.1f}"
         grid.add_row(escape(s.recipe), share, wpm, escape(", ".join(sorted(s.stock_phrases)) or "none"),
                      "yes" if s.repeatable else "no")
     out.print(grid)
-    out.print(f"results: {writer.path}\nsummary: {writer.out_dir / 'summary.md'}")
+    out.print(escape(run.paths()), soft_wrap=True)
 
 
 @app.command("pad-delta")
@@ -255,6 +268,7 @@ def pad_delta(
     recipes: RecipesOpt = None,
     pad: Annotated[str, typer.Option("--pad", help="silence to splice in: SECONDS@start|end|middle|TIME, comma-separated")] = "30@start,30@end",
     out_dir: OutOpt = Path("reports"),
+    store_path: StoreOpt = DEFAULT_STORE,
     hardware: HardwareOpt = None,
     prices: PricesOpt = None,
     normalizer: NormOpt = "whisper-english",
@@ -262,32 +276,27 @@ def pad_delta(
     verbose: VerboseOpt = 0,
 ) -> None:
     """Insertions with silence spliced into a recording, minus insertions without (for untimed models)."""
-    from workbench import runner
     from workbench.hallucination.padding import parse_pads
     from workbench.hallucination.suite import padding_delta, padding_markdown
 
     _setup_logging(verbose)
+    names = _recipe_names(recipes)
     try:
-        setup = _setup(_recipe_names(recipes), hardware, prices, normalizer, phrases)
-        pads = parse_pads(pad)
-        if not reference:
-            raise BadInputError("pad-delta needs a reference with words (--reference)")
-        item = runner.load_item(str(audio), [str(r) for r in reference])
-        if item.text_reference is None:
-            raise BadInputError("pad-delta needs a reference with words (.stm, .srt, .vtt, .txt or .json)")
+        with _start_run(out_dir, names, _settings(hardware, prices, normalizer, phrases), store_path,
+                        ["pad-delta", audio, "--recipes", ",".join(names), "--pad", pad], tags=["pad-delta"]) as run:
+            _say_same(run)
+            pads = parse_pads(pad)
+            if not reference:
+                raise BadInputError("pad-delta needs a reference with words (--reference)")
+            item = run.load_item(audio, reference)
+            if item.text_reference is None:
+                raise BadInputError("pad-delta needs a reference with words (.stm, .srt, .vtt, .txt or .json)")
+            with _progress() as progress:
+                rows = run.call(padding_delta, item, pads, hook=ProgressHook(progress))
+            run.write_summary(padding_markdown(rows, f"Padding delta {run.run_id}"))
     except WorkbenchError as exc:
         _fail(exc)
         return
-    run_id = runner.new_run_id()
-    writer = runner.ResultWriter(out_dir / run_id)
-    recipe_list = setup.pop("recipes")
-    try:
-        with _progress() as progress:
-            rows = padding_delta(recipe_list, item, pads, writer=writer, run_id=run_id, hook=ProgressHook(progress), **setup)
-    except WorkbenchError as exc:
-        _fail(exc)
-        return
-    (writer.out_dir / "summary.md").write_text(padding_markdown(rows, f"Padding delta {run_id}"), encoding="utf-8")
     grid = Table(title=f"{escape(item.audio.recording.id)} padded with {escape(pad)}")
     for col in ("recipe", "insertions without", "with padding", "delta", "stock phrases (padded)"):
         grid.add_column(col)
@@ -295,7 +304,7 @@ def pad_delta(
         grid.add_row(escape(r["recipe"]), *("—" if r[k] is None else str(r[k]) for k in ("insertions_original", "insertions_padded", "delta")),
                      escape(", ".join(r["stock_phrases"]) or "none"))
     out.print(grid)
-    out.print(f"results: {writer.path}\nsummary: {writer.out_dir / 'summary.md'}")
+    out.print(escape(run.paths()), soft_wrap=True)
 
 
 @app.command()
@@ -304,7 +313,7 @@ def batch(
     recipes: RecipesOpt = None,
     resume: Annotated[bool, typer.Option("--resume", help="continue a run: skip (recording, recipe) pairs already done")] = False,
     run_id: Annotated[Optional[str], typer.Option("--run-id", help="name the run (with --resume: the run to continue; default the latest)")] = None,
-    store_path: StoreOpt = Path("reports") / "workbench.sqlite",
+    store_path: StoreOpt = DEFAULT_STORE,
     workers: Annotated[int, typer.Option("--workers", min=1, help="worker processes (each loads the models once)")] = 1,
     executor: Annotated[str, typer.Option("--executor", help="local or ray")] = "local",
     ray_address: Annotated[Optional[str], typer.Option("--ray-address", help="join a running Ray cluster (default: start a local one)")] = None,
@@ -317,77 +326,63 @@ def batch(
     verbose: VerboseOpt = 0,
 ) -> None:
     """Run recipes over a folder or manifest; results go to results.jsonl and the store as they finish."""
-    from workbench import environment, runner
-    from workbench.batch import (StoreWriter, discover, export_jsonl, run_batch, run_batch_parallel, run_batch_ray,
-                                 same_source)
-    from workbench.store import ResultStore
+    from workbench import runner
+    from workbench.batch import discover, export_jsonl, run_batch, run_batch_parallel, run_batch_ray, same_source
     from workbench.summary import markdown
 
     _setup_logging(verbose)
+    names = _recipe_names(recipes)
+    resolved = str(source.resolve())
+    interrupted = False
     try:
         if run_id is not None:
             runner.check_run_id(run_id)
         if executor not in ("local", "ray"):
             raise BadInputError(f"unknown executor {executor!r}; known: local, ray")
-        setup = _setup(_recipe_names(recipes), hardware, prices, normalizer, phrases)
-        entries = discover(source)
-        resolved = str(source.resolve())
-        store = ResultStore(store_path)
-        if resume and run_id is None:
-            previous = [r["run_id"] for r in store.runs() if same_source(r, source)]
-            if not previous:
-                store.close()
-                raise BadInputError(f"--resume: no earlier batch over {resolved} in {store_path}; drop --resume to start "
-                                    "one, or name the run with --run-id")
-            run_id = runner.check_run_id(previous[-1])
+        with _start_run(out_dir, names, _settings(hardware, prices, normalizer, phrases), store_path, ["batch", source],
+                        run_id=run_id, source=resolved) as run:
+            _say_same(run)
+            entries = discover(source)
+            if resume and run_id is None:
+                previous = [r["run_id"] for r in run.store.runs() if same_source(r, source)]
+                if not previous:
+                    raise BadInputError(f"--resume: no earlier batch over {resolved} in {store_path}; drop --resume to "
+                                        "start one, or name the run with --run-id")
+                run.continue_run(previous[-1])
+            writer = run.writer  # the run is recorded in the store
+            if writer.path.is_file():
+                # an earlier batch of this run left results.jsonl: add what it holds and the store lacks (a store
+                # write that failed, a kill between the two writes), and rewrite it whole before appending to it
+                # (a line torn by a kill would otherwise run into the next one; the store logs that it skipped it)
+                if recovered := export_jsonl(store_path, run.run_id, run.folder):
+                    console.print(f"added {recovered} result(s) from {escape(str(writer.path))} that the store lacked")
+            try:
+                with _progress() as progress:
+                    if executor == "ray" or workers > 1:
+                        where = f"Ray ({workers} CPUs)" if executor == "ray" else f"{workers} workers"
+                        task = progress.add_task(f"batch on {where}", total=None)
+                        spread, extra = ((run_batch_ray, {"address": ray_address, "gpus_per_task": gpus_per_task})
+                                         if executor == "ray" else (run_batch_parallel, {}))
+                        spread(run.recipes, entries, workers=workers, out_dir=run.folder, store_path=store_path,
+                               run_id=run.run_id, resume=resume,
+                               progress=lambda done, total: progress.update(task, completed=done, total=total),
+                               **extra, **run.prepared.runner_options())
+                    else:
+                        run.call(run_batch, entries, resume=resume, hook=ProgressHook(progress))
+            except KeyboardInterrupt:
+                interrupted = True
+                console.print(f"[yellow]interrupted: finished results are kept; continue with --resume --run-id "
+                              f"{run.run_id}[/]")
+            # the store is the record: results.jsonl is rewritten from it (rows only the file held are added to the
+            # store first), so a crash between the two writes never leaves the file short, duplicated or broken
+            export_jsonl(store_path, run.run_id, run.folder)
+            rows = run.store.rows(run_id=run.run_id)
+            out.print(f"{len(rows)} results in run {run.run_id} ({len(entries)} recordings × {len(run.recipes)} recipes)")
+            if run.results:
+                run.write_summary(markdown(run.results, title=f"Batch {run.run_id}"))
+            out.print(escape(f"{run.paths()}\nreport: workbench report {run.run_id} --store {store_path}"), soft_wrap=True)
     except WorkbenchError as exc:
         _fail(exc)
-        return
-    run_id = run_id or runner.new_run_id()
-    writer = StoreWriter(out_dir / run_id, store)
-    recipe_list = setup.pop("recipes")
-    interrupted = False
-    try:
-        store.add_run(run_id, ["workbench", "batch", str(source)], environment.hardware(), source=resolved)
-        if writer.path.is_file():
-            # an earlier batch of this run left results.jsonl: add what it holds and the store lacks (a store
-            # write that failed, a kill between the two writes), and rewrite it whole before appending to it
-            # (a line torn by a kill would otherwise run into the next one; the store logs that it skipped it)
-            if recovered := export_jsonl(store_path, run_id, writer.out_dir):
-                console.print(f"added {recovered} result(s) from {escape(str(writer.path))} that the store lacked")
-        with _progress() as progress:
-            if executor == "ray":
-                task = progress.add_task(f"batch on Ray ({workers} CPUs)", total=None)
-                run_batch_ray(recipe_list, entries, workers=workers, out_dir=writer.out_dir, store_path=store_path,
-                              run_id=run_id, resume=resume, address=ray_address, gpus_per_task=gpus_per_task,
-                              progress=lambda done, total: progress.update(task, completed=done, total=total), **setup)
-            elif workers > 1:
-                task = progress.add_task(f"batch on {workers} workers", total=None)
-                run_batch_parallel(recipe_list, entries, workers=workers, out_dir=writer.out_dir, store_path=store_path,
-                                   run_id=run_id, resume=resume,
-                                   progress=lambda done, total: progress.update(task, completed=done, total=total), **setup)
-            else:
-                run_batch(recipe_list, entries, writer=writer, run_id=run_id, resume=resume, hook=ProgressHook(progress),
-                          **setup)
-    except KeyboardInterrupt:
-        interrupted = True
-        console.print(f"[yellow]interrupted: finished results are kept; continue with --resume --run-id {run_id}[/]")
-    except WorkbenchError as exc:
-        store.close()
-        _fail(exc)
-    try:
-        # the store is the record: results.jsonl is rewritten from it (rows only the file held are added to the
-        # store first), so a crash between the two writes never leaves the file short, duplicated or broken
-        export_jsonl(store_path, run_id, writer.out_dir)
-        rows = store.rows(run_id=run_id)
-    except WorkbenchError as exc:
-        store.close()
-        _fail(exc)
-    out.print(f"{len(rows)} results in run {run_id} ({len(entries)} recordings × {len(recipe_list)} recipes)")
-    if writer.results:
-        (writer.out_dir / "summary.md").write_text(markdown(writer.results, title=f"Batch {run_id}"), encoding="utf-8")
-    out.print(f"results: {writer.path}\nstore: {store_path}\nreport: workbench report {run_id} --store {store_path}")
-    store.close()
     if interrupted:
         raise typer.Exit(130)
 
@@ -426,7 +421,7 @@ def _run_rows(run: str, store_path: Path, *, check_id: bool = True) -> tuple[lis
 def report(
     run: RunArg,
     formats: Annotated[str, typer.Option("--format", help="comma-separated: html, md, json, csv")] = "html,md,json,csv",
-    store_path: StoreOpt = Path("reports") / "workbench.sqlite",
+    store_path: StoreOpt = DEFAULT_STORE,
     out_dir: Annotated[Optional[Path], typer.Option("--out", help="where to write (default: reports/<run-id>/)")] = None,
     json_lines: Annotated[bool, typer.Option("--json", help="list the files written as JSON lines (run_id, format, path)")] = False,
     references: Annotated[Optional[list[Path]], typer.Option(
@@ -465,7 +460,7 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="one JSON object per line 
 def export(
     run: RunArg,
     formats: Annotated[str, typer.Option("--format", help="comma-separated: seglst, ctm, rttm, srt, vtt")] = "seglst,ctm,rttm,srt,vtt",
-    store_path: StoreOpt = Path("reports") / "workbench.sqlite",
+    store_path: StoreOpt = DEFAULT_STORE,
     out_dir: Annotated[Optional[Path], typer.Option("--out", help="where to write (default: reports/<run-id>/export/)")] = None,
     verbose: VerboseOpt = 0,
 ) -> None:
@@ -542,7 +537,8 @@ def list_recipes(json_lines: JsonOpt = False, verbose: VerboseOpt = 0) -> None:
 def dashboard(
     host: Annotated[str, typer.Option("--host", help="address to listen on (127.0.0.1: this machine only)")] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", help="port to listen on")] = 8501,
-    store: Annotated[Path, typer.Option("--store", help="SQLite result store (shared with `workbench batch`)")] = Path("reports") / "workbench.sqlite",
+    store: Annotated[Path, typer.Option("--store", envvar="WORKBENCH_STORE", show_envvar=True,
+                                        help="SQLite result store (shared with every command)")] = DEFAULT_STORE,
     out_dir: Annotated[Path, typer.Option("--out", help="where each dashboard run keeps its uploads and results")] = Path("reports") / "dashboard",
     max_upload_mb: Annotated[int, typer.Option("--max-upload-mb", help="largest upload accepted, MB")] = 1024,
     max_duration: MaxDurOpt = 4 * 3600,

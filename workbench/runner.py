@@ -6,7 +6,6 @@ each result is appended to ``results.jsonl`` the moment it exists, so nothing fi
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import re
@@ -16,7 +15,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Iterator, Sequence
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from itertools import islice
 from pathlib import Path
@@ -30,15 +29,14 @@ from workbench.execution import Execution, apply_torch_threads, limit_threads
 from workbench.hooks import Hook, null_hook
 from workbench.measure import StageClock, peak_rss_mb, reset_peak_rss
 from workbench.datamodel import Usage
-from workbench.pipelines import StageFailed, build_pipeline
-from workbench.recipes import Recipe, check_recipe
+from workbench.pipelines import StageFailed, Traits, build_pipeline, pipeline_traits
+from workbench.recipes import Availability, Recipe, check_recipe
 from workbench.references import load_reference
 from workbench.result import DID_NOT_RUN, RunResult
 from workbench.scoring import Scores, score as score_output
+from workbench.writers import RESULTS_FILE, MemoryWriter, ResultWriter, Writer, finite  # noqa: F401  (re-exported)
 
 log = logging.getLogger(__name__)
-
-RESULTS_FILE = "results.jsonl"
 
 
 @dataclass(frozen=True)
@@ -117,27 +115,6 @@ def check_run_id(run_id: str) -> str:
     return run_id
 
 
-def prepare(recipe_names: Sequence[str], *, hardware: str | None = None, prices=None,
-            normalizer: str = "whisper-english", phrases=None) -> dict:
-    """Validate everything a run needs before any model loads (recipes, price rows, normaliser, phrase list);
-    returns the keyword arguments of :func:`run_recipes` (``recipes`` included). Raises WorkbenchError."""
-    from workbench.cost import load_prices
-    from workbench.hallucination.measures import load_phrases
-    from workbench.metrics import get_normalizer
-    from workbench.recipes import load_recipe
-
-    get_normalizer(normalizer)
-    recipes = [load_recipe(name) for name in recipe_names]
-    price_table = load_prices(prices)
-    # no --hardware: the row of the machine this runs on, else the default row marked as such (price.note)
-    price = price_table.pick(hardware) if hardware else price_table.for_machine(environment.hardware())
-    for recipe in recipes:
-        if api_price_id(recipe):
-            price_table.pick_api(api_price_id(recipe))
-    return {"recipes": recipes, "price": price, "normalizer": normalizer, "api_prices": price_table.api,
-            "phrases": load_phrases(phrases) if phrases else None}
-
-
 def distinct_recipes(recipes: Sequence[Recipe]) -> tuple[list[Recipe], list[tuple[str, str]]]:
     """Recipes with the same content (hash) under two names would produce the same result twice, and the store
     keeps one result per recipe hash: keep the first of each; returns (kept, [(dropped name, kept name)])."""
@@ -189,69 +166,8 @@ def fresh_random_state(pipeline) -> dict | None:
 WARMUP_S = 2.0
 
 
-def _warm_up(pipeline, recipe: Recipe, first: Item | None) -> float | None:
-    """Run the pipeline once on the first seconds of the first recording, as part of ``load``, so one-time
-    costs (JIT compilation, first-call allocations) are not charged to the first recording's stages.
-    Skipped for remote models (a warm-up call would be billed); returns its seconds, or None when skipped."""
-    if first is None or not getattr(pipeline, "warm_up", False) or any(s.backend == "openai-compatible" for s in recipe.stages):
-        return None
-    samples = first.audio.samples[: int(WARMUP_S * 16000)]
-    start = time.perf_counter()
-    try:
-        pipeline.run(samples, StageClock())
-    except Exception as exc:  # noqa: BLE001 - the real run will report any real problem
-        log.info("%s: warm-up failed (%s); the first run pays the one-time costs", recipe.name, exc)
-    return round(time.perf_counter() - start, 3)
-
-
 def new_run_id() -> str:
     return time.strftime("%Y%m%d-%H%M%S") + "-" + secrets.token_hex(2)
-
-
-@dataclass
-class ResultWriter:
-    """Appends each result to ``<out_dir>/results.jsonl`` as soon as it exists."""
-
-    out_dir: Path
-    results: list[RunResult] = field(default_factory=list)
-
-    def __post_init__(self) -> None:
-        self.out_dir.mkdir(parents=True, exist_ok=True)
-        self.path = self.out_dir / RESULTS_FILE
-
-    def write(self, result: RunResult) -> None:
-        self.write_json(result.to_json())
-        self.results.append(result)
-
-    def write_json(self, row: dict) -> None:
-        with open(self.path, "a", encoding="utf-8") as f:
-            f.write(json.dumps(finite(row), ensure_ascii=False, allow_nan=False) + "\n")
-            f.flush()
-
-
-def finite(value):
-    """Strict JSON has no NaN or Infinity: non-finite numbers become null (not measurable)."""
-    if isinstance(value, float):
-        return value if value == value and value not in (float("inf"), float("-inf")) else None
-    if isinstance(value, dict):
-        return {k: finite(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [finite(v) for v in value]
-    return value
-
-
-@dataclass
-class MemoryWriter:
-    """Keeps results in memory only (for results that are completed before they are written)."""
-
-    results: list[RunResult] = field(default_factory=list)
-    rows: list[dict] = field(default_factory=list)
-
-    def write(self, result: RunResult) -> None:
-        self.results.append(result)
-
-    def write_json(self, row: dict) -> None:
-        self.rows.append(row)
 
 
 def score(item: Item, transcript: Transcript | None, normalizer: str, diarizes: bool | None = None,
@@ -350,7 +266,7 @@ def run_recipes(
     recipes: Sequence[Recipe],
     items: Sequence[Item | PendingItem],
     *,
-    writer: ResultWriter,
+    writer: Writer,
     run_id: str,
     price: HardwarePrice | None = None,
     normalizer: str = "whisper-english",
@@ -370,10 +286,10 @@ def run_recipes(
     execution = replace(execution or Execution(), cpu_count=os.cpu_count())
     if execution.threads:
         limit_threads(execution.threads)
+    context = RunContext(writer, run_id, price, normalizer, hook, api_prices or {}, phrases, pool, execution)
     results: list[RunResult] = []
     for recipe in recipes:
-        results.extend(_run_recipe(recipe, items, writer, run_id, price, normalizer, _prefixed(hook, recipe.name),
-                                   api_prices or {}, phrases, pool, execution))
+        results.extend(RecipeRun(recipe, context).run(items))
     return results
 
 
@@ -386,7 +302,7 @@ def hardware_price_for(recipe: Recipe, availability, price: HardwarePrice | None
     """The hardware price a result carries: none when a stage's server is elsewhere and no API price covers it
     (a remote model's cost is its API price — this machine's hourly price says nothing about it — and a remote
     formatter without a price makes the cost unknown, not the local stages' alone)."""
-    remote = any(s.backend == "openai-compatible" for s in recipe.stages if s.stage == "model") or bool(availability.remote)
+    remote = pipeline_traits(recipe).remote or bool(availability.remote)
     return None if remote and api_price is None else price
 
 
@@ -395,151 +311,219 @@ def api_price_stage(recipe: Recipe) -> str | None:
     return next((s.stage for s in recipe.stages if getattr(s.options, "price", None)), None)
 
 
-def _run_recipe(recipe, items, writer, run_id, price, normalizer, hook, api_prices, phrases, pool=None,
-                execution: Execution | None = None) -> list[RunResult]:
-    diarizes = any(s.stage == "diarization" and s.backend != "none" for s in recipe.stages)
-    formats = any(s.stage == "formatter" and s.backend != "none" for s in recipe.stages)
-    api_price = api_prices.get(api_price_id(recipe) or "")
-    availability = check_recipe(recipe)
-    hardware_price = hardware_price_for(recipe, availability, price, api_price)
+@dataclass(frozen=True)
+class RunContext:
+    """What every recipe of one ``run_recipes`` call shares."""
 
-    def result(item: Item, **kw) -> RunResult:
-        base = dict(
-            api_price=api_price,
-            api_stage=api_price_stage(recipe) if api_price else None,
-            run_id=run_id,
-            recipe=recipe.name,
-            recipe_hash=recipe.hash,
-            recipe_path=recipe.path,
-            pipeline=recipe.pipeline,
-            recording=item.audio.recording,
-            price=hardware_price,
-            hardware=environment.hardware(),
-            created_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            execution=execution or Execution(),
-        )
-        base.update(kw)
-        if kw.get("error") is not None and kw.get("error_kind") not in DID_NOT_RUN:
-            # it ran and failed on this recording: its output scores as all deletions (a recipe that did not run
-            # has no scores at all: no figure of it is measured)
-            base["scores"] = score(item, kw.get("transcript"), normalizer, diarizes, failed=True, formats=formats,
-                                   phrases=phrases)
-        return RunResult(**base)
+    writer: Writer
+    run_id: str
+    price: HardwarePrice | None
+    normalizer: str
+    hook: Hook
+    api_prices: dict[str, ApiPrice]
+    phrases: object
+    pool: PipelinePool | None
+    execution: Execution
 
-    out: list[RunResult] = []
 
-    def emit(r: RunResult) -> None:
-        writer.write(r)
-        out.append(r)
+class RecipeRun:
+    """One recipe over the recordings of a run: ``check`` whether it can run here, ``load`` its models once (or
+    lease them from the pool), ``run_item`` per recording, ``fail_all`` when it cannot run. Each result is written
+    the moment it exists."""
 
-    def undecodable(source: PendingItem, exc: WorkbenchError) -> None:
-        emit(RunResult(run_id=run_id, recipe=recipe.name, recipe_hash=recipe.hash, recipe_path=recipe.path,
-                       pipeline=recipe.pipeline, recording=Recording(Path(source.audio_path).stem, source.audio_path, 0.0, 0, 0),
-                       transcript=None, error=f"{type(exc).__name__}: {exc}", error_stage="decode", error_kind="bad-input",
-                       hardware=environment.hardware(), created_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
-                       execution=execution or Execution()))
+    def __init__(self, recipe: Recipe, context: RunContext):
+        self.recipe = recipe
+        self.context = context
+        self.hook = _prefixed(context.hook, recipe.name)
+        self.traits: Traits = pipeline_traits(recipe)
+        self.api_price = context.api_prices.get(api_price_id(recipe) or "")
+        self.price = context.price
+        self.results: list[RunResult] = []
+        self.load_clock = StageClock(self.hook)  # one load at most: a reused pipeline leaves it empty
 
-    # decoded one at a time as the loop below reaches them (PendingItem), each released before the next;
-    # the first is decoded before the load (the warm-up runs on it) and held in ``first`` until it runs
-    recordings = _decoded(items, undecodable)
-    first: list[Item] = []
+    # --- the steps ------------------------------------------------------------------------------------------
 
-    def fail_all(message: str, stage: str, kind: str, timings=()) -> list[RunResult]:
-        for item in _first_then(first, recordings):
-            emit(result(item, transcript=None, error=message, error_stage=stage, error_kind=kind, timings=tuple(timings),
-                        versions=environment.versions()))
-            del item
-        return out
+    def run(self, items: Sequence[Item | PendingItem]) -> list[RunResult]:
+        # decoded one at a time as the loops below reach them (PendingItem), each released before the next;
+        # the first is decoded before the load (the warm-up runs on it) and held in ``first`` until it runs
+        recordings = _decoded(items, self._undecodable)
+        first: list[Item] = []
+        availability = self.check()
+        if not availability.ok:
+            message = f"unavailable: {availability.reason}" + (f". To make it available: {availability.fix}" if availability.fix else "")
+            log.info("%s: %s", self.recipe.name, message)
+            return self.fail_all(recordings, message, "check", "unavailable")
+        reset_peak_rss()
+        first.extend(islice(recordings, 1))
+        if not first:  # nothing could be decoded: no model to load
+            return self.results
+        with ExitStack() as held:
+            try:
+                pipeline, timed, reused = self.load(held, first)
+            except BackendUnavailable as exc:
+                return self.fail_all(_first_then(first, recordings), f"unavailable: {exc}", "load", "unavailable",
+                                     self.load_clock.timings)
+            except Exception as exc:  # noqa: BLE001 - a failing recipe must not stop the others
+                log.exception("%s: model load failed", self.recipe.name)
+                return self.fail_all(_first_then(first, recordings), f"load failed: {type(exc).__name__}: {exc}", "load",
+                                     "load-failed", self.load_clock.timings)
+            if reused:
+                self.hook("load", StageTiming("load", 0.0, 0.0, {"reused": True}))
+            loaded = _Run(pipeline, environment.versions(pipeline.versions()), pipeline.describe(),
+                          # a reused pipeline reports the load it was made with (the models were not loaded again)
+                          StageTiming("load", timed.wall_s, timed.cpu_s,
+                                      {**timed.detail, "shared_by_recordings": len(items), **({"reused": True} if reused else {})}))
+            for item in _first_then(first, recordings):
+                result = self.run_item(loaded, item)
+                del item  # released before the next recording is decoded
+                self._emit(result)
+        return self.results
 
-    if not availability.ok:
-        message = f"unavailable: {availability.reason}" + (f". To make it available: {availability.fix}" if availability.fix else "")
-        log.info("%s: %s", recipe.name, message)
-        return fail_all(message, "check", "unavailable")
+    def check(self) -> Availability:
+        """Whether the recipe can run here; sets the hardware price its results carry (none for a remote model
+        that no API price covers)."""
+        availability = check_recipe(self.recipe)
+        self.price = hardware_price_for(self.recipe, availability, self.context.price, self.api_price)
+        return availability
 
-    reset_peak_rss()
-    first.extend(islice(recordings, 1))
-    if not first:  # nothing could be decoded: no model to load
-        return out
-    load_clock = StageClock(hook)  # one load at most: a reused pipeline leaves it empty
+    def load(self, held: ExitStack, first: list[Item]) -> tuple[object, StageTiming, bool]:
+        """(pipeline, load timing, reused): built, loaded and warmed up on the first recording — or leased from
+        the pool — and released when ``held`` closes. Raises what the load raises (nothing stays loaded then)."""
+        pool = self.context.pool
+        if pool is None:
+            pipeline, timed = self._load(first)
+            held.callback(_unload, pipeline)
+            return pipeline, timed, False
+        return held.enter_context(pool.lease(self.recipe, lambda: self._load(first)))
 
-    def load() -> tuple[object, StageTiming]:
-        pipeline = build_pipeline(recipe)
+    def run_item(self, loaded: _Run, item: Item) -> RunResult:
+        """The recipe on one recording: a result scored against its references, or the failure recorded (with
+        what the stages before the failing one produced)."""
+        clock = StageClock(self.hook)
+        fresh = None
         try:
-            with load_clock.stage("load") as detail:
+            # same recipe, same audio → same output, whether the models are fresh or ran before (a reused pool
+            # entry, an earlier recording). Outside the stage clock: its seconds are in no stage timing,
+            # processing time, RTFx or cost; the row records them in its load detail (reseed_before_recording).
+            fresh = fresh_random_state(loaded.pipeline)
+            seed_everything()
+            output = loaded.pipeline.run(item.audio.samples, clock, num_speakers=item.num_speakers)
+        except KeyboardInterrupt:
+            raise
+        except Exception as exc:  # noqa: BLE001
+            stage = clock.current or "run"
+            item_load = _with_reseed(loaded.load, fresh)
+            partial = exc.partial if isinstance(exc, StageFailed) else None
+            cause = exc.cause if isinstance(exc, StageFailed) else exc
+            if not isinstance(cause, WorkbenchError):
+                log.error("%s failed on %s", self.recipe.name, item.audio.recording.id, exc_info=cause)
+            r = self._result(item, transcript=partial.transcript if partial else None,
+                             usage=partial.usage if partial else Usage(), error=f"{type(cause).__name__}: {cause}",
+                             error_stage=stage, error_kind="transient" if getattr(cause, "transient", False) else "failed",
+                             timings=(item_load, *clock.timings), versions=loaded.versions, components=loaded.components,
+                             peak_rss_mb=peak_rss_mb())
+            del cause, partial  # their tracebacks hold the recording's samples
+            return r
+        item_load = _with_reseed(loaded.load, fresh)
+        return self._result(item, transcript=output.transcript, usage=output.usage, timings=(item_load, *clock.timings),
+                            scores=self._score(item, output.transcript), details=output.details, versions=loaded.versions,
+                            components=loaded.components, peak_rss_mb=peak_rss_mb())
+
+    def fail_all(self, items: Iterator[Item], message: str, stage: str, kind: str, timings=()) -> list[RunResult]:
+        """The same failure recorded for every recording (the recipe did not run, or its models did not load)."""
+        for item in items:
+            self._emit(self._result(item, transcript=None, error=message, error_stage=stage, error_kind=kind,
+                                    timings=tuple(timings), versions=environment.versions()))
+            del item
+        return self.results
+
+    # --- helpers ----------------------------------------------------------------------------------------------
+
+    def _load(self, first: list[Item]) -> tuple[object, StageTiming]:
+        pipeline = build_pipeline(self.recipe)
+        try:
+            with self.load_clock.stage("load") as detail:
                 pipeline.load()
                 apply_torch_threads()  # torch may have been imported by the load: give it this process's share
                 seed_everything()
-                detail["warmup_s"] = _warm_up(pipeline, recipe, first[0] if first else None)
+                detail["warmup_s"] = self._warm_up(pipeline, first[0] if first else None)
                 # the warm-up may have sampled: the first recording starts from the seed (counted in load's time)
                 if detail["warmup_s"] is not None and (fresh := fresh_random_state(pipeline)) is not None:
                     detail["reseed_after_warm_up"] = fresh
         except BaseException:
             _unload(pipeline)
             raise
-        [timed] = load_clock.timings
+        [timed] = self.load_clock.timings
         return pipeline, timed
 
-    with ExitStack() as held:
+    def _warm_up(self, pipeline, first: Item | None) -> float | None:
+        """Run the pipeline once on the first seconds of the first recording, as part of ``load``, so one-time
+        costs (JIT compilation, first-call allocations) are not charged to the first recording's stages.
+        Skipped when a stage calls an API (a warm-up call would be billed); returns its seconds, or None when
+        skipped."""
+        if first is None or not getattr(pipeline, "warm_up", False) or self.traits.calls_api:
+            return None
+        samples = first.audio.samples[: int(WARMUP_S * 16000)]
+        start = time.perf_counter()
         try:
-            if pool is None:
-                pipeline, timed = load()
-                held.callback(_unload, pipeline)
-                reused = False
-            else:
-                pipeline, timed, reused = held.enter_context(pool.lease(recipe, load))
-        except BackendUnavailable as exc:
-            return fail_all(f"unavailable: {exc}", "load", "unavailable", load_clock.timings)
-        except Exception as exc:  # noqa: BLE001 - a failing recipe must not stop the others
-            log.exception("%s: model load failed", recipe.name)
-            return fail_all(f"load failed: {type(exc).__name__}: {exc}", "load", "load-failed", load_clock.timings)
-        if reused:
-            hook("load", StageTiming("load", 0.0, 0.0, {"reused": True}))
-        _run_loaded(pipeline, timed, reused, recipe=recipe, items=_first_then(first, recordings), count=len(items),
-                    emit=emit, result=result, hook=hook, normalizer=normalizer, diarizes=diarizes, formats=formats,
-                    phrases=phrases)
-        return out
+            pipeline.run(samples, StageClock())
+        except Exception as exc:  # noqa: BLE001 - the real run will report any real problem
+            log.info("%s: warm-up failed (%s); the first run pays the one-time costs", self.recipe.name, exc)
+        return round(time.perf_counter() - start, 3)
+
+    def _score(self, item: Item, transcript: Transcript | None, failed: bool = False) -> Scores | None:
+        return score(item, transcript, self.context.normalizer, self.traits.diarizes, failed=failed,
+                     formats=self.traits.formats, phrases=self.context.phrases)
+
+    def _result(self, item: Item, **kw) -> RunResult:
+        recipe, context = self.recipe, self.context
+        base = dict(
+            api_price=self.api_price,
+            api_stage=api_price_stage(recipe) if self.api_price else None,
+            run_id=context.run_id,
+            recipe=recipe.name,
+            recipe_hash=recipe.hash,
+            recipe_path=recipe.path,
+            pipeline=recipe.pipeline,
+            recording=item.audio.recording,
+            price=self.price,
+            hardware=environment.hardware(),
+            created_at=_now(),
+            execution=context.execution,
+        )
+        base.update(kw)
+        if kw.get("error") is not None and kw.get("error_kind") not in DID_NOT_RUN:
+            # it ran and failed on this recording: its output scores as all deletions (a recipe that did not run
+            # has no scores at all: no figure of it is measured)
+            base["scores"] = self._score(item, kw.get("transcript"), failed=True)
+        return RunResult(**base)
+
+    def _undecodable(self, source: PendingItem, exc: WorkbenchError) -> None:
+        recipe = self.recipe
+        self._emit(RunResult(run_id=self.context.run_id, recipe=recipe.name, recipe_hash=recipe.hash,
+                             recipe_path=recipe.path, pipeline=recipe.pipeline,
+                             recording=Recording(Path(source.audio_path).stem, source.audio_path, 0.0, 0, 0),
+                             transcript=None, error=f"{type(exc).__name__}: {exc}", error_stage="decode",
+                             error_kind="bad-input", hardware=environment.hardware(), created_at=_now(),
+                             execution=self.context.execution))
+
+    def _emit(self, result: RunResult) -> None:
+        self.context.writer.write(result)
+        self.results.append(result)
 
 
-def _run_loaded(pipeline, timed: StageTiming, reused: bool, *, recipe, items: Iterator[Item], count: int, emit, result,
-                hook, normalizer, diarizes, formats, phrases) -> None:
-    versions = environment.versions(pipeline.versions())
-    components = pipeline.describe()
-    # a reused pipeline reports the load it was made with (the models were not loaded again: "reused")
-    load_timing = StageTiming("load", timed.wall_s, timed.cpu_s,
-                              {**timed.detail, "shared_by_recordings": count, **({"reused": True} if reused else {})})
-    for item in items:
-        clock = StageClock(hook)
-        fresh = None
-        try:
-            # same recipe, same audio → same output, whether the models are fresh or ran before (a reused pool
-            # entry, an earlier recording). Outside the stage clock: its seconds are in no stage timing,
-            # processing time, RTFx or cost; the row records them in its load detail (reseed_before_recording).
-            fresh = fresh_random_state(pipeline)
-            seed_everything()
-            output = pipeline.run(item.audio.samples, clock, num_speakers=item.num_speakers)
-        except KeyboardInterrupt:
-            raise
-        except Exception as exc:  # noqa: BLE001
-            stage = clock.current or "run"
-            item_load = _with_reseed(load_timing, fresh)
-            partial = exc.partial if isinstance(exc, StageFailed) else None
-            cause = exc.cause if isinstance(exc, StageFailed) else exc
-            if not isinstance(cause, WorkbenchError):
-                log.error("%s failed on %s", recipe.name, item.audio.recording.id, exc_info=cause)
-            r = result(item, transcript=partial.transcript if partial else None,
-                       usage=partial.usage if partial else Usage(), error=f"{type(cause).__name__}: {cause}", error_stage=stage,
-                       error_kind="transient" if getattr(cause, "transient", False) else "failed",
-                       timings=(item_load, *clock.timings), versions=versions, components=components,
-                       peak_rss_mb=peak_rss_mb())
-            del cause, partial  # their tracebacks hold the recording's samples
-        else:
-            item_load = _with_reseed(load_timing, fresh)
-            r = result(item, transcript=output.transcript, usage=output.usage, timings=(item_load, *clock.timings),
-                       scores=score(item, output.transcript, normalizer, diarizes, formats=formats, phrases=phrases),
-                       details=output.details, versions=versions,
-                       components=components, peak_rss_mb=peak_rss_mb())
-        del item  # released before the next recording is decoded
-        emit(r)
+@dataclass(frozen=True)
+class _Run:
+    """A loaded pipeline as every recording's result records it."""
+
+    pipeline: object
+    versions: dict
+    components: dict
+    load: StageTiming  # the load timing each result carries
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
 def _with_reseed(load: StageTiming, fresh: dict | None) -> StageTiming:

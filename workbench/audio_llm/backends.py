@@ -105,6 +105,7 @@ class OpenAIAudioOptions(AudioLLMOptions):
 @AUDIO_LLM_BACKENDS.register("openai-compatible")
 class OpenAIAudio(AudioLLMBackend):
     Options = OpenAIAudioOptions
+    api = True
     requires = (("openai", "openai"),)
 
     def __init__(self, options: OpenAIAudioOptions):

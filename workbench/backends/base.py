@@ -23,6 +23,8 @@ class Backend:
     Options: ClassVar[type[BackendOptions]] = BackendOptions
     #: PyPI distributions this backend imports: (import name, distribution name).
     requires: ClassVar[tuple[tuple[str, str], ...]] = ()
+    #: True when its calls go to an API server (a run there may be billed: no warm-up; cost from the API price)
+    api: ClassVar[bool] = False
 
     def __init__(self, options: BackendOptions):
         self.options = options

@@ -303,6 +303,7 @@ class OpenAICompatibleOptions(LLMOptions):
 @FORMATTER_BACKENDS.register("openai-compatible")
 class OpenAICompatibleFormatter(LLMFormatter):
     Options = OpenAICompatibleOptions
+    api = True
     requires = (("openai", "openai"),)
 
     def __init__(self, options: OpenAICompatibleOptions):

@@ -108,54 +108,48 @@ def run_comparison(audio, references: Sequence, speakers: int | None, recipe_nam
 
 
 def _run_comparison(audio, references: Sequence, speakers: int | None, recipe_names: Sequence[str]) -> str | None:
-    from workbench import environment
-    from workbench.batch import StoreWriter
     from workbench.dashboard.retention import prune_uploads
-    from workbench.runner import load_item, new_run_id, prepare, run_recipes
-    from workbench.store import ResultStore
+    from workbench.runner import run_recipes
+    from workbench.session import RunSettings, start_run
     from workbench.summary import markdown
 
     s = settings()
     prune_uploads(s.out, s.keep_uploads_days)  # the retention period also holds on a server that runs for weeks
-    run_id = new_run_id()
-    folder = s.out / run_id
+    run_settings = RunSettings(hardware=s.hardware, max_duration_s=s.max_duration_s, speakers=speakers)
     try:
-        audio_path = _keep(audio, folder / "input")
-        reference_paths = [_keep(r, folder / "input") for r in references]
-        setup = prepare(list(recipe_names), hardware=s.hardware)
-        item = load_item(str(audio_path), [str(p) for p in reference_paths], max_duration_s=s.max_duration_s,
-                         num_speakers=speakers)
-    except (WorkbenchError, OSError) as exc:
-        shutil.rmtree(folder, ignore_errors=True)  # nothing ran: leave no half run behind
-        message = str(exc) if isinstance(exc, WorkbenchError) else f"could not keep the upload: {exc}"
-        st.error(f"Nothing was run: {views.plain(message)}")
+        run = start_run(s.out, list(recipe_names), run_settings, store=s.store, tags=["dashboard"],
+                        command=["workbench", "dashboard", "compare", *recipe_names], hook=LiveProgress())
+    except WorkbenchError as exc:
+        st.error(f"Nothing was run: {views.plain(str(exc))}")
         return None
-    recipes = _distinct(setup.pop("recipes"))
-    with ResultStore(s.store) as store:
-        store.add_run(run_id, command=["workbench", "dashboard", "compare", *recipe_names],
-                      hardware=environment.hardware(), tags=["dashboard"])
-        writer = StoreWriter(folder, store)
-        st.session_state[RUNNING] = run_id
-        with st.status(f"Running {len(recipes)} recipe(s) on {views.plain(item.audio.recording.id)} "
+    with run:
+        try:
+            audio_path = _keep(audio, run.folder / "input")
+            reference_paths = [_keep(r, run.folder / "input") for r in references]
+            item = run.load_item(audio_path, reference_paths)
+        except (WorkbenchError, OSError) as exc:
+            shutil.rmtree(run.folder, ignore_errors=True)  # nothing ran: leave no half run behind
+            message = str(exc) if isinstance(exc, WorkbenchError) else f"could not keep the upload: {exc}"
+            st.error(f"Nothing was run: {views.plain(message)}")
+            return None
+        _say_same(run.prepared.same)
+        st.session_state[RUNNING] = run.run_id
+        with st.status(f"Running {len(run.recipes)} recipe(s) on {views.plain(item.audio.recording.id)} "
                        f"({item.audio.duration_s:.1f} s)", expanded=True) as status:
-            run_recipes(recipes, [item], writer=writer, run_id=run_id, hook=LiveProgress(), pool=pipeline_pool(), **setup)
-            failed = sum(1 for r in writer.results if r.error)
-            status.update(label=f"Finished: {len(writer.results) - failed} of {len(writer.results)} recipe(s) ran"
+            results = run.call(run_recipes, [item], pool=pipeline_pool())
+            failed = sum(1 for r in results if r.error)
+            status.update(label=f"Finished: {len(results) - failed} of {len(results)} recipe(s) ran"
                           + (f", {failed} failed or did not run" if failed else ""),
-                          state="error" if failed == len(writer.results) else "complete", expanded=False)
-        (folder / "summary.md").write_text(markdown(writer.results, title=f"Comparison {run_id}"), encoding="utf-8")
+                          state="error" if failed == len(results) else "complete", expanded=False)
+        run.write_summary(markdown(results, title=f"Comparison {run.run_id}"))
     st.session_state[RUNNING] = None
-    st.session_state[SHOWN] = {"run": run_id, "recipes": None}
-    return run_id
+    st.session_state[SHOWN] = {"run": run.run_id, "recipes": None}
+    return run.run_id
 
 
-def _distinct(recipes: list) -> list:
-    from workbench.runner import distinct_recipes
-
-    kept, same = distinct_recipes(recipes)
+def _say_same(same) -> None:
     for name, original in same:
         st.info(f"{views.plain(name)} is the same recipe as {views.plain(original)} (same stages and settings): it runs once.")
-    return kept
 
 
 def stored_rows(run_id: str, recipes: Sequence[str] | None = None) -> list[dict]:

@@ -15,7 +15,7 @@ from workbench.audio_llm.prompts import parse_output
 from workbench.audio_llm.windows import split_windows
 from workbench.datamodel import Span, Transcript, Usage
 from workbench.measure import StageClock
-from workbench.pipelines.base import PIPELINES, PipelineOutput
+from workbench.pipelines.base import PIPELINES, PipelineOutput, Traits, calls_api
 from workbench.recipes import Recipe
 from workbench.registry import Registry
 
@@ -36,6 +36,12 @@ class AudioLLMPipeline:
     @classmethod
     def stage_registries(cls) -> dict[str, Registry]:
         return {"model": AUDIO_LLM_BACKENDS}
+
+    @classmethod
+    def traits(cls, recipe: Recipe) -> Traits:
+        """Remote when its model is an API; it neither diarizes nor formats as a separate stage."""
+        remote = calls_api(cls.stage_registries(), recipe.stage("model"))
+        return Traits(remote=remote, calls_api=remote)
 
     def load(self) -> None:
         self.backend.load()

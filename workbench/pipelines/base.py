@@ -13,6 +13,20 @@ from workbench.registry import Registry
 
 
 @dataclass(frozen=True)
+class Traits:
+    """What a recipe's pipeline does, as the runner needs to know it (before anything is built or loaded)."""
+
+    #: its model runs on a server: this machine's hourly price says nothing about its cost
+    remote: bool = False
+    #: some stage calls an API server (a warm-up run would be billed, so there is none)
+    calls_api: bool = False
+    #: it labels speakers (speaker metrics apply)
+    diarizes: bool = False
+    #: it writes a formatted text (formatting metrics apply)
+    formats: bool = False
+
+
+@dataclass(frozen=True)
 class PipelineOutput:
     transcript: Transcript
     usage: Usage
@@ -31,6 +45,11 @@ class Pipeline(Protocol):
     @classmethod
     def stage_registries(cls) -> dict[str, Registry]: ...
 
+    @classmethod
+    def traits(cls, recipe) -> Traits:
+        """Remote? Calls an API? Diarizes? Formats? — from the recipe's stages (optional: default all False)."""
+        ...
+
     def load(self) -> None: ...
 
     def run(self, samples: np.ndarray, clock: StageClock, *, num_speakers: int | None = None) -> PipelineOutput: ...
@@ -47,6 +66,11 @@ class Pipeline(Protocol):
 
 
 PIPELINES: Registry = Registry("pipeline")
+
+
+def calls_api(registries: dict[str, Registry], stage) -> bool:
+    """Whether a recipe stage's backend calls an API server (its class says so: ``api = True``)."""
+    return bool(getattr(registries[stage.stage].get(stage.backend), "api", False))
 
 
 class StageFailed(Exception):

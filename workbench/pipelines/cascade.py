@@ -13,7 +13,7 @@ from workbench.backends.formatter import FORMATTER_BACKENDS
 from workbench.backends.vad import VAD_BACKENDS
 from workbench.datamodel import Usage
 from workbench.measure import StageClock
-from workbench.pipelines.base import PIPELINES, PipelineOutput, StageFailed
+from workbench.pipelines.base import PIPELINES, PipelineOutput, StageFailed, Traits, calls_api
 from workbench.recipes import Recipe
 from workbench.registry import Registry
 from workbench.speakers import attribute
@@ -30,6 +30,14 @@ class CascadePipeline:
     @classmethod
     def stage_registries(cls) -> dict[str, Registry]:
         return {"vad": VAD_BACKENDS, "asr": ASR_BACKENDS, "diarization": DIARIZATION_BACKENDS, "formatter": FORMATTER_BACKENDS}
+
+    @classmethod
+    def traits(cls, recipe: Recipe) -> Traits:
+        """Local models (a formatter may call an API server); diarizes and formats when those stages are set."""
+        active = {s.stage for s in recipe.stages if s.backend != "none"}
+        registries = cls.stage_registries()
+        return Traits(remote=False, calls_api=any(calls_api(registries, s) for s in recipe.stages),
+                      diarizes="diarization" in active, formats="formatter" in active)
 
     def _active(self, stage: str) -> bool:
         return self.recipe.stage(stage).backend != "none"

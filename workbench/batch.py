@@ -27,11 +27,12 @@ from pathlib import Path
 from workbench.errors import BadInputError, StoreError
 from workbench.files import write_atomic
 from workbench.execution import Execution, limit_threads, split_threads
-from workbench.hallucination.probes import AUDIO_SUFFIXES
+from workbench.audio import AUDIO_SUFFIXES
 from workbench.recipes import Recipe
 from workbench.references import REFERENCE_FORMATS
 from workbench.result import RunResult
-from workbench.runner import RESULTS_FILE, PendingItem, ResultWriter, finite, run_recipes
+from workbench.jsonsafe import finite
+from workbench.runner import RESULTS_FILE, PendingItem, ResultWriter, run_recipes
 from workbench.store import ResultStore
 
 log = logging.getLogger(__name__)

@@ -236,7 +236,7 @@ def probe(
     if not writer.results:
         raise typer.Exit(EXIT_FAILED)
     (writer.out_dir / "summary.md").write_text(probe_markdown(writer.results, f"Hallucination probes {run_id}"), encoding="utf-8")
-    grid = Table(title=f"{len(clips)} clips with no speech ({sum(len(c.samples) for c in clips) / 16000 / 60:.1f} min) × {repeats}")
+    grid = Table(title=f"{len(clips)} clips with no speech ({sum(c.audio().duration_s for c in clips) / 60:.1f} min) × {repeats}")
     for col in ("recipe", "clips with output", "words / min", "stock phrases", "repeats agree"):
         grid.add_column(col)
     for s in summarize_probes(writer.results):

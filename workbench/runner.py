@@ -22,12 +22,13 @@ from itertools import islice
 from pathlib import Path
 
 from workbench import environment
-from workbench.audio import Audio, load_audio
+from workbench.audio import SAMPLE_RATE, Audio, load_audio
 from workbench.cost import ApiPrice, HardwarePrice
 from workbench.datamodel import Recording, Reference, StageTiming, Transcript
 from workbench.errors import BackendUnavailable, WorkbenchError
 from workbench.execution import Execution, apply_torch_threads, limit_threads
 from workbench.hooks import Hook, null_hook
+from workbench.jsonsafe import finite
 from workbench.measure import StageClock, peak_rss_mb, reset_peak_rss
 from workbench.datamodel import Usage
 from workbench.pipelines import StageFailed, build_pipeline
@@ -195,7 +196,7 @@ def _warm_up(pipeline, recipe: Recipe, first: Item | None) -> float | None:
     Skipped for remote models (a warm-up call would be billed); returns its seconds, or None when skipped."""
     if first is None or not getattr(pipeline, "warm_up", False) or any(s.backend == "openai-compatible" for s in recipe.stages):
         return None
-    samples = first.audio.samples[: int(WARMUP_S * 16000)]
+    samples = first.audio.samples[: int(WARMUP_S * SAMPLE_RATE)]
     start = time.perf_counter()
     try:
         pipeline.run(samples, StageClock())
@@ -227,17 +228,6 @@ class ResultWriter:
         with open(self.path, "a", encoding="utf-8") as f:
             f.write(json.dumps(finite(row), ensure_ascii=False, allow_nan=False) + "\n")
             f.flush()
-
-
-def finite(value):
-    """Strict JSON has no NaN or Infinity: non-finite numbers become null (not measurable)."""
-    if isinstance(value, float):
-        return value if value == value and value not in (float("inf"), float("-inf")) else None
-    if isinstance(value, dict):
-        return {k: finite(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [finite(v) for v in value]
-    return value
 
 
 @dataclass

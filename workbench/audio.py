@@ -32,6 +32,8 @@ logger = logging.getLogger(__name__)
 SAMPLE_RATE = 16000
 #: File suffixes taken as audio when a folder is scanned (batch sources, probe folders); anything FFmpeg decodes.
 AUDIO_SUFFIXES = frozenset({".wav", ".flac", ".mp3", ".ogg", ".opus", ".m4a", ".aac", ".webm", ".mp4", ".mkv"})
+#: Recordings longer than this are refused by default (--max-duration, WORKBENCH_MAX_DURATION_S).
+MAX_DURATION_S = 4 * 3600
 
 #: Source samples gathered (in an AudioFifo) before each resampler call, as faster-whisper does.
 _CHUNK_SAMPLES = 500_000
@@ -65,7 +67,7 @@ class Audio:
 def load_audio(
     path: str | os.PathLike,
     *,
-    max_duration_s: float | None = 4 * 3600,
+    max_duration_s: float | None = MAX_DURATION_S,
     min_duration_s: float = 0.1,
     recording_id: str | None = None,
 ) -> Audio:
@@ -248,7 +250,7 @@ def _decode(av, path, container, stream, max_duration_s, expected_s):
     Returns (16 kHz mono float32 samples, source seconds, source rate, source channels, problem),
     where problem says the end of the file could not be decoded (None when all went well).
     """
-    capacity = int(min(expected_s, max_duration_s or math.inf, 4 * 3600) * SAMPLE_RATE * 1.02) + SAMPLE_RATE
+    capacity = int(min(expected_s, max_duration_s or math.inf, MAX_DURATION_S) * SAMPLE_RATE * 1.02) + SAMPLE_RATE
     out = _Samples(capacity)
     resampler = fifo = key = None
     src_s = 0.0  # seconds of source audio decoded so far

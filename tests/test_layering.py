@@ -13,7 +13,8 @@ Layers, lowest first (a module may import from its own layer and the ones below,
   faces      the command line and the dashboard (the only users of typer, rich, streamlit, altair)
 
 Also checked: no import circle between modules (lazy imports included), no module importing another
-module's private (underscore) name except within its own package, and one home for the audio constants.
+module's private (underscore) name (an underscore module is private to its package), and one home for the audio
+constants.
 Each exception is listed below with its reason; remove it when the reason goes away.
 """
 
@@ -51,7 +52,7 @@ FACE_ONLY = {"typer", "rich", "streamlit", "altair"}
 
 #: (importer, imported name) -> why it is still allowed. Each one is a debt, not a rule.
 PRIVATE_EXCEPTIONS = {
-    ("workbench.report", "workbench.summary._md"): "issue 12: the formatting helpers move to their own module (model helper)",
+    ("workbench.report", "workbench.summary._md"): "issue 12: summary's formatting helpers are to move to a module of their own",
     ("workbench.hallucination.suite", "workbench.summary._md"): "issue 12: as above",
 }
 #: (importer, imported module) -> why an arrow against the layers is still allowed.

@@ -14,7 +14,7 @@ import pytest
 
 av = pytest.importorskip("av")
 
-from workbench.audio import TARGET_RATE, Audio, load_audio, probe_audio  # noqa: E402
+from workbench.audio import SAMPLE_RATE, Audio, load_audio, probe_audio  # noqa: E402
 from workbench.errors import AudioError  # noqa: E402
 
 SAMPLE_WAV = Path(__file__).resolve().parent.parent / "samples" / "pyannote" / "sample.wav"
@@ -40,7 +40,7 @@ def tones(rate: int, seconds: float, channels: int) -> np.ndarray:
 
 def expected_mono(seconds: float, channels: int) -> np.ndarray:
     """What the decoder should give for ``tones(..., channels)``: the channels' mean at 16 kHz."""
-    return tones(TARGET_RATE, seconds, channels).mean(axis=0)
+    return tones(SAMPLE_RATE, seconds, channels).mean(axis=0)
 
 
 def write_wav(path: Path, x: np.ndarray, rate: int) -> Path:

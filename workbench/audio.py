@@ -28,7 +28,12 @@ from workbench.errors import AudioError
 
 logger = logging.getLogger(__name__)
 
-TARGET_RATE = 16000
+#: The one sample rate inside the workbench: every decoded recording, probe and model input is 16 kHz mono.
+SAMPLE_RATE = 16000
+#: File suffixes taken as audio when a folder is scanned (batch sources, probe folders); anything FFmpeg decodes.
+AUDIO_SUFFIXES = frozenset({".wav", ".flac", ".mp3", ".ogg", ".opus", ".m4a", ".aac", ".webm", ".mp4", ".mkv"})
+#: Recordings longer than this are refused by default (--max-duration, WORKBENCH_MAX_DURATION_S).
+MAX_DURATION_S = 4 * 3600
 
 #: Source samples gathered (in an AudioFifo) before each resampler call, as faster-whisper does.
 _CHUNK_SAMPLES = 500_000
@@ -52,17 +57,17 @@ class Audio:
 
     @property
     def sample_rate(self) -> int:
-        return TARGET_RATE
+        return SAMPLE_RATE
 
     @property
     def duration_s(self) -> float:
-        return len(self.samples) / TARGET_RATE
+        return len(self.samples) / SAMPLE_RATE
 
 
 def load_audio(
     path: str | os.PathLike,
     *,
-    max_duration_s: float | None = 4 * 3600,
+    max_duration_s: float | None = MAX_DURATION_S,
     min_duration_s: float = 0.1,
     recording_id: str | None = None,
 ) -> Audio:
@@ -106,7 +111,7 @@ def load_audio(
         # PyAV's resampler (filter graph) is only freed by the collector (faster-whisper #390).
         gc.collect()
 
-    duration = len(samples) / TARGET_RATE
+    duration = len(samples) / SAMPLE_RATE
     for what, value in (("the stream declares", declared), ("the WAV header declares", header)):
         if (
             value is not None
@@ -137,7 +142,7 @@ def load_audio(
         )
     logger.debug(
         "decoded %s: %s %d Hz %d ch, %.3f s (source %.3f s) -> %d samples at %d Hz",
-        path, codec, src_rate, src_channels, duration, src_s, len(samples), TARGET_RATE,
+        path, codec, src_rate, src_channels, duration, src_s, len(samples), SAMPLE_RATE,
     )
     recording = Recording(
         id=recording_id if recording_id is not None else Path(path).stem,
@@ -245,7 +250,7 @@ def _decode(av, path, container, stream, max_duration_s, expected_s):
     Returns (16 kHz mono float32 samples, source seconds, source rate, source channels, problem),
     where problem says the end of the file could not be decoded (None when all went well).
     """
-    capacity = int(min(expected_s, max_duration_s or math.inf, 4 * 3600) * TARGET_RATE * 1.02) + TARGET_RATE
+    capacity = int(min(expected_s, max_duration_s or math.inf, MAX_DURATION_S) * SAMPLE_RATE * 1.02) + SAMPLE_RATE
     out = _Samples(capacity)
     resampler = fifo = key = None
     src_s = 0.0  # seconds of source audio decoded so far
@@ -308,7 +313,7 @@ def _decode(av, path, container, stream, max_duration_s, expected_s):
                     if key is not None:
                         logger.debug("%s: audio parameters changed mid-stream %s -> %s", path, key, k)
                     drain()
-                    resampler = av.AudioResampler(format="fltp", rate=TARGET_RATE)  # keeps the layout
+                    resampler = av.AudioResampler(format="fltp", rate=SAMPLE_RATE)  # keeps the layout
                     fifo = av.AudioFifo()
                     key = k
                     if not first_rate:
@@ -353,7 +358,7 @@ class _Samples:
     """A growable float32 buffer (pre-sized from the declared duration, so usually never copied)."""
 
     def __init__(self, capacity: int):
-        self.buf = np.empty(max(int(capacity), TARGET_RATE), dtype=np.float32)
+        self.buf = np.empty(max(int(capacity), SAMPLE_RATE), dtype=np.float32)
         self.n = 0
 
     def append(self, a: np.ndarray) -> None:

@@ -25,7 +25,7 @@ from pathlib import Path
 from workbench.errors import BadInputError, StoreError
 from workbench.files import write_atomic
 from workbench.execution import Execution, limit_threads, split_threads
-from workbench.hallucination.probes import AUDIO_SUFFIXES
+from workbench.audio import AUDIO_SUFFIXES
 from workbench.recipes import Recipe
 from workbench.references import REFERENCE_FORMATS
 from workbench.result import RunResult

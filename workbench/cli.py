@@ -249,7 +249,7 @@ def probe(
         return
     if not run.results:
         raise typer.Exit(EXIT_FAILED)
-    grid = Table(title=f"{len(clips)} clips with no speech ({sum(len(c.samples) for c in clips) / 16000 / 60:.1f} min) × {repeats}")
+    grid = Table(title=f"{len(clips)} clips with no speech ({sum(c.audio().duration_s for c in clips) / 60:.1f} min) × {repeats}")
     for col in ("recipe", "clips with output", "words / min", "stock phrases", "repeats agree"):
         grid.add_column(col)
     for s in summarize_probes(run.results):

@@ -7,8 +7,6 @@ option is an error that lists the valid ones. Its hash covers the pipeline and e
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 import tomllib
 from dataclasses import dataclass
@@ -18,48 +16,11 @@ from pydantic import ValidationError
 
 from workbench.backends.base import Backend, BackendOptions
 from workbench.errors import BackendUnavailable, RecipeError
+from workbench.pipelines import PIPELINES
+from workbench.pipelines.spec import Recipe, StageSpec
 from workbench.registry import Registry
 
 RECIPE_SUFFIX = ".toml"
-
-
-@dataclass(frozen=True)
-class StageSpec:
-    stage: str
-    backend: str
-    options: BackendOptions
-
-    def build(self, registry: Registry) -> Backend:
-        return registry.get(self.backend)(self.options)
-
-
-@dataclass(frozen=True)
-class Recipe:
-    name: str
-    pipeline: str
-    stages: tuple[StageSpec, ...]
-    description: str = ""
-    path: str = ""
-
-    def stage(self, name: str) -> StageSpec:
-        for spec in self.stages:
-            if spec.stage == name:
-                return spec
-        raise KeyError(name)
-
-    def to_dict(self) -> dict:
-        return {
-            "pipeline": self.pipeline,
-            # stages left out ("none") are omitted, so adding a new stage kind keeps existing hashes
-            "stages": {
-                s.stage: {"backend": s.backend, **s.options.model_dump(mode="json")} for s in self.stages if s.backend != "none"
-            },
-        }
-
-    @property
-    def hash(self) -> str:
-        canonical = json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
-        return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 
 
 @dataclass(frozen=True)
@@ -86,8 +47,6 @@ class Availability:
 
 def stage_registries(pipeline: str) -> dict[str, Registry]:
     """The stages of a pipeline kind, in order, each with its backend registry."""
-    from workbench.pipelines import PIPELINES
-
     return PIPELINES.get(pipeline).stage_registries()
 
 
@@ -96,8 +55,6 @@ def parse_recipe(data: dict, *, name: str, path: str = "") -> Recipe:
     data = dict(data)
     pipeline = data.pop("pipeline", None)
     if not isinstance(pipeline, str):
-        from workbench.pipelines import PIPELINES
-
         raise RecipeError(f"{where}: missing 'pipeline = \"...\"'; known pipelines: {', '.join(PIPELINES.names())}")
     try:
         registries = stage_registries(pipeline)

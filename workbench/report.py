@@ -33,6 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
+from workbench.jsonsafe import finite
 from workbench.result import did_run
 
 BOOTSTRAP_SAMPLES = 1000
@@ -330,8 +331,6 @@ def _analysed(rows: Sequence[dict], analysis) -> tuple[list[RecipeFigures], list
 
 def to_json(rows: Sequence[dict], run_id: str, analysis=None) -> str:
     """Strict JSON: non-finite numbers (rows written before results.jsonl was strict held Infinity) become null."""
-    from workbench.runner import finite
-
     figs, pairs = _analysed(rows, analysis)
     return json.dumps(finite({"run_id": run_id, "recipes": [asdict(f) for f in figs],
                               "paired": [asdict(p) for p in pairs], "did_not_run": did_not_run(rows),

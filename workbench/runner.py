@@ -21,7 +21,7 @@ from itertools import islice
 from pathlib import Path
 
 from workbench import environment
-from workbench.audio import Audio, load_audio
+from workbench.audio import SAMPLE_RATE, Audio, load_audio
 from workbench.cost import ApiPrice, HardwarePrice
 from workbench.datamodel import Recording, Reference, StageTiming, Transcript
 from workbench.errors import BackendUnavailable, WorkbenchError
@@ -463,7 +463,7 @@ class RecipeRun:
         skipped."""
         if first is None or not getattr(pipeline, "warm_up", False) or self.traits.calls_api:
             return None
-        samples = first.audio.samples[: int(WARMUP_S * 16000)]
+        samples = first.audio.samples[: int(WARMUP_S * SAMPLE_RATE)]
         start = time.perf_counter()
         try:
             pipeline.run(samples, StageClock())

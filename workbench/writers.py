@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
+from workbench.jsonsafe import finite  # noqa: F401  (re-exported)
 from workbench.errors import StoreError
 from workbench.result import RunResult
 
@@ -35,17 +36,6 @@ class Writer(Protocol):
     def write(self, result: RunResult) -> None: ...
 
     def write_json(self, row: dict) -> None: ...
-
-
-def finite(value):
-    """Strict JSON has no NaN or Infinity: non-finite numbers become null (not measurable)."""
-    if isinstance(value, float):
-        return value if value == value and value not in (float("inf"), float("-inf")) else None
-    if isinstance(value, dict):
-        return {k: finite(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [finite(v) for v in value]
-    return value
 
 
 def plain_row(row: dict) -> dict:

@@ -20,14 +20,13 @@ from typing import Literal
 import numpy as np
 from pydantic import Field, field_validator
 
+from workbench.audio import SAMPLE_RATE
 from workbench.audio_llm.prompts import DEFAULT_PROMPTS, DEFAULT_SYSTEM
 from workbench.backends.base import Backend, BackendOptions
 from workbench.errors import BackendUnavailable
 from workbench.registry import Registry
 
 log = logging.getLogger(__name__)
-
-SAMPLE_RATE = 16000
 
 
 @dataclass(frozen=True)

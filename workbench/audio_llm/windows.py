@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from workbench.audio import SAMPLE_RATE
 from workbench.datamodel import Span
-
-SAMPLE_RATE = 16000
 
 
 def split_windows(samples: np.ndarray, limit_s: float, *, search_s: float = 5.0, frame_s: float = 0.05) -> list[Span]:

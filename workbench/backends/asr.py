@@ -14,6 +14,7 @@ from typing import Literal
 import numpy as np
 from pydantic import Field
 
+from workbench.audio import SAMPLE_RATE
 from workbench.backends.base import Backend, BackendOptions
 from workbench.datamodel import Segment, Span, Transcript, Word
 from workbench.errors import BackendUnavailable
@@ -23,7 +24,6 @@ from workbench.registry import Registry
 
 log = logging.getLogger(__name__)
 
-SAMPLE_RATE = 16000
 Progress = Callable[[float], None]
 
 

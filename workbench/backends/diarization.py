@@ -21,14 +21,13 @@ from typing import Literal
 
 from pydantic import Field
 
+from workbench.audio import SAMPLE_RATE
 from workbench.backends.base import Backend, BackendOptions
 from workbench.datamodel import Span, Turn
 from workbench.errors import BackendUnavailable, BadInputError
 from workbench.registry import Registry
 
 log = logging.getLogger(__name__)
-
-SAMPLE_RATE = 16000
 
 
 @dataclass(frozen=True)

@@ -16,13 +16,12 @@ from typing import Literal
 import numpy as np
 from pydantic import Field
 
+from workbench.audio import SAMPLE_RATE
 from workbench.backends.base import Backend, BackendOptions
 from workbench.datamodel import Span
 from workbench.registry import Registry
 
 log = logging.getLogger(__name__)
-
-SAMPLE_RATE = 16000
 
 
 class VadBackend(Backend):

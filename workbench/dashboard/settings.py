@@ -6,6 +6,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from workbench.audio import MAX_DURATION_S
 from workbench.store import DEFAULT_PATH
 
 
@@ -31,7 +32,7 @@ def settings() -> Settings:
         store=Path(env.get("WORKBENCH_STORE", str(DEFAULT_PATH))),
         out=Path(env.get("WORKBENCH_OUT", str(Path("reports") / "dashboard"))),
         max_upload_mb=int(env.get("WORKBENCH_MAX_UPLOAD_MB", "1024")),
-        max_duration_s=float(env.get("WORKBENCH_MAX_DURATION_S", str(4 * 3600))),
+        max_duration_s=float(env.get("WORKBENCH_MAX_DURATION_S", str(MAX_DURATION_S))),
         hardware=env.get("WORKBENCH_HARDWARE") or None,
         pool_size=int(env.get("WORKBENCH_POOL_SIZE", "4")),
         token=env.get(TOKEN_ENV) or None,

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from workbench.audio import SAMPLE_RATE
 from workbench.report import (RecipeFigures, counts_rate, der_rate, figures, num, pct, pct_interval, recipe_key,
                               recipe_labels)
 from workbench.result import did_run
@@ -183,7 +184,7 @@ def timeline(rows: Sequence[dict], reference=None) -> list[dict]:
     return out
 
 
-def envelope(samples: np.ndarray, sample_rate: int = 16000, points: int = 1200) -> list[dict]:
+def envelope(samples: np.ndarray, sample_rate: int = SAMPLE_RATE, points: int = 1200) -> list[dict]:
     """Min/max per time bucket: enough to draw a waveform of any length with ``points`` marks."""
     n = len(samples)
     if not n:

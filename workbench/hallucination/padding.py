@@ -12,10 +12,9 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from workbench.audio import SAMPLE_RATE
 from workbench.datamodel import Reference, Span
 from workbench.errors import BadInputError
-
-SAMPLE_RATE = 16000
 
 
 @dataclass(frozen=True)

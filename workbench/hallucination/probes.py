@@ -12,13 +12,11 @@ from pathlib import Path
 
 import numpy as np
 
-from workbench.audio import Audio, load_audio
+from workbench.audio import AUDIO_SUFFIXES, SAMPLE_RATE, Audio, load_audio
 from workbench.datamodel import Recording, Reference
 from workbench.errors import BadInputError
 
-SAMPLE_RATE = 16000
 SEED = 20261122
-AUDIO_SUFFIXES = {".wav", ".flac", ".mp3", ".ogg", ".opus", ".m4a", ".aac", ".webm", ".mp4", ".mkv"}
 NO_SPEECH = Reference(segments=(), timed=False, has_text=True, source="(no speech)", format="none")
 
 

@@ -11,7 +11,7 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
-from workbench.audio import Audio
+from workbench.audio import SAMPLE_RATE, Audio
 from workbench.hallucination.padding import Pad, pad_recording
 from workbench.hallucination.probes import NO_SPEECH, Probe
 from workbench.metrics import normalize
@@ -119,7 +119,7 @@ def padding_delta(recipes, item: Item, pads: list[Pad], *, writer: ResultWriter,
     ``metrics.hallucination.padding`` holds insertions with padding minus insertions without."""
     samples, reference, points = pad_recording(item.audio.samples, item.text_reference or item.references[0], pads)
     others = tuple(pad_recording(item.audio.samples, r, pads)[1] for r in item.references if r is not (item.text_reference or item.references[0]))
-    recording = replace(item.audio.recording, id=f"{item.audio.recording.id}+pad", duration_s=round(len(samples) / 16000, 3))
+    recording = replace(item.audio.recording, id=f"{item.audio.recording.id}+pad", duration_s=round(len(samples) / SAMPLE_RATE, 3))
     padded = Item(Audio(recording, samples), (reference, *others), item.num_speakers)
     memory = MemoryWriter()
     route = _Route(writer, memory, recording.id)

@@ -10,16 +10,16 @@ from __future__ import annotations
 
 import numpy as np
 
+from workbench.audio import SAMPLE_RATE
 from workbench.audio_llm.backends import AUDIO_LLM_BACKENDS
 from workbench.audio_llm.prompts import parse_output
 from workbench.audio_llm.windows import split_windows
 from workbench.datamodel import Span, Transcript, Usage
 from workbench.measure import StageClock
 from workbench.pipelines.base import PIPELINES, PipelineOutput, Traits, calls_api
-from workbench.recipes import Recipe
+from workbench.pipelines.spec import Recipe
 from workbench.registry import Registry
 
-SAMPLE_RATE = 16000
 #: a window with at least this much speech and fewer words per speech second than this is flagged "short"
 MIN_SPEECH_FOR_CHECK_S = 3.0
 MIN_WORDS_PER_SPEECH_S = 0.8

@@ -7,14 +7,15 @@ from dataclasses import replace
 
 import numpy as np
 
-from workbench.backends.asr import ASR_BACKENDS, SAMPLE_RATE
+from workbench.audio import SAMPLE_RATE
+from workbench.backends.asr import ASR_BACKENDS
 from workbench.backends.diarization import DIARIZATION_BACKENDS
 from workbench.backends.formatter import FORMATTER_BACKENDS
 from workbench.backends.vad import VAD_BACKENDS
 from workbench.datamodel import Usage
 from workbench.measure import StageClock
 from workbench.pipelines.base import PIPELINES, PipelineOutput, StageFailed, Traits, calls_api
-from workbench.recipes import Recipe
+from workbench.pipelines.spec import Recipe
 from workbench.registry import Registry
 from workbench.speakers import attribute
 

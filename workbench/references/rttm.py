@@ -1,4 +1,13 @@
-"""NIST RTTM: ``TYPE file chan start duration ortho stype name conf [slat]``; SPEAKER lines are turns."""
+"""NIST RTTM: ``TYPE file chan start duration ortho stype name conf [slat]``; SPEAKER lines are turns.
+
+Read here rather than with meeteval.io's ``RTTM`` (meeteval 0.4.3; measured, and pinned by
+tests/test_reference_libraries.py): its ``RTTMLine.parse`` checks the field count with an ``assert`` (an
+``AssertionError`` naming no line, and no check at all under ``python -O``), fails on the other RTTM types' ``<NA>``
+times (``SPKR-INFO``: ``decimal.InvalidOperation``), rejects a valid line whose channel is not a number and whose
+start is a whole number, and accepts negative durations; its SegLST view takes every line for a speaker turn
+(NON-SPEECH and NOSCORE too). On the files it does read, it and this reader agree (tested on the bundled
+sample); the writer (:mod:`.writers`) uses it.
+"""
 
 from __future__ import annotations
 

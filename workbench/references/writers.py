@@ -1,4 +1,9 @@
-"""Writing a reference back out as STM or RTTM."""
+"""Writing a reference back out as STM or RTTM, line by line through meeteval.io (``STMLine`` / ``RTTMLine``
+serialised by ``STM.dumps`` / ``RTTM.dumps``), so the files are what meeteval and the NIST tools read.
+
+Times are written with three decimals (milliseconds, as the readers round them). meeteval ends an STM line with
+an empty transcript in a space; it is stripped, so such a line ends at its end time.
+"""
 
 from __future__ import annotations
 
@@ -29,6 +34,8 @@ def _check_id(recording_id: str) -> None:
 
 def write_stm(reference: Reference, path: str | os.PathLike[str], recording_id: str) -> None:
     """Write ``recording_id 1 SPEAKER start end text`` lines; ``nonspeech`` spans as ``inter_segment_gap``."""
+    from meeteval.io.stm import STM, STMLine  # lazy: meeteval.io takes ~0.4 s to import
+
     _check_id(recording_id)
     p = Path(path)
     rows = [
@@ -37,16 +44,19 @@ def write_stm(reference: Reference, path: str | os.PathLike[str], recording_id: 
     ]
     rows += [(n.start, n.end, "inter_segment_gap", "") for n in reference.nonspeech]
     rows.sort(key=lambda r: (r[0], r[1]))
-    lines = [f"{recording_id} 1 {spk} {start:.3f} {end:.3f} {text}".rstrip() for start, end, spk, text in rows]
-    p.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
+    stm = STM([STMLine(recording_id, 1, spk, f"{start:.3f}", f"{end:.3f}", text) for start, end, spk, text in rows])
+    p.write_text("".join(line.rstrip() + "\n" for line in stm.dumps().splitlines()), encoding="utf-8")
 
 
 def write_rttm(reference: Reference, path: str | os.PathLike[str], recording_id: str) -> None:
     """Write one ``SPEAKER`` line per segment (speaker ``unknown`` when missing); needs a timed reference."""
+    from meeteval.io.rttm import RTTM, RTTMLine
+
     _check_id(recording_id)
     p = Path(path)
-    lines = []
-    for s in _timed_segments(reference, p, "RTTM"):
-        speaker = _field(s.speaker, "unknown")
-        lines.append(f"SPEAKER {recording_id} 1 {s.start:.3f} {s.end - s.start:.3f} <NA> <NA> {speaker} <NA> <NA>")
-    p.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
+    rttm = RTTM([
+        RTTMLine(filename=recording_id, channel="1", begin_time=f"{s.start:.3f}", duration=f"{s.end - s.start:.3f}",
+                 speaker_id=_field(s.speaker, "unknown"))
+        for s in _timed_segments(reference, p, "RTTM")
+    ])
+    p.write_text(rttm.dumps(), encoding="utf-8")

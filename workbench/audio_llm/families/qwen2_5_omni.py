@@ -33,12 +33,12 @@ import logging
 
 import numpy as np
 
+from workbench.audio import SAMPLE_RATE
 from workbench.audio_llm.families.base import FAMILIES, Family, generate_reply
 from workbench.errors import BackendUnavailable
 
 log = logging.getLogger(__name__)
 
-SAMPLE_RATE = 16000
 OFFICIAL_SYSTEM = ("You are Qwen, a virtual human developed by the Qwen Team, Alibaba Group, capable of perceiving "
                    "auditory and visual inputs, as well as generating text and speech.")
 

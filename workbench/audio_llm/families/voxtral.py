@@ -23,10 +23,10 @@ import base64
 
 import numpy as np
 
+from workbench.audio import SAMPLE_RATE
 from workbench.audio_llm.families.base import FAMILIES, Family, generate_reply
 from workbench.errors import BackendUnavailable
 
-SAMPLE_RATE = 16000
 #: transformers' own floor (MISTRAL_COMMON_MIN_VERSION); below it, it silently falls back to a tokenizer
 #: without apply_transcription_request
 MIN_MISTRAL_COMMON = "1.11.5"

@@ -366,25 +366,13 @@ def test_replies_that_stop_at_the_length_limit_are_flagged(fake_server, api_key,
     assert report.count("cut short: the output stopped at the cap") == 4
 
 
-def test_413_is_one_line_naming_the_limit_and_the_setting(fake_server, api_key, recipes_dir, tmp_path, monkeypatch):
-    import subprocess
-    import sys
+def test_413_is_one_line_naming_the_limit_and_the_setting(fake_server, api_key, recipes_dir, tmp_path):
+    server = fake_server("audio", "--max-bytes", "1000000")  # the server takes 1 MB; the recipe allows 2 MB
+    write_recipe(recipes_dir, "big", server.base_url, max_audio_s=600, max_request_mb=2)
 
-    from test_openai_audio import FAKE_SERVER, FakeServer
-    from server_helpers import stop
+    result, rows, summary, report = compare_and_report(tmp_path, "big", MEETING_WAV)
 
-    proc = subprocess.Popen([sys.executable, str(FAKE_SERVER), "--port", "0", "--mode", "audio", "--max-bytes",
-                             "1000000"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        server = FakeServer(int(proc.stdout.readline().split()[-1]), "audio")
-        write_recipe(recipes_dir, "big", server.base_url, max_audio_s=600, max_request_mb=2)
-
-        result, rows, summary, report = compare_and_report(tmp_path, "big", MEETING_WAV)
-    finally:
-        stop(proc)
-        proc.stdout.close()
-        proc.stderr.close()
-
+    assert server.count() == 1  # permanent: not retried
     r = rows["big"]
     error = r["error"]
     assert error and "413" in error and "max_request_mb = 2" in error and "audio_format" in error

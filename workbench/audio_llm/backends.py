@@ -434,7 +434,7 @@ class TransformersAudio(AudioLLMBackend):
         # a summary is a chat call: task "summary" is never a transcription request (Voxtral)
         reply = self._runner.generate(samples, system=system, prompt=prompt, task="summary" if summary else o.task,
                                       language=o.language, max_new_tokens=budget, temperature=o.temperature)
-        return Reply(reply.text, reply.input_tokens, reply.output_tokens, reply.finish_reason, budget)
+        return Reply(reply.text, reply.input_tokens, reply.output_tokens, getattr(reply, "finish_reason", None), budget)
 
     def describe(self) -> dict:
         from workbench.audio_llm.families import family_for

@@ -127,6 +127,16 @@ def test_window_length_follows_max_request_mb_and_the_format():
     assert OpenAIAudioOptions(endpoint="transcriptions").request_limit_s() == 459  # a file upload: no base64
 
 
+@pytest.mark.parametrize("model, limit", [
+    ("Qwen/Qwen2-Audio-7B-Instruct", 30),  # what vLLM serving it hears of a call
+    ("Qwen/Qwen2.5-Omni-7B", 300),
+    ("gpt-4o-audio-preview", 344),  # no family: the request size decides
+])
+def test_a_served_models_family_limit_applies_when_the_recipe_sets_none(model, limit):
+    assert OpenAIAudio(OpenAIAudioOptions(model=model)).max_audio_s() == limit
+    assert OpenAIAudio(OpenAIAudioOptions(model=model, max_audio_s=20)).max_audio_s() == 20
+
+
 def decode(data: bytes) -> np.ndarray:
     import av
 

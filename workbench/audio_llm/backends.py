@@ -160,6 +160,17 @@ def encode_audio(samples: np.ndarray, fmt: str, rate: int = SAMPLE_RATE) -> byte
     return buf.getvalue()
 
 
+def family_audio_limit(model: str) -> float | None:
+    """The per-call audio limit of the transformers family whose hub ids ``model`` looks like, if any."""
+    from workbench.audio_llm.families import FAMILIES
+
+    name = model.lower()
+    for family in map(FAMILIES.get, FAMILIES.names()):
+        if any(pattern in name for pattern in family.id_patterns):
+            return family.max_audio_s
+    return None
+
+
 #: model names (lower case) whose servers refuse a system message next to audio: Voxtral's Tekken tokenizers
 #: before v13 (the released checkpoints, as vLLM serves them) reject it
 NO_SYSTEM_MESSAGE = ("voxtral",)
@@ -263,9 +274,11 @@ class OpenAIAudio(AudioLLMBackend):
         return f"sends audio to {where}" if where else None
 
     def max_audio_s(self) -> float:
-        """The recipe's per-call limit (or the default), and never more than fits in ``max_request_mb``."""
+        """The recipe's per-call limit — else the limit of the model family the served model's name belongs to
+        (vLLM serving Qwen2-Audio hears only the first 30 s of a call, and answers 200), else the default — and
+        never more than fits in ``max_request_mb``."""
         o: OpenAIAudioOptions = self.options  # type: ignore[assignment]
-        return min(o.max_audio_s or o.default_max_audio_s, o.request_limit_s())
+        return min(o.max_audio_s or family_audio_limit(o.model) or o.default_max_audio_s, o.request_limit_s())
 
     def load(self) -> None:
         from workbench.llm_client import make_client

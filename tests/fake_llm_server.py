@@ -25,42 +25,75 @@ usage differs per request (request N: ``prompt_tokens`` 1000+N, ``completion_tok
 ``audio``              as above
 ``audio-empty-2``      as above, but the 2nd request's completion has empty content ``""``
 ``audio-no-usage``     as above without any ``usage`` field
+
+Audio modes that behave like real servers do:
+
+``audio-first-30s``    200, but transcribes only the first 30 s of each request's audio (vLLM serving Qwen2-Audio
+                       does this): :data:`WORDS_PER_S` words per second of the first 30 s of the WAV it was sent
+``audio-length``       200 with :data:`LONG_REPLY` and ``finish_reason: "length"`` (the output hit ``max_tokens``);
+                       ``completion_tokens`` is the request's ``max_tokens``
+
+``--max-bytes N`` (any mode): a POST whose body is larger than N bytes gets 413 with
+:data:`TOO_LARGE_MESSAGE`, as nginx, OpenAI and Gemini answer payloads above their limit.
 """
 
 from __future__ import annotations
 
 import argparse
 import base64
+import io
 import json
 import sys
 import threading
 import time
+import wave
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 MODES = ("ok", "slow", "error500-then-ok", "error400", "error401", "error401-long", "malformed", "wrong-shape", "html",
-         "audio", "audio-empty-2", "audio-no-usage")
+         "audio", "audio-empty-2", "audio-no-usage", "audio-first-30s", "audio-length")
 REPLY_TEXT = "SPEAKER_00: Hello there."
 SERVER_500_MESSAGE = "fake overload: the model is busy"
 CONTEXT_MESSAGE = "context length exceeded: 9999 tokens"
 #: what the audio modes answer: two labelled paragraphs, enough words for a 30 s window of speech
 LONG_REPLY = ("Speaker 1: " + " ".join(["alpha"] * 35) + "\n\nSpeaker 2: " + " ".join(["beta"] * 35))
+#: audio-first-30s: words per second of the audio it "hears" (conversational speech: 2-3 words/s)
+WORDS_PER_S = 2.5
+HEARD_S = 30.0
+TOO_LARGE_MESSAGE = "Request Entity Too Large"
 
 
-def completion(model: str, text: str = REPLY_TEXT, usage: tuple[int, int] | None = (12, 5)) -> dict:
+def completion(model: str, text: str = REPLY_TEXT, usage: tuple[int, int] | None = (12, 5),
+               finish_reason: str = "stop") -> dict:
     body = {
         "id": "chatcmpl-fake",
         "object": "chat.completion",
         "created": int(time.time()),
         "model": model,
-        "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": finish_reason}],
     }
     if usage is not None:
         body["usage"] = {"prompt_tokens": usage[0], "completion_tokens": usage[1], "total_tokens": sum(usage)}
     return body
 
 
-def audio_answer(path: str, model: str, n: int, mode: str) -> dict:
-    """What the audio modes answer to request number ``n`` on ``path``."""
+def wav_seconds(request: dict) -> float:
+    """Seconds of the WAV in a chat request's input_audio part (0 when there is none)."""
+    for message in request.get("messages", []):
+        content = message.get("content")
+        for part in content if isinstance(content, list) else []:
+            if part.get("type") == "input_audio":
+                with wave.open(io.BytesIO(base64.b64decode(part["input_audio"]["data"])), "rb") as f:
+                    return f.getnframes() / f.getframerate()
+    return 0.0
+
+
+def audio_answer(path: str, model: str, n: int, mode: str, request: dict) -> dict:
+    """What the audio modes answer to request number ``n`` on ``path`` (``request``: the JSON body)."""
+    if mode == "audio-first-30s":
+        heard = min(wav_seconds(request), HEARD_S)
+        return completion(model, "Speaker 1: " + " ".join(["word"] * round(WORDS_PER_S * heard)), (1000 + n, 50 + n))
+    if mode == "audio-length":
+        return completion(model, LONG_REPLY, (1000 + n, int(request.get("max_tokens") or 0)), finish_reason="length")
     with_usage = mode != "audio-no-usage"
     if path.rstrip("/").endswith("/audio/transcriptions"):
         body: dict = {"text": LONG_REPLY}
@@ -72,9 +105,10 @@ def audio_answer(path: str, model: str, n: int, mode: str) -> dict:
 
 
 class State:
-    def __init__(self, mode: str, delay: float):
+    def __init__(self, mode: str, delay: float, max_bytes: int | None = None):
         self.mode = mode
         self.delay = delay
+        self.max_bytes = max_bytes
         self.count = 0
         self.requests: list[dict] = []
         self.lock = threading.Lock()
@@ -129,11 +163,15 @@ def make_handler(state: State):
                           "body_b64": base64.b64encode(raw).decode("ascii")})
             n = state.next_count()
             try:
-                model = json.loads(raw or b"{}").get("model", "fake-model")
+                request = json.loads(raw or b"{}")
+                request = request if isinstance(request, dict) else {}
+                model = request.get("model", "fake-model")
             except ValueError:  # not JSON (a multipart upload, say)
-                model = "fake-model"
+                request, model = {}, "fake-model"
             mode = state.mode
-            if mode == "slow":
+            if state.max_bytes is not None and len(raw) > state.max_bytes:
+                self.send_json(413, {"error": {"message": TOO_LARGE_MESSAGE, "type": "invalid_request_error"}})
+            elif mode == "slow":
                 time.sleep(state.delay)
                 self.send_json(200, completion(model))
             elif mode == "error500-then-ok" and n == 1:
@@ -147,7 +185,7 @@ def make_handler(state: State):
                     prefix += "." * (490 - len(prefix))
                 self.send_json(401, {"error": {"message": prefix + token, "type": "invalid_request_error"}})
             elif mode.startswith("audio"):
-                self.send_json(200, audio_answer(self.path, model, n, mode))
+                self.send_json(200, audio_answer(self.path, model, n, mode, request))
             elif mode == "malformed":
                 self.send(200, b"{not json")
             elif mode == "wrong-shape":
@@ -169,8 +207,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--mode", choices=MODES, default="ok")
     parser.add_argument("--delay", type=float, default=5.0, help="seconds the slow mode waits")
+    parser.add_argument("--max-bytes", type=int, default=None, help="answer 413 to a POST body larger than this")
     args = parser.parse_args(argv)
-    server = ThreadingHTTPServer((args.host, args.port), make_handler(State(args.mode, args.delay)))
+    server = ThreadingHTTPServer((args.host, args.port), make_handler(State(args.mode, args.delay, args.max_bytes)))
     server.daemon_threads = True
     print(f"listening on {server.server_address[1]}", flush=True)
     try:

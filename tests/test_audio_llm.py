@@ -239,7 +239,7 @@ def recipes_dir(tmp_path_factory, tiny_qwen):
         f'model = "{tiny_qwen.as_posix()}"\nmax_new_tokens = {MAX_NEW_TOKENS}\nmax_audio_s = 30\n'
     )
     (folder / "tiny-qwen.toml").write_text(body)
-    (folder / "tiny-qwen-summary.toml").write_text(body + 'summary_prompt = "Summarise."\n')
+    (folder / "tiny-qwen-summary.toml").write_text(body + f'summary_prompt = "Summarise."\nsummary_max_new_tokens = {MAX_NEW_TOKENS}\n')
     return folder
 
 
@@ -272,6 +272,27 @@ def test_backend_generates_on_real_speech(tiny_qwen, speech):
     assert 0 < reply.output_tokens <= MAX_NEW_TOKENS
 
 
+@pytest.mark.integration
+def test_base_prompt_format_sends_the_audio_markers_and_the_prompt_only(tiny_qwen, speech):
+    """The tiny model ships a chat template (Instruct-like); prompt_format = "base" overrides it: the input is
+    <|audio_bos|> + 75 <|AUDIO|> + <|audio_eos|> + the prompt's bytes (byte-level tokenizer), no system prompt."""
+    prompt = "Transcribe the audio."
+    backend = TransformersAudio(TransformersAudioOptions(model=str(tiny_qwen), max_new_tokens=2, prompt_format="base"))
+    backend.load()
+    try:
+        assert backend._runner.prompt_format == "base"
+        reply = backend.generate(speech[: 3 * SR], "You transcribe.", prompt)
+    finally:
+        backend.unload()
+    assert reply.input_tokens == 1 + 75 + 1 + len(prompt.encode())
+    chat = TransformersAudio(TransformersAudioOptions(model=str(tiny_qwen), max_new_tokens=2))
+    chat.load()
+    try:
+        assert chat._runner.prompt_format == "chat"  # auto: the checkpoint ships a chat template
+    finally:
+        chat.unload()
+
+
 @pytest.fixture(scope="module")
 def meeting_run(tmp_path_factory, recipes_dir):
     with pytest.MonkeyPatch.context() as mp:
@@ -292,8 +313,14 @@ def test_compare_windows_a_long_recording_and_reports_everything(meeting_run):
     assert r["usage"]["calls"] == details["calls"] == len(windows)
     assert details["per_call_limit_s"] == 30.0
     for w in details["windows"]:
-        assert set(w) == {"start", "end", "speech_s", "words", "flag"}
+        assert set(w) <= {"start", "end", "speech_s", "words", "flag", "max_new_tokens", "output_tokens", "finish_reason",
+                          "raw_output"}
         assert w["speech_s"] >= 0 and w["words"] >= 0 and (w["flag"] is None or isinstance(w["flag"], str))
+        assert w["max_new_tokens"] == MAX_NEW_TOKENS and 0 < w["output_tokens"] <= MAX_NEW_TOKENS
+        # the budget used up without an end token: flagged as cut short
+        assert (w["finish_reason"] == "length") == (w["output_tokens"] == MAX_NEW_TOKENS) or w["finish_reason"] == "stop"
+        if w["finish_reason"] == "length":
+            assert w["flag"].startswith("cut short")
     assert details["coverage_flags"] == sum(1 for w in details["windows"] if w["flag"])
     assert r["stage_details"]["audio-llm"] == {"calls": 4, "windows": 4, "limit_s": 30.0}
     assert r["timings"]["load"] >= 0 and r["timings"]["audio-llm"] > 0

@@ -106,8 +106,8 @@ def fake_server():
     """Start ``fake_llm_server.py --mode MODE`` on a free port; every one started is stopped afterwards."""
     procs: list[subprocess.Popen] = []
 
-    def start(mode: str) -> FakeServer:
-        proc = subprocess.Popen([sys.executable, str(FAKE_SERVER), "--port", "0", "--mode", mode],
+    def start(mode: str, *args: str) -> FakeServer:
+        proc = subprocess.Popen([sys.executable, str(FAKE_SERVER), "--port", "0", "--mode", mode, *args],
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         procs.append(proc)
         ready, _, _ = select.select([proc.stdout], [], [], 10)

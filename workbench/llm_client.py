@@ -24,10 +24,12 @@ log = logging.getLogger(__name__)
 
 
 class LLMRequestError(WorkbenchError):
-    """A request to a model server failed; ``transient`` says whether retrying later may help."""
+    """A request to a model server failed; ``transient`` says whether retrying later may help; ``status`` is
+    the HTTP status the server answered, when it answered."""
 
-    def __init__(self, message: str, *, transient: bool):
+    def __init__(self, message: str, *, transient: bool, status: int | None = None):
         self.transient = transient
+        self.status = status
         super().__init__(message)
 
 
@@ -189,7 +191,8 @@ def mapped_errors(config: ServerConfig):
         transient = exc.status_code in (408, 409, 429) or exc.status_code >= 500
         message = redact(_server_message(exc), config)[:500]
         suffix = f" ({retries})" if transient else ""
-        raise LLMRequestError(f"{where}: the server answered {exc.status_code}{suffix}: {message}", transient=transient) from None
+        raise LLMRequestError(f"{where}: the server answered {exc.status_code}{suffix}: {message}", transient=transient,
+                              status=exc.status_code) from None
     except (openai.APIResponseValidationError, json.JSONDecodeError, ValueError) as exc:
         raise LLMRequestError(f"{where}: malformed response (not the expected JSON): {redact(str(exc), config)[:300]}",
                               transient=False) from None
@@ -219,11 +222,12 @@ def chat(client, config: ServerConfig, messages: list[dict], **params) -> ChatRe
     )
 
 
-def transcribe(client, config: ServerConfig, wav: bytes, *, prompt: str | None = None, language: str | None = None) -> ChatReply:
-    """One request to the ``/audio/transcriptions`` endpoint (a WAV file upload)."""
+def transcribe(client, config: ServerConfig, wav: bytes, *, prompt: str | None = None, language: str | None = None,
+               filename: str = "audio.wav", content_type: str = "audio/wav") -> ChatReply:
+    """One request to the ``/audio/transcriptions`` endpoint (an audio file upload; WAV unless named otherwise)."""
     kwargs = {k: v for k, v in (("prompt", prompt), ("language", language)) if v}
     with mapped_errors(config):
-        response = client.audio.transcriptions.create(model=config.model, file=("audio.wav", wav, "audio/wav"),
+        response = client.audio.transcriptions.create(model=config.model, file=(filename, wav, content_type),
                                                       response_format="json", **kwargs)
     text = getattr(response, "text", None)
     if not isinstance(text, str):

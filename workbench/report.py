@@ -489,6 +489,13 @@ td:first-child,th:first-child{text-align:left}.chart{display:block;margin:1em 0}
 .tx td{text-align:left;max-width:520px}"""
 
 
+def _flagged_windows(rows: Sequence[dict]) -> list[str]:
+    """One line per audio-LLM window with a coverage flag (details.windows[].flag)."""
+    labels = recipe_labels(rows)
+    return [f"{labels[recipe_key(r)]} on {r['recording']['id']} {w.get('start', 0):.1f}–{w.get('end', 0):.1f} s: {w['flag']}"
+            for r in rows for w in ((r.get("details") or {}).get("windows") or []) if w.get("flag")]
+
+
 def to_html(rows: Sequence[dict], run_id: str, analysis=None, references: Sequence[str | Path] = ()) -> str:
     """``references``: the folders and files reference texts may be read from (the run folder, paths the user
     gave); a reference elsewhere gets a note instead of a diff view."""
@@ -522,6 +529,10 @@ def to_html(rows: Sequence[dict], run_id: str, analysis=None, references: Sequen
     if skipped := _not_run_lines(rows):
         parts.append("<h2>Did not run</h2><p>In no figure on this page.</p><ul id=did-not-run>"
                      + "".join(f"<li>{e(x)}</li>" for x in skipped) + "</ul>")
+    if flagged := _flagged_windows(rows):
+        parts.append("<h2>Coverage flags</h2><p>Windows whose output was cut short at the output cap, empty, or far "
+                     "shorter than their speech (their words are missing from the figures above).</p><ul id=coverage>"
+                     + "".join(f"<li>{e(x)}</li>" for x in flagged) + "</ul>")
     parts.append("<h2>Charts</h2>" + "".join(charts))
     parts.append("<h2>Per recording</h2><table id=recordings><tr><th>recording</th><th>recipe</th><th>WER</th><th>RTFx</th>"
                  "<th>error</th></tr>")

@@ -52,3 +52,32 @@ def parse_output(text: str, window: Span) -> list[Segment]:
         segments.append(Segment(start if start is not None else window.start,
                                 end if end is not None else window.end, body, speaker))
     return segments
+
+
+_QUOTES = {'"': '"', "'": "'", "“": "”", "‘": "’", "«": "»", "「": "」"}
+
+
+def wrapper_patterns(patterns: list[str] | None = None) -> list[re.Pattern]:
+    """The compiled answer-wrapper patterns: ``patterns`` or the shipped ones (data/answer_wrappers.toml)."""
+    if patterns is None:
+        import tomllib
+        from importlib.resources import files
+
+        patterns = tomllib.loads(files("workbench").joinpath("data/answer_wrappers.toml").read_text("utf-8"))["patterns"]
+    return [re.compile(p, re.IGNORECASE | re.DOTALL) for p in patterns]
+
+
+def strip_wrappers(text: str, patterns: list[re.Pattern]) -> str:
+    """``text`` without an answer wrapper around it: the first pattern that matches the whole text gives its
+    ``body`` group; one pair of matching quotes around the body goes too. Text no pattern matches is returned
+    as it is."""
+    for pattern in patterns:
+        m = pattern.fullmatch(text)
+        if m and m.group("body") and m.group("body").strip():
+            body = m.group("body").strip()
+            if len(body) >= 2 and _QUOTES.get(body[0]) == body[-1]:
+                body = body[1:-1].strip()
+            elif len(body) >= 3 and _QUOTES.get(body[0]) == body[-2] and body[-1] in ".!?":
+                body = body[1:-2].strip()  # "'…'." : the quote closed before the final full stop
+            return body
+    return text

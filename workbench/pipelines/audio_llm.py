@@ -1,9 +1,11 @@
 """The audio-LLM arm: audio + prompt → text in one call per window.
 
 A recording longer than the model's per-call limit is split at low-energy points near the limit and the
-outputs are joined; the number of calls is part of the result. A coverage check flags windows whose output
-is empty or far shorter than their speech warrants (servers are known to truncate long audio silently while
-answering 200): it runs after the timed stages, so it does not count against the model's speed.
+outputs are joined; the number of calls is part of the result. Each call's output budget follows its window's
+length. A coverage check flags windows whose output stopped at that budget (cut short), or is empty or far
+shorter than their speech warrants (servers are known to truncate long audio silently while answering 200): it
+runs after the timed stages, so it does not count against the model's speed. Answer wrappers are stripped
+(``strip_wrappers``); the raw output of a window whose text changed stays in ``details.windows[].raw_output``.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import numpy as np
 
 from workbench.audio import SAMPLE_RATE
 from workbench.audio_llm.backends import AUDIO_LLM_BACKENDS
-from workbench.audio_llm.prompts import parse_output
+from workbench.audio_llm.prompts import parse_output, strip_wrappers, wrapper_patterns
 from workbench.audio_llm.windows import split_windows
 from workbench.datamodel import Span, Transcript, Usage
 from workbench.measure import StageClock
@@ -55,16 +57,20 @@ class AudioLLMPipeline:
         with clock.stage("audio-llm", total=duration) as detail:
             for w in windows:
                 chunk = samples[int(w.start * SAMPLE_RATE): int(w.end * SAMPLE_RATE)]
-                replies.append(self.backend.generate(chunk, o.system_prompt, o.user_prompt))
-                if o.summary_prompt:
-                    summaries.append(self.backend.generate(chunk, o.system_prompt, o.summary_prompt))
+                replies.append(self.backend.generate(chunk, o.system_prompt, o.user_prompt,
+                                                     max_new_tokens=o.output_budget(w.end - w.start)))
+                if o.summary_prompt:  # always a chat call, never a second transcription request
+                    summaries.append(self.backend.generate(chunk, o.system_prompt, o.summary_prompt,
+                                                           max_new_tokens=o.summary_max_new_tokens, summary=True))
                 clock.hook("audio-llm", None, total=duration, completed=w.end)
             detail.update(calls=len(replies) + len(summaries), windows=len(windows), limit_s=limit)
-        segments = [seg for w, r in zip(windows, replies) for seg in parse_output(r.text, w)]
+        raw = [r.text for r in replies]
+        texts = [strip_wrappers(t, wrapper_patterns(o.wrapper_patterns)) for t in raw] if o.strip_wrappers else raw
+        segments = [seg for w, t in zip(windows, texts) for seg in parse_output(t, w)]
         labelled = any(seg.speaker for seg in segments)
         transcript = Transcript(
             tuple(segments),
-            formatted="\n\n".join(r.text.strip() for r in replies if r.text.strip()) if o.task == "formatted" else None,
+            formatted="\n\n".join(t.strip() for t in texts if t.strip()) if o.task == "formatted" else None,
             summary="\n\n".join(r.text.strip() for r in summaries if r.text.strip()) or None,
             speaker_count_estimated=True if labelled else None,
         )
@@ -76,7 +82,10 @@ class AudioLLMPipeline:
             input_tokens=sum(r.input_tokens for r in all_replies) if tokens_known else None,
             output_tokens=sum(r.output_tokens for r in all_replies) if tokens_known else None,
         )
-        coverage = coverage_check(samples, windows, [r.text for r in replies])
+        coverage = coverage_check(samples, windows, texts, replies)
+        for c, text, original in zip(coverage, texts, raw):
+            if text != original:
+                c["raw_output"] = original
         details = {"windows": coverage, "calls": usage.calls, "per_call_limit_s": limit,
                    "coverage_flags": sum(1 for c in coverage if c["flag"])}
         return PipelineOutput(transcript, usage, details)
@@ -95,20 +104,30 @@ class AudioLLMPipeline:
         return self.backend.versions()
 
 
-def coverage_check(samples: np.ndarray, windows: list[Span], texts: list[str]) -> list[dict]:
-    """Per window: seconds of speech (silero VAD), words produced, and a flag when the output is empty or
-    far shorter than the speech warrants."""
+def coverage_check(samples: np.ndarray, windows: list[Span], texts: list[str], replies=None) -> list[dict]:
+    """Per window: seconds of speech (silero VAD), words produced, the call's output budget, tokens and
+    ``finish_reason`` (from ``replies``, when given), and a flag when the output stopped at its budget (cut
+    short), or is empty or far shorter than the speech warrants."""
     from faster_whisper.vad import VadOptions, get_speech_timestamps
 
     out = []
-    for w, text in zip(windows, texts):
+    for i, (w, text) in enumerate(zip(windows, texts)):
+        reply = replies[i] if replies is not None else None
         chunk = samples[int(w.start * SAMPLE_RATE): int(w.end * SAMPLE_RATE)]
         speech = sum(c["end"] - c["start"] for c in get_speech_timestamps(chunk, VadOptions())) / SAMPLE_RATE
         words = len(text.split())
         flag = None
-        if words == 0 and speech >= 1.0:
+        if reply is not None and reply.cut_at_cap:
+            cap = f"{reply.max_new_tokens} tokens" if reply.max_new_tokens else "its output budget"
+            flag = (f"cut short: the output stopped at the cap of {cap} ({words} words for {speech:.1f} s of "
+                    "speech); raise output_tokens_per_s or max_new_tokens, or shorten max_audio_s")
+        elif words == 0 and speech >= 1.0:
             flag = "empty output for a window with speech"
         elif speech >= MIN_SPEECH_FOR_CHECK_S and words / speech < MIN_WORDS_PER_SPEECH_S:
             flag = f"short output: {words} words for {speech:.1f} s of speech (possible silent truncation)"
-        out.append({"start": w.start, "end": w.end, "speech_s": round(speech, 2), "words": words, "flag": flag})
+        row = {"start": w.start, "end": w.end, "speech_s": round(speech, 2), "words": words, "flag": flag}
+        if reply is not None:
+            row.update(max_new_tokens=reply.max_new_tokens, output_tokens=reply.output_tokens,
+                       finish_reason=reply.finish_reason)
+        out.append(row)
     return out

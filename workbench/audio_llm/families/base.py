@@ -53,7 +53,8 @@ def sampling(temperature: float) -> dict:
 
 def generate_reply(model, processor, inputs, *, max_new_tokens: int, temperature: float, family: str, **decode):
     """Generate from prepared processor inputs and decode only the new tokens: the step every transformers
-    family shares. Warns when the output stopped at ``max_new_tokens`` (it may be cut short)."""
+    family shares. ``finish_reason`` is "length" when the output stopped at ``max_new_tokens`` without an end
+    token (it may be cut short), else "stop"."""
     import torch
 
     from workbench.audio_llm.backends import Reply
@@ -66,6 +67,13 @@ def generate_reply(model, processor, inputs, *, max_new_tokens: int, temperature
     n_in = inputs["input_ids"].shape[1]
     new = out[:, n_in:]
     text = processor.batch_decode(new, skip_special_tokens=True, **decode)[0]
-    if new.shape[1] >= max_new_tokens:
+    cut = new.shape[1] >= max_new_tokens and int(new[0, -1]) not in _end_tokens(model)
+    if cut:
         log.warning("%s stopped at max_new_tokens=%d: the output may be cut short", family, max_new_tokens)
-    return Reply(text, int(n_in), int(new.shape[1]))
+    return Reply(text, int(n_in), int(new.shape[1]), "length" if cut else "stop", max_new_tokens)
+
+
+def _end_tokens(model) -> set[int]:
+    """The token ids that end generation (the generation config's eos_token_id, one id or a list)."""
+    eos = getattr(getattr(model, "generation_config", None), "eos_token_id", None)
+    return set(eos) if isinstance(eos, (list, tuple)) else ({eos} if isinstance(eos, int) else set())

@@ -15,7 +15,7 @@ frames after the stride-2 convolution) and attention only within a block — but
 feature extractor (``chunk_length`` 300, ``n_samples`` 4 800 000) pads or *truncates* every audio to 300 s.
 So 300 s is the most one call can see; 300 s is ~7 500 audio tokens, well inside the 32k context. A longer
 window is refused here rather than silently cut. Note: a 300 s window of dense speech can need ~1 000 output
-tokens or more, so give recipes ``max_new_tokens`` of 2048, or a smaller ``max_audio_s``. The processor pads
+tokens or more: the per-window output budget (8 tokens per second of audio + 128 by default) gives it 2,528. The processor pads
 every call's audio to the 300 s ceiling before computing mel features (``padding="max_length"`` is forced), so
 each call pays that fixed cost (~1.4 s on 2 CPU cores) whatever the window's length; the encoder then only
 sees the real frames. ``use_audio_in_video`` is not passed: no video is sent, and transformers 5 deprecates it.

@@ -1,0 +1,130 @@
+"""Tiny randomly initialised checkpoints of the newer audio-LLM families (Audio Flamingo 3, Qwen3-Omni, Gemma 3n,
+Phi-4-multimodal, Granite Speech), built offline from their transformers configs: hidden sizes of 16-32, one
+layer, a byte-level tokenizer with the family's special tokens. The weights are random, so their text is noise:
+tests assert on structure (windows, calls, token counts), never on words. Nothing here touches a model hub.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tiny_audio_llms import _byte_level_tokenizer
+
+#: a ChatML template like the Qwen family's; an audio part renders as ``audio_marker``
+CHATML = (
+    "{% for m in messages %}<|im_start|>{{ m['role'] }}\n"
+    "{% if m['content'] is string %}{{ m['content'] }}{% else %}{% for c in m['content'] %}"
+    "{% if c['type'] == 'audio' %}AUDIO_MARKER{% elif c['type'] == 'text' %}{{ c['text'] }}{% endif %}"
+    "{% endfor %}{% endif %}<|im_end|>\n{% endfor %}"
+    "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+)
+
+
+def _chatml(audio_marker: str) -> str:
+    return CHATML.replace("AUDIO_MARKER", audio_marker)
+
+
+def build_tiny_audioflamingo3(folder: str | Path, *, seed: int = 0) -> Path:
+    """AF3: a 1-layer Whisper-style encoder (d 16) + 1-layer Qwen2 (hidden 32); 128-bin Whisper features, 30 s
+    chunks, ``<sound>`` placeholder; a ChatML chat template (AF3's backbone is Qwen2.5)."""
+    import torch
+    from transformers import (AudioFlamingo3Config, AudioFlamingo3ForConditionalGeneration, AudioFlamingo3Processor,
+                              WhisperFeatureExtractor)
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    specials = ("<|endoftext|>", "<|im_start|>", "<|im_end|>", "<sound>")
+    tokenizer = _byte_level_tokenizer(specials)
+    processor = AudioFlamingo3Processor(WhisperFeatureExtractor(feature_size=128, return_attention_mask=True),
+                                        tokenizer, chat_template=_chatml("<sound>"))
+    ids = {t: tokenizer.convert_tokens_to_ids(t) for t in specials}
+    config = AudioFlamingo3Config(
+        audio_config={"hidden_size": 16, "intermediate_size": 32, "num_hidden_layers": 1, "num_attention_heads": 2,
+                      "num_mel_bins": 128, "max_source_positions": 1500},
+        text_config={"model_type": "qwen2", "vocab_size": len(tokenizer), "hidden_size": 32, "intermediate_size": 64,
+                     "num_hidden_layers": 1, "num_attention_heads": 2, "num_key_value_heads": 1,
+                     "max_position_embeddings": 32768, "eos_token_id": ids["<|im_end|>"],
+                     "pad_token_id": ids["<|endoftext|>"], "tie_word_embeddings": True},
+        audio_token_id=ids["<sound>"],
+    )
+    torch.manual_seed(seed)
+    model = AudioFlamingo3ForConditionalGeneration(config).eval()
+    model.generation_config.eos_token_id = ids["<|im_end|>"]
+    model.generation_config.pad_token_id = ids["<|endoftext|>"]
+    model.save_pretrained(folder)
+    processor.save_pretrained(folder)
+    return folder
+
+
+def build_tiny_qwen3_omni(folder: str | Path, *, seed: int = 0) -> Path:
+    """A Qwen3-Omni thinker (model_type ``qwen3_omni_moe_thinker``): 1-layer audio encoder (d 32), 1-layer vision
+    tower (never used), 1-layer MoE text model (4 experts, 2 per token, hidden 32), Qwen3-Omni's audio markers,
+    Whisper features (128 bins), the Pillow image processor and the audio-only video stand-in where torchvision is
+    missing (the saved files name the real classes)."""
+    import json
+
+    import torch
+    from transformers import (GenerationConfig, Qwen2VLImageProcessorPil, Qwen3OmniMoeThinkerConfig,
+                              Qwen3OmniMoeThinkerForConditionalGeneration, WhisperFeatureExtractor)
+
+    from tiny_qwen_omni import _CORPUS
+    from workbench.audio_llm.families.qwen2_5_omni import audio_only_processor
+
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    named = {"audio_token": "<|audio_pad|>", "audio_bos_token": "<|audio_start|>",
+             "audio_eos_token": "<|audio_end|>", "image_token": "<|image_pad|>", "video_token": "<|video_pad|>",
+             "vision_bos_token": "<|vision_start|>", "vision_eos_token": "<|vision_end|>"}
+    specials = ["<|endoftext|>", "<|im_start|>", "<|im_end|>", *named.values()]
+    core = Tokenizer(models.BPE(unk_token=None))
+    core.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    core.decoder = decoders.ByteLevel()
+    core.train_from_iterator(_CORPUS, trainers.BpeTrainer(vocab_size=400, special_tokens=specials, show_progress=False,
+                                                          initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
+    tokenizer = PreTrainedTokenizerFast(tokenizer_object=core, eos_token="<|im_end|>", pad_token="<|endoftext|>",
+                                        padding_side="left", **named)
+    ids = {name: tokenizer.convert_tokens_to_ids(tok) for name, tok in named.items()}
+    im_end, pad = tokenizer.convert_tokens_to_ids("<|im_end|>"), tokenizer.convert_tokens_to_ids("<|endoftext|>")
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    config = Qwen3OmniMoeThinkerConfig(
+        audio_config={"num_mel_bins": 128, "encoder_layers": 1, "encoder_attention_heads": 2, "encoder_ffn_dim": 64,
+                      "d_model": 32, "output_dim": 32, "downsample_hidden_size": 16, "max_source_positions": 1500},
+        vision_config={"depth": 1, "hidden_size": 32, "intermediate_size": 64, "num_heads": 2, "out_hidden_size": 32,
+                       "deepstack_visual_indexes": [0], "num_position_embeddings": 64},
+        text_config={"vocab_size": len(tokenizer), "hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 1,
+                     "num_attention_heads": 2, "num_key_value_heads": 1, "head_dim": 16,
+                     "max_position_embeddings": 4096, "moe_intermediate_size": 16, "num_experts": 4,
+                     "num_experts_per_tok": 2,
+                     "rope_parameters": {"rope_type": "default", "rope_theta": 1000000.0, "mrope_section": [2, 3, 3],
+                                         "interleaved": True}},
+        audio_token_id=ids["audio_token"], image_token_id=ids["image_token"], video_token_id=ids["video_token"],
+        audio_start_token_id=ids["audio_bos_token"],
+        # as the released thinker_config has them (the model's rope index reads them)
+        audio_end_token_id=ids["audio_eos_token"], vision_start_token_id=ids["vision_bos_token"],
+        vision_end_token_id=ids["vision_eos_token"],
+    )
+    torch.manual_seed(seed)
+    model = Qwen3OmniMoeThinkerForConditionalGeneration(config).eval()
+    model.generation_config = GenerationConfig(eos_token_id=[im_end, pad], pad_token_id=pad)
+    model.save_pretrained(folder)
+
+    template = _chatml("<|audio_start|><|audio_pad|><|audio_end|>")
+    feature_extractor = WhisperFeatureExtractor(feature_size=128, return_attention_mask=True)
+    image_processor = Qwen2VLImageProcessorPil(patch_size=16, merge_size=2, temporal_patch_size=2)
+    processor = audio_only_processor(image_processor, feature_extractor, tokenizer, "Qwen3OmniMoeProcessor",
+                                     chat_template=template)
+    processor.save_pretrained(folder)
+    config_file = folder / "processor_config.json"
+    saved = json.loads(config_file.read_text())
+    saved["processor_class"] = "Qwen3OmniMoeProcessor"
+    saved["video_processor"] = {"video_processor_type": "Qwen2VLVideoProcessor", "patch_size": 16, "merge_size": 2,
+                                "temporal_patch_size": 2}
+    config_file.write_text(json.dumps(saved, indent=2))
+    tokenizer_file = folder / "tokenizer_config.json"
+    tokenizer_config = json.loads(tokenizer_file.read_text())
+    tokenizer_config["processor_class"] = "Qwen3OmniMoeProcessor"
+    tokenizer_file.write_text(json.dumps(tokenizer_config, indent=2))
+    return folder

@@ -128,3 +128,60 @@ def build_tiny_qwen3_omni(folder: str | Path, *, seed: int = 0) -> Path:
     tokenizer_config["processor_class"] = "Qwen3OmniMoeProcessor"
     tokenizer_file.write_text(json.dumps(tokenizer_config, indent=2))
     return folder
+
+
+#: Phi-4-mini's chat format; an audio part renders as the audio placeholder
+PHI4_TEMPLATE = (
+    "{% for m in messages %}<|{{ m['role'] }}|>"
+    "{% if m['content'] is string %}{{ m['content'] }}{% else %}{% for c in m['content'] %}"
+    "{% if c['type'] == 'audio' %}<|audio|>{% elif c['type'] == 'image' %}<|image|>"
+    "{% elif c['type'] == 'text' %}{{ c['text'] }}{% endif %}{% endfor %}{% endif %}<|end|>{% endfor %}"
+    "{% if add_generation_prompt %}<|assistant|>{% endif %}"
+)
+
+
+def build_tiny_phi4_multimodal(folder: str | Path, *, seed: int = 0) -> Path:
+    """Phi-4-multimodal: 1-block Conformer audio encoder (hidden 32), 1-layer vision encoder (never used), 1-layer
+    Phi-3-style LM (hidden 32); 80-bin Phi-4 audio features; the audio-only image processor (no torchvision); no
+    speech LoRA (the family loads one where the checkpoint has ``speech-lora/``)."""
+    import json
+
+    import torch
+    from transformers import Phi4MultimodalConfig, Phi4MultimodalFeatureExtractor, Phi4MultimodalForCausalLM
+
+    from workbench.audio_llm.families.phi4_multimodal import audio_only_processor
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    specials = ("<|endoftext|>", "<|system|>", "<|user|>", "<|assistant|>", "<|end|>", "<|image|>", "<|audio|>")
+    base = _byte_level_tokenizer(specials)
+    base.save_pretrained(folder)
+    from transformers import PreTrainedTokenizerFast
+
+    tokenizer = PreTrainedTokenizerFast.from_pretrained(folder, eos_token="<|end|>", pad_token="<|endoftext|>",
+                                                        extra_special_tokens={"image_token": "<|image|>",
+                                                                              "audio_token": "<|audio|>"})
+    ids = {t: tokenizer.convert_tokens_to_ids(t) for t in specials}
+    config = Phi4MultimodalConfig(
+        vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=1, num_attention_heads=2,
+        num_key_value_heads=1, max_position_embeddings=4096, original_max_position_embeddings=4096,
+        bos_token_id=ids["<|endoftext|>"], eos_token_id=ids["<|end|>"], pad_token_id=ids["<|endoftext|>"],
+        vision_config={"hidden_size": 16, "intermediate_size": 32, "num_hidden_layers": 1, "num_attention_heads": 2,
+                       "image_size": 28, "crop_size": 28, "patch_size": 14, "image_token_id": ids["<|image|>"]},
+        audio_config={"hidden_size": 32, "intermediate_size": 64, "num_blocks": 1, "num_attention_heads": 2,
+                      "ext_pw_out_channel": 32, "depthwise_separable_out_channel": 32, "nemo_conv_channels": 32,
+                      "input_size": 80, "time_reduction": 8, "audio_token_id": ids["<|audio|>"]},
+    )
+    torch.manual_seed(seed)
+    model = Phi4MultimodalForCausalLM(config).eval()
+    model.generation_config.eos_token_id = ids["<|end|>"]
+    model.generation_config.pad_token_id = ids["<|endoftext|>"]
+    model.save_pretrained(folder)
+    processor = audio_only_processor(Phi4MultimodalFeatureExtractor(), tokenizer, chat_template=PHI4_TEMPLATE)
+    processor.save_pretrained(folder)
+    config_file = folder / "processor_config.json"
+    saved = json.loads(config_file.read_text())
+    saved["processor_class"] = "Phi4MultimodalProcessor"
+    saved.pop("image_processor", None)
+    config_file.write_text(json.dumps(saved, indent=2))
+    return folder

@@ -26,14 +26,6 @@ class Gemma3n(_Unsupported):
     max_audio_s = 30.0
 
 
-@FAMILIES.register("phi4-multimodal")
-class Phi4Multimodal(_Unsupported):
-    """Its processor needs an image processor (torchvision)."""
-
-    model_types = ("phi4_multimodal",)
-    id_patterns = ("phi-4-multimodal",)
-
-
 @FAMILIES.register("granite-speech")
 class GraniteSpeech(_Unsupported):
     """Its feature extractor needs torchaudio."""

@@ -185,3 +185,85 @@ def build_tiny_phi4_multimodal(folder: str | Path, *, seed: int = 0) -> Path:
     saved.pop("image_processor", None)
     config_file.write_text(json.dumps(saved, indent=2))
     return folder
+
+
+#: Gemma's chat format: no system role (a system message is folded into the first user turn, as Gemma's own
+#: template does); an audio part renders as the audio soft token, which the processor expands
+GEMMA_TEMPLATE = (
+    "{{ bos_token }}{% set first = namespace(prefix='') %}"
+    "{% if messages[0]['role'] == 'system' %}{% set first.prefix = messages[0]['content'][0]['text'] + '\n\n' %}"
+    "{% set loop_messages = messages[1:] %}{% else %}{% set loop_messages = messages %}{% endif %}"
+    "{% for m in loop_messages %}<start_of_turn>{{ 'model' if m['role'] == 'assistant' else m['role'] }}\n"
+    "{% if loop.first %}{{ first.prefix }}{% endif %}"
+    "{% if m['content'] is string %}{{ m['content'] }}{% else %}{% for c in m['content'] %}"
+    "{% if c['type'] == 'audio' %}<audio_soft_token>{% elif c['type'] == 'image' %}<image_soft_token>"
+    "{% elif c['type'] == 'text' %}{{ c['text'] }}{% endif %}{% endfor %}{% endif %}<end_of_turn>\n{% endfor %}"
+    "{% if add_generation_prompt %}<start_of_turn>model\n{% endif %}"
+)
+
+
+def build_tiny_gemma3n(folder: str | Path, *, seed: int = 0) -> Path:
+    """Gemma 3n with Gemma's vocabulary layout scaled down: text ids below T, then 128 vision ids (``<end_of_image>``
+    = T, ``<image_soft_token>`` = T+1), then 128 audio ids (``<end_of_audio>`` = T+128, ``<audio_soft_token>`` =
+    T+129); a 1-layer conformer audio encoder (hidden 32), a 1-layer text model (hidden 32); saved without the
+    timm vision tower when timm is missing (the family loads it the same way)."""
+    import torch
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers
+    from transformers import (Gemma3nAudioFeatureExtractor, Gemma3nConfig, Gemma3nProcessor, PreTrainedTokenizerFast,
+                              SiglipImageProcessorPil)
+
+    from workbench.audio_llm.families.gemma3n import model_class
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    alphabet = pre_tokenizers.ByteLevel.alphabet()
+    vocab = {ch: i for i, ch in enumerate(sorted(alphabet))}
+    text_specials = ["<pad>", "<eos>", "<bos>", "<start_of_turn>", "<end_of_turn>", "<start_of_image>",
+                     "<start_of_audio>"]
+    for token in text_specials:
+        vocab[token] = len(vocab)
+    text_vocab = len(vocab)
+    for i in range(256):  # the vision and audio id ranges
+        vocab[f"<mm_{i}>"] = len(vocab)
+    named = {"<end_of_image>": text_vocab, "<image_soft_token>": text_vocab + 1,
+             "<end_of_audio>": text_vocab + 128, "<audio_soft_token>": text_vocab + 129}
+    inverse = {v: k for k, v in vocab.items()}
+    for token, i in named.items():
+        del vocab[inverse[i]]
+        vocab[token] = i
+    core = Tokenizer(models.BPE(vocab=vocab, merges=[]))
+    core.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    core.decoder = decoders.ByteLevel()
+    core.add_special_tokens(text_specials + list(named))
+    tokenizer = PreTrainedTokenizerFast(
+        tokenizer_object=core, bos_token="<bos>", eos_token="<eos>", pad_token="<pad>",
+        extra_special_tokens={"image_token": "<image_soft_token>", "boi_token": "<start_of_image>",
+                              "eoi_token": "<end_of_image>", "audio_token": "<audio_soft_token>",
+                              "boa_token": "<start_of_audio>", "eoa_token": "<end_of_audio>"},
+    )
+    ids = {t: tokenizer.convert_tokens_to_ids(t) for t in [*text_specials, *named]}
+    config = Gemma3nConfig(
+        text_config={"vocab_size": len(vocab), "vocab_size_per_layer_input": text_vocab, "hidden_size": 32,
+                     "intermediate_size": 64, "num_hidden_layers": 1, "num_attention_heads": 2,
+                     "num_key_value_heads": 1, "head_dim": 16, "hidden_size_per_layer_input": 8,
+                     "num_kv_shared_layers": 0, "laurel_rank": 4, "sliding_window": 64,
+                     "layer_types": ["full_attention"], "activation_sparsity_pattern": [0.0],
+                     "max_position_embeddings": 4096, "pad_token_id": ids["<pad>"], "eos_token_id": ids["<eos>"],
+                     "bos_token_id": ids["<bos>"]},
+        vision_config={"hidden_size": 32, "vocab_size": 128, "vocab_offset": text_vocab},
+        audio_config={"hidden_size": 32, "input_feat_size": 128, "conf_num_attention_heads": 2,
+                      "conf_num_hidden_layers": 1, "sscp_conv_channel_size": [8, 4], "vocab_size": 128,
+                      "vocab_offset": text_vocab + 128},
+        boi_token_id=ids["<start_of_image>"], eoi_token_id=ids["<end_of_image>"],
+        image_token_id=ids["<image_soft_token>"], boa_token_id=ids["<start_of_audio>"],
+        eoa_token_id=ids["<end_of_audio>"], audio_token_id=ids["<audio_soft_token>"],
+    )
+    torch.manual_seed(seed)
+    model = model_class()(config).eval()
+    model.generation_config.eos_token_id = [ids["<eos>"], ids["<end_of_turn>"]]
+    model.generation_config.pad_token_id = ids["<pad>"]
+    model.save_pretrained(folder)
+    processor = Gemma3nProcessor(Gemma3nAudioFeatureExtractor(), SiglipImageProcessorPil(), tokenizer,
+                                 chat_template=GEMMA_TEMPLATE)
+    processor.save_pretrained(folder)
+    return folder

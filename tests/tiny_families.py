@@ -267,3 +267,65 @@ def build_tiny_gemma3n(folder: str | Path, *, seed: int = 0) -> Path:
                                  chat_template=GEMMA_TEMPLATE)
     processor.save_pretrained(folder)
     return folder
+
+
+def torch_melspectrogram(sample_rate: int, n_fft: int, win_length: int, hop_length: int, n_mels: int):
+    """``torchaudio.transforms.MelSpectrogram`` with its defaults (Hann window, centred reflect-padded STFT,
+    power 2, HTK mel scale, no filter normalisation), in plain torch — a *test double* for machines without
+    torchaudio, used only by the Granite Speech test (the family itself requires the real torchaudio)."""
+    import torch
+    from transformers.audio_utils import mel_filter_bank
+
+    filters = torch.tensor(mel_filter_bank(num_frequency_bins=n_fft // 2 + 1, num_mel_filters=n_mels,
+                                           min_frequency=0.0, max_frequency=sample_rate / 2,
+                                           sampling_rate=sample_rate, norm=None, mel_scale="htk"),
+                           dtype=torch.float32)
+
+    class MelSpectrogram(torch.nn.Module):
+        def forward(self, audio):
+            window = torch.hann_window(win_length, device=audio.device)
+            spec = torch.stft(audio, n_fft, hop_length=hop_length, win_length=win_length, window=window,
+                              center=True, pad_mode="reflect", return_complex=True).abs() ** 2
+            return torch.matmul(spec.transpose(-1, -2), filters.to(audio.device)).transpose(-1, -2)
+
+    return MelSpectrogram()
+
+
+def build_tiny_granite_speech(folder: str | Path, *, seed: int = 0) -> Path:
+    """Granite Speech: 1-layer Conformer encoder (hidden 32, 160-dim stacked mel input), 1-layer Q-Former projector,
+    1-layer Granite LM (hidden 32), ``<|audio|>`` placeholder, a ChatML-like Granite template, no LoRA adapter
+    (``has_lora_adapter`` false). The feature extractor needs torchaudio at construction: call this with the
+    feature extractor's torchaudio available (or the test double patched in)."""
+    import torch
+    from transformers import (GraniteSpeechConfig, GraniteSpeechFeatureExtractor,
+                              GraniteSpeechForConditionalGeneration, GraniteSpeechProcessor)
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    specials = ("<|end_of_text|>", "<|start_of_role|>", "<|end_of_role|>", "<|audio|>")
+    tokenizer = _byte_level_tokenizer(specials)
+    tokenizer.eos_token, tokenizer.pad_token = "<|end_of_text|>", "<|end_of_text|>"
+    tokenizer.chat_template = (
+        "{% for m in messages %}<|start_of_role|>{{ m['role'] }}<|end_of_role|>{{ m['content'] }}<|end_of_text|>\n"
+        "{% endfor %}{% if add_generation_prompt %}<|start_of_role|>assistant<|end_of_role|>{% endif %}")
+    ids = {t: tokenizer.convert_tokens_to_ids(t) for t in specials}
+    config = GraniteSpeechConfig(
+        text_config={"model_type": "granite", "vocab_size": len(tokenizer), "hidden_size": 32,
+                     "intermediate_size": 64, "num_hidden_layers": 1, "num_attention_heads": 2,
+                     "num_key_value_heads": 1, "max_position_embeddings": 4096,
+                     "eos_token_id": ids["<|end_of_text|>"], "pad_token_id": ids["<|end_of_text|>"],
+                     "bos_token_id": ids["<|end_of_text|>"]},
+        encoder_config={"input_dim": 160, "num_layers": 1, "hidden_dim": 32, "feedforward_mult": 2, "num_heads": 2,
+                        "dim_head": 16, "output_dim": 8, "context_size": 200},
+        projector_config={"model_type": "blip_2_qformer", "hidden_size": 32, "num_hidden_layers": 1,
+                          "num_attention_heads": 2, "intermediate_size": 64, "encoder_hidden_size": 32,
+                          "cross_attention_frequency": 1},
+        audio_token_index=ids["<|audio|>"], has_lora_adapter=False,
+    )
+    torch.manual_seed(seed)
+    model = GraniteSpeechForConditionalGeneration(config).eval()
+    model.generation_config.eos_token_id = ids["<|end_of_text|>"]
+    model.generation_config.pad_token_id = ids["<|end_of_text|>"]
+    model.save_pretrained(folder)
+    GraniteSpeechProcessor(GraniteSpeechFeatureExtractor(), tokenizer).save_pretrained(folder)
+    return folder

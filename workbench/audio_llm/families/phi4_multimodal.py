@@ -124,7 +124,8 @@ class Phi4MultimodalRunner:
 
 @FAMILIES.register("phi4-multimodal")
 class Phi4Multimodal(Family):
-    model_types = ("phi4_multimodal",)
+    #: ``phi4mm``: the hub's main-branch (trust_remote_code) layout, recognised only to say which revision to get
+    model_types = ("phi4_multimodal", "phi4mm")
     id_patterns = ("phi-4-multimodal",)
     max_audio_s = 30.0
     hardware = "5.6B: a GPU with ~12 GB (bf16); on CPU fp32 ~24 GB of memory, and slow"
@@ -133,6 +134,13 @@ class Phi4Multimodal(Family):
     def load(cls, location: str, *, device: str, dtype):
         from transformers import Phi4MultimodalForCausalLM
 
+        from workbench.audio_llm.families import model_type
+
+        if model_type(location) == "phi4mm":
+            raise BackendUnavailable(
+                f"{location} is Phi-4-multimodal's trust_remote_code layout (model_type phi4mm), not transformers' own",
+                "download the transformers layout: huggingface-cli download microsoft/Phi-4-multimodal-instruct "
+                "--revision refs/pr/70 --local-dir DIR, and set model = DIR")
         processor = load_processor(location)
         model = Phi4MultimodalForCausalLM.from_pretrained(location, dtype=dtype)
         if _has_speech_lora(location):

@@ -93,6 +93,32 @@ def test_audio_llm_qwen3_omni_end_to_end(tmp_path, monkeypatch, speech):
     assert ids.count(runner.processor.audio_token_id) == 39
     text = runner.processor.tokenizer.decode(ids)
     assert text.index("Be careful.") < text.index("<|audio_start|>") < text.index("Transcribe.")
+    # the hub's layout (model_type qwen3_omni_moe, thinker_config inside, weights under "thinker."): the same thinker
+    hub = as_full_qwen3_omni_checkpoint(folder, tmp_path / "hub-layout")
+    from workbench.audio_llm.families.qwen3_omni import load_thinker
+
+    torch = __import__("torch")
+    full, alone = load_thinker(str(hub), dtype=torch.float32).state_dict(), runner.model.state_dict()
+    assert full.keys() == alone.keys() and all(torch.equal(full[k], alone[k]) for k in full)
+
+
+def as_full_qwen3_omni_checkpoint(thinker_folder, folder):
+    import shutil
+
+    from safetensors.torch import load_file, save_file
+
+    folder.mkdir()
+    for name in ("tokenizer.json", "tokenizer_config.json", "generation_config.json", "processor_config.json",
+                 "chat_template.jinja"):
+        shutil.copy(thinker_folder / name, folder / name)
+    weights = load_file(str(thinker_folder / "model.safetensors"))
+    save_file({f"thinker.{k}": v for k, v in weights.items()}, str(folder / "model.safetensors"),
+              metadata={"format": "pt"})
+    thinker = json.loads((thinker_folder / "config.json").read_text())
+    (folder / "config.json").write_text(json.dumps({
+        "architectures": ["Qwen3OmniMoeForConditionalGeneration"], "model_type": "qwen3_omni_moe",
+        "enable_audio_output": False, "thinker_config": {k: v for k, v in thinker.items() if k != "architectures"}}))
+    return folder
 
 
 def test_audio_llm_gemma3n_end_to_end(tmp_path, monkeypatch, speech):

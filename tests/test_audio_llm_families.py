@@ -161,7 +161,8 @@ def test_audio_llm_audioflamingo3_end_to_end(tmp_path, monkeypatch, speech):
     ids = runner.inputs(speech[: 3 * 16000], system="Be careful.", prompt="Transcribe.")["input_ids"][0].tolist()
     assert ids.count(runner.processor.audio_token_id) == 75  # one per 40 ms
     text = runner.processor.tokenizer.decode(ids)
-    assert text.index("Be careful.") < text.index("Transcribe.") < text.index("<sound>")  # text, then audio
+    # no system message (NVIDIA documents none): the system prompt leads the user turn's text, then the audio
+    assert "<|im_start|>system" not in text and "Be careful.\n\nTranscribe.<sound>" in text
     with pytest.raises(ValueError, match="first 600 s"):
         runner.inputs(np.zeros(601 * 16000, np.float32), system="", prompt="Transcribe.")
 

@@ -3,8 +3,8 @@
 Prompt format, as documented (transformers model page and ``nvidia/audio-flamingo-3-hf``): one user turn whose
 content is the text prompt *then* the audio, ``[{"type": "text", ...}, {"type": "audio", ...}]``, through the
 processor's chat template with ``add_generation_prompt=True``; the template renders the audio as ``<sound>`` and
-the processor expands it to one token per 40 ms of audio. The recipe's system prompt is sent as a system message
-(the backbone is a ChatML Qwen2.5; AF3's template accepts one).
+the processor expands it to one token per 40 ms of audio. NVIDIA documents no system message for AF3 (its
+examples have none), so the recipe's system prompt is put before the prompt in the user turn's text.
 
 Per-call audio limit, 600 s: the processor cuts the audio into 30 s windows and keeps at most
 ``max_audio_len`` (600 s, 20 windows) — anything longer is *truncated* with only a log line. A longer window is
@@ -33,10 +33,9 @@ class AudioFlamingo3Runner:
         if len(samples) > self.max_audio_s * SAMPLE_RATE:
             raise ValueError(f"{len(samples) / SAMPLE_RATE:.1f} s of audio in one call: Audio Flamingo 3's processor "
                              f"keeps only the first {self.max_audio_s:.0f} s (set max_audio_s no higher than that)")
-        conversation = [{"role": "user", "content": [{"type": "text", "text": prompt},
+        text = f"{system}\n\n{prompt}" if system else prompt
+        conversation = [{"role": "user", "content": [{"type": "text", "text": text},
                                                       {"type": "audio", "audio": samples}]}]
-        if system:
-            conversation.insert(0, {"role": "system", "content": [{"type": "text", "text": system}]})
         return self.processor.apply_chat_template(conversation, tokenize=True, add_generation_prompt=True,
                                                   return_dict=True, return_tensors="pt")
 

@@ -1,4 +1,8 @@
-"""Families transformers knows whose processors cannot be satisfied here yet: a clear "not supported yet"."""
+"""Families transformers knows whose processors cannot be satisfied here yet: a clear "not supported yet".
+
+None at present (Gemma 3n, Phi-4-multimodal and Granite Speech have their own modules since issue 14); a new
+entry subclasses ``_Unsupported`` and registers under the family's name.
+"""
 
 from __future__ import annotations
 

@@ -185,3 +185,21 @@ def test_granite_speech_without_torchaudio_says_how_to_install_it(monkeypatch):
     with pytest.raises(BackendUnavailable) as err:
         FAMILIES.get("granite-speech").check()
     assert "torchaudio" in err.value.reason and "pip install torchaudio" in err.value.fix
+
+
+def test_lora_checkpoints_without_peft_say_how_to_get_it(tmp_path, monkeypatch):
+    """Phi-4's speech-lora/ and Granite Speech's audio LoRA load only with peft: refused before any weights load."""
+    import transformers.utils
+
+    monkeypatch.setattr(transformers.utils, "is_peft_available", lambda: False)
+    phi = tmp_path / "phi"
+    (phi / "speech-lora").mkdir(parents=True)
+    (phi / "config.json").write_text(json.dumps({"model_type": "phi4_multimodal"}))
+    (phi / "speech-lora" / "adapter_config.json").write_text("{}")
+    granite = tmp_path / "granite"
+    granite.mkdir()
+    (granite / "config.json").write_text(json.dumps({"model_type": "granite_speech", "has_lora_adapter": True}))
+    for family, folder in (("phi4-multimodal", phi), ("granite-speech", granite)):
+        with pytest.raises(BackendUnavailable) as err:
+            FAMILIES.get(family).load(str(folder), device="cpu", dtype=None)
+        assert "peft" in err.value.reason and err.value.fix == "pip install peft"

@@ -141,14 +141,15 @@ class Phi4Multimodal(Family):
                 f"{location} is Phi-4-multimodal's trust_remote_code layout (model_type phi4mm), not transformers' own",
                 "download the transformers layout: huggingface-cli download microsoft/Phi-4-multimodal-instruct "
                 "--revision refs/pr/70 --local-dir DIR, and set model = DIR")
+        speech_lora = _has_speech_lora(location)
+        if speech_lora:
+            from transformers.utils import is_peft_available
+
+            if not is_peft_available():
+                raise BackendUnavailable("Phi-4-multimodal's speech LoRA (speech-lora/) needs peft", "pip install peft")
         processor = load_processor(location)
         model = Phi4MultimodalForCausalLM.from_pretrained(location, dtype=dtype)
-        if _has_speech_lora(location):
-            try:
-                import peft  # noqa: F401
-            except ImportError:
-                raise BackendUnavailable("Phi-4-multimodal's speech LoRA (speech-lora/) needs peft",
-                                         "pip install peft") from None
+        if speech_lora:
             model.load_adapter(location, adapter_name="speech", adapter_kwargs={"subfolder": "speech-lora"})
             model.set_adapter("speech")
         else:

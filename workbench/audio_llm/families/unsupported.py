@@ -6,7 +6,7 @@ entry subclasses ``_Unsupported`` and registers under the family's name.
 
 from __future__ import annotations
 
-from workbench.audio_llm.families.base import FAMILIES, Family, not_supported
+from workbench.audio_llm.families.base import Family, not_supported
 
 
 class _Unsupported(Family):

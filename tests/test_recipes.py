@@ -87,7 +87,9 @@ def test_shipped_cascade_is_available_here(path, monkeypatch):
 
 def test_audio_llm_recipes_are_shipped():
     assert {p.stem for p in AUDIO_LLMS} == {"audio-llm-qwen2-audio", "audio-llm-voxtral-mini",
-                                            "audio-llm-qwen2.5-omni-3b", "audio-llm-openai"}
+                                            "audio-llm-qwen2.5-omni-3b", "audio-llm-openai",
+                                            "audio-llm-qwen3-omni", "audio-llm-gemma3n", "audio-llm-phi4-multimodal",
+                                            "audio-llm-audioflamingo3", "audio-llm-granite-speech"}
 
 
 @pytest.mark.parametrize("path", [p for p in AUDIO_LLMS if "openai" not in p.stem], ids=lambda p: p.stem)

@@ -13,7 +13,8 @@ from workbench.audio_llm.families.base import FAMILIES, Family, Runner
 from workbench.audio_llm.families import qwen2_audio, unsupported  # noqa: F401  (registration)
 from workbench.errors import BackendUnavailable
 
-for _optional in ("voxtral", "qwen2_5_omni"):
+for _optional in ("voxtral", "qwen2_5_omni", "audioflamingo3", "qwen3_omni", "gemma3n", "phi4_multimodal",
+                  "granite_speech"):
     try:
         __import__(f"workbench.audio_llm.families.{_optional}")
     except ModuleNotFoundError as exc:  # a family module not written yet

@@ -44,10 +44,13 @@ OFFICIAL_SYSTEM = ("You are Qwen, a virtual human developed by the Qwen Team, Al
 
 
 @functools.cache
-def _audio_only_classes():
-    """Built on first use, so importing this module does not import transformers."""
-    from transformers import Qwen2_5OmniProcessor
+def _audio_only_classes(processor_name: str = "Qwen2_5OmniProcessor"):
+    """Built on first use, so importing this module does not import transformers. ``processor_name``: the
+    Qwen omni processor class (Qwen2.5-Omni's, or Qwen3-Omni's ``Qwen3OmniMoeProcessor``)."""
+    import transformers
     from transformers.video_processing_utils import VideoProcessorMixin
+
+    base = getattr(transformers, processor_name)
 
     class AudioOnlyVideoProcessor(VideoProcessorMixin):
         """Stands in for Qwen2VLVideoProcessor where torchvision is missing: this workbench sends audio only."""
@@ -57,10 +60,10 @@ def _audio_only_classes():
         model_input_names = ["pixel_values_videos", "video_grid_thw"]
 
         def preprocess(self, videos, **kwargs):
-            raise BackendUnavailable("video input to Qwen2.5-Omni needs torchvision (this processor is audio-only)",
+            raise BackendUnavailable(f"video input to {processor_name} needs torchvision (this processor is audio-only)",
                                      "install a torchvision build matching your torch")
 
-    class AudioOnlyQwen2_5OmniProcessor(Qwen2_5OmniProcessor):
+    class AudioOnlyProcessor(base):
         """The real processor; it only also accepts the stand-in video processor. (Without torchvision,
         transformers cannot type-check any video processor: its video classes are dummies.)"""
 
@@ -69,12 +72,14 @@ def _audio_only_classes():
                 return AudioOnlyVideoProcessor
             return super().check_argument_for_proper_class(argument_name, argument)
 
-    return AudioOnlyVideoProcessor, AudioOnlyQwen2_5OmniProcessor
+    AudioOnlyProcessor.__name__ = f"AudioOnly{processor_name}"
+    return AudioOnlyVideoProcessor, AudioOnlyProcessor
 
 
-def audio_only_processor(image_processor, feature_extractor, tokenizer, **kwargs):
-    """A Qwen2.5-Omni processor whose video processor is the audio-only stand-in."""
-    video_cls, processor_cls = _audio_only_classes()
+def audio_only_processor(image_processor, feature_extractor, tokenizer, processor_name: str = "Qwen2_5OmniProcessor",
+                         **kwargs):
+    """A Qwen omni processor whose video processor is the audio-only stand-in."""
+    video_cls, processor_cls = _audio_only_classes(processor_name)
     return processor_cls(image_processor=image_processor, video_processor=video_cls(),
                          feature_extractor=feature_extractor, tokenizer=tokenizer, **kwargs)
 
@@ -89,15 +94,17 @@ def torchvision_works() -> bool:
     return True
 
 
-def load_processor(location: str):
-    """``Qwen2_5OmniProcessor.from_pretrained``; where torchvision cannot be imported, the same with the
+def load_processor(location: str, processor_name: str = "Qwen2_5OmniProcessor"):
+    """``<processor_name>.from_pretrained``; where torchvision cannot be imported, the same with the
     audio-only stand-in for the video processor."""
-    from transformers import AutoFeatureExtractor, AutoImageProcessor, AutoTokenizer, Qwen2_5OmniProcessor
+    import transformers
+    from transformers import AutoFeatureExtractor, AutoImageProcessor, AutoTokenizer
 
     if torchvision_works():
-        return Qwen2_5OmniProcessor.from_pretrained(location)
-    log.info("Qwen2.5-Omni: torchvision cannot be imported; using an audio-only stand-in for the video processor")
-    video_cls, processor_cls = _audio_only_classes()
+        return getattr(transformers, processor_name).from_pretrained(location)
+    log.info("%s: torchvision cannot be imported; using an audio-only stand-in for the video processor",
+             processor_name)
+    video_cls, processor_cls = _audio_only_classes(processor_name)
     parts = {
         "image_processor": AutoImageProcessor.from_pretrained(location),
         "video_processor": video_cls(),

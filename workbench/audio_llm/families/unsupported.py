@@ -1,8 +1,12 @@
-"""Families transformers knows whose processors cannot be satisfied here yet: a clear "not supported yet"."""
+"""Families transformers knows whose processors cannot be satisfied here yet: a clear "not supported yet".
+
+None at present (Gemma 3n, Phi-4-multimodal and Granite Speech have their own modules since issue 14); a new
+entry subclasses ``_Unsupported`` and registers under the family's name.
+"""
 
 from __future__ import annotations
 
-from workbench.audio_llm.families.base import FAMILIES, Family, not_supported
+from workbench.audio_llm.families.base import Family, not_supported
 
 
 class _Unsupported(Family):
@@ -15,28 +19,3 @@ class _Unsupported(Family):
     @classmethod
     def load(cls, location: str, *, device: str, dtype):
         raise not_supported(cls.name)
-
-
-@FAMILIES.register("gemma3n")
-class Gemma3n(_Unsupported):
-    """Its processor needs timm + Pillow for the vision tower."""
-
-    model_types = ("gemma3n",)
-    id_patterns = ("gemma-3n",)
-    max_audio_s = 30.0
-
-
-@FAMILIES.register("phi4-multimodal")
-class Phi4Multimodal(_Unsupported):
-    """Its processor needs an image processor (torchvision)."""
-
-    model_types = ("phi4_multimodal",)
-    id_patterns = ("phi-4-multimodal",)
-
-
-@FAMILIES.register("granite-speech")
-class GraniteSpeech(_Unsupported):
-    """Its feature extractor needs torchaudio."""
-
-    model_types = ("granite_speech",)
-    id_patterns = ("granite-speech",)

@@ -329,8 +329,9 @@ def recipe_text(row: ModelRow, name: str, *, prices_path: str | os.PathLike | No
             model["api_key_env"] = row.api_key_env
         if row.endpoint != "chat":
             model["endpoint"] = row.endpoint
-        if row.max_audio_s:
-            model["max_audio_s"] = row.max_audio_s
+        if row.max_audio_s:  # a comment, not a setting: one request that long may exceed the request size limits
+            lines.append(f"# the provider documents up to {row.max_audio_s:g} s of audio per call "
+                         f"({row.sources['max_audio_s'].url}); set max_audio_s to send longer windows")
         if row.price:
             from workbench.cost import load_prices
 

@@ -107,7 +107,9 @@ def test_filters_by_memory_precision_and_how_it_runs(user_catalogue):
     assert "huge-local" in {r.id for r in select(rows, fits_gb=40, precision="int4")}
     assert "huge-local" not in {r.id for r in select(rows, fits_gb=40, precision="bf16")}  # 150 GB documented
     assert {r.runs for r in select(rows, runs="api")} == {"api"}
-    assert {r.id for r in select(rows, runs="server")} >= {"tiny-local", "minicpm-o-2.6"}
+    served = {r.id for r in select(rows, runs="server")}
+    assert served >= {"tiny-local", "minicpm-o-2.6", "qwen2-audio-7b-instruct"} and "qwen2-audio-7b" not in served
+    assert all("transformers" in r.ways for r in select(rows, runs="transformers"))
     assert select(rows, runs="here") == []  # no recipe for any of them here
     with pytest.raises(BadInputError, match="precision"):
         select(rows, precision="fp8")
@@ -167,12 +169,22 @@ def test_new_recipe_writes_a_recipe_that_loads_and_never_overwrites(user_catalog
                                                                                   "Qwen/Qwen2-Audio-7B-Instruct")
     served = load_recipe_file(write_recipe(load_catalogue().get("tiny-local"), tmp_path / "t.toml"))
     assert served.stage("model").options.base_url == "http://127.0.0.1:9/v1"
+    # a model this tool's transformers arm does not run yet, but vLLM serves: a server recipe for its hub id
+    phi = load_recipe_file(write_recipe(load_catalogue().get("phi-4-multimodal"), tmp_path / "phi.toml"))
+    assert (phi.stage("model").options.base_url, phi.stage("model").options.model) == (
+        "http://127.0.0.1:8000/v1", "microsoft/Phi-4-multimodal-instruct")
+    # --via picks another way the row runs; a way it does not run is refused
+    via = runner.invoke(app, ["models", "new-recipe", "qwen2-audio-7b-instruct", "--via", "server", "--out", "v.toml"])
+    assert via.exit_code == 0, via.output
+    assert load_recipe_file(tmp_path / "v.toml").stage("model").backend == "openai-compatible"
+    refused = runner.invoke(app, ["models", "new-recipe", "qwen2-audio-7b", "--via", "api", "--out", "w.toml"])
+    assert refused.exit_code == 2 and "does not run via api" in refused.output and not (tmp_path / "w.toml").exists()
     gemini = load_recipe_file(write_recipe(load_catalogue().get("gemini-2.5-flash"), tmp_path / "g.toml"))
     assert gemini.stage("model").options.price is None and gemini.stage("model").options.api_key_env == "GEMINI_API_KEY"
 
 
 def test_new_recipe_refuses_a_model_that_does_not_run_with_the_tool(user_catalogue, tmp_path):
-    result = runner.invoke(app, ["models", "new-recipe", "kimi-audio-7b-instruct"])
+    result = runner.invoke(app, ["models", "new-recipe", "step-audio"])
     assert result.exit_code == 2 and "does not run with this tool yet" in result.output
     assert not (tmp_path / "pipelines").exists()
     unknown = runner.invoke(app, ["models", "new-recipe", "no-such-model"])
@@ -219,3 +231,16 @@ def test_models_page_renders_filters_and_escapes(user_catalogue, tmp_path):
     assert set(at.dataframe[0].value["id"]) >= {"tiny-local"} and "huge-local" not in set(at.dataframe[0].value["id"])
     at.selectbox(key="models-runs").set_value("api").run()
     assert at.info and "No model matches" in at.info[0].value
+
+
+def test_a_transformers_family_this_tool_lacks_runs_through_a_server_or_not_at_all(tmp_path, monkeypatch):
+    path = tmp_path / "mine.toml"
+    path.write_text('[model."future"]\nname = "Future"\nfamily = "X"\nopen_weights = true\nruns = "transformers"\n'
+                    'transformers_family = "no-such-family"\nhub_id = "x/future"\n')
+    monkeypatch.setenv("WORKBENCH_MODELS", str(path))
+    rows = {r.id: r for r in load_catalogue().rows}
+    assert rows["future"].runs == "not runnable yet" and "no no-such-family family" in rows["future"].notes
+    assert rows["future"].ways == ()
+    assert rows["qwen2-audio-7b-instruct"].ways == ("transformers", "server")  # a family this tool runs
+    gemma = rows["gemma-3n-e4b"]  # registered, not supported here yet; vLLM serves it
+    assert gemma.runs == "server" and "not supported by this tool yet" in gemma.notes

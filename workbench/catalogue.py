@@ -51,6 +51,7 @@ class _Row(BaseModel):
     family: str = Field(min_length=1, description="the model family (Qwen2-Audio, Voxtral, Gemini …)")
     open_weights: bool
     runs: Literal["transformers", "server", "api", "not runnable yet"]
+    server: bool = Field(False, description="an OpenAI-compatible server (vLLM) serves it too; needs sources.server")
     transformers_family: str | None = Field(None, description="runs = transformers: the family name in this tool")
     hub_id: str | None = None
     api_model: str | None = Field(None, description="the model name an API or server knows")
@@ -74,8 +75,12 @@ class _Row(BaseModel):
             if getattr(self, fact) is not None and fact not in self.sources:
                 raise ValueError(f"{fact} has no entry in sources (every fact names its url and date)")
         for name in self.sources:
-            if name not in FACTS and name not in ("runs", "hub_id", "api_model"):
+            if name not in FACTS and name not in ("runs", "server", "hub_id", "api_model"):
                 raise ValueError(f"sources.{name} is not a fact of the row; facts: {', '.join(FACTS)}")
+        if self.server and "server" not in self.sources:
+            raise ValueError("server = true has no entry in sources (the server's supported-models page)")
+        if self.server and not self.hub_id:
+            raise ValueError("server = true needs hub_id (the model the server loads)")
         if self.runs == "transformers" and not self.hub_id:
             raise ValueError("runs = transformers needs hub_id")
         if self.runs == "server" and not (self.hub_id or self.api_model):
@@ -101,8 +106,9 @@ class ModelRow:
     name: str
     family: str
     open_weights: bool
-    runs: str
+    runs: str  # how it runs with this tool now: transformers, server, api or "not runnable yet"
     path: str  # the catalogue file the row came from
+    server: bool = False  # an OpenAI-compatible server such as vLLM serves it (besides ``runs``)
     transformers_family: str | None = None
     hub_id: str | None = None
     api_model: str | None = None
@@ -119,6 +125,12 @@ class ModelRow:
     memory_int4_gb: float | None = None
     notes: str = ""
     sources: dict[str, Source] = field(default_factory=dict)
+
+    @property
+    def ways(self) -> tuple[str, ...]:
+        """Every way it runs with this tool: ``runs`` first, then "server" where a server serves it too."""
+        ways = () if self.runs == "not runnable yet" else (self.runs,)
+        return ways + (("server",) if self.server and "server" not in ways else ())
 
     def memory_gb(self, precision: str) -> float | None:
         return getattr(self, f"memory_{precision}_gb")
@@ -221,7 +233,8 @@ def _read(path: Path) -> list[ModelRow]:
         values = parsed.model_dump(exclude={"sources"})
         values.update(extra)
         if parsed.runs == "transformers" and (why := _family_missing(parsed.transformers_family)):
-            values["runs"] = "not runnable yet"
+            # not through transformers here: through a server where one serves it, else not at all (yet)
+            values["runs"] = "server" if parsed.server else "not runnable yet"
             values["notes"] = "; ".join(n for n in (why, parsed.notes) if n)
         rows.append(ModelRow(id=model_id, path=str(path), sources=sources, **values))
     return rows
@@ -291,7 +304,7 @@ def select(rows, *, fits_gb: float | None = None, precision: str = "bf16", runs:
             continue
         if runs == "here" and not here(row, available or {}):
             continue
-        if runs not in (None, "here") and row.runs != runs:
+        if runs not in (None, "here") and runs not in row.ways:
             continue
         kept.append(row)
     return kept
@@ -307,24 +320,32 @@ def _toml_value(value) -> str:
     return json.dumps(str(value))  # a JSON string is a TOML basic string (\" \\ \n \uXXXX escapes)
 
 
-def recipe_text(row: ModelRow, name: str, *, prices_path: str | os.PathLike | None = None) -> str:
+def recipe_text(row: ModelRow, name: str, *, via: str | None = None,
+                prices_path: str | os.PathLike | None = None) -> str:
     """An audio-LLM recipe for ``row``: the transformers backend with its hub id, or an OpenAI-compatible call
-    (a local server such as vLLM, or the provider's API) with ``price`` where the price table has the row."""
-    if row.runs == "not runnable yet":
+    (a local server such as vLLM, or the provider's API) with ``price`` where the price table has the row.
+    ``via`` picks one of ``row.ways`` (default: the first)."""
+    if not row.ways:
         raise BadInputError(f"{row.id} does not run with this tool yet" + (f": {row.notes}" if row.notes else "")
                             + " (see `workbench models`)")
+    via = via or row.ways[0]
+    if via not in row.ways:
+        raise BadInputError(f"{row.id} does not run via {via}; it runs via {', '.join(row.ways)}")
     lines = [f"# {row.name}: written by `workbench models new-recipe {row.id}` from the model catalogue"]
     model: dict = {}
-    if row.runs == "transformers":
+    if via == "transformers":
         lines.append(f"# Weights: huggingface-cli download {row.hub_id} --local-dir DIR (then set model = DIR)")
         model.update(backend="transformers", model=row.hub_id)
         if row.transformers_family:
             model["family"] = row.transformers_family
     else:
-        if row.runs == "server":
+        if via == "server":
             lines.append(f"# Serve it first, e.g. vllm serve {row.hub_id or row.api_model} (an OpenAI-compatible server)")
-        model.update(backend="openai-compatible", base_url=row.base_url or "http://127.0.0.1:8000/v1",
-                     model=row.api_model or row.hub_id)
+            model.update(backend="openai-compatible",
+                         base_url=row.base_url if row.runs == "server" and row.base_url else "http://127.0.0.1:8000/v1",
+                         model=row.hub_id or row.api_model)
+        else:
+            model.update(backend="openai-compatible", base_url=row.base_url, model=row.api_model)
         if row.api_key_env:
             model["api_key_env"] = row.api_key_env
         if row.endpoint != "chat":
@@ -340,13 +361,14 @@ def recipe_text(row: ModelRow, name: str, *, prices_path: str | os.PathLike | No
             else:
                 lines.append(f"# no price row {row.price!r} in the price table: cost is not computed")
     model["task"] = "formatted" if row.endpoint == "chat" else "transcript"
-    lines += [f"name = {_toml_value(name)}", f"description = {_toml_value(f'{row.name} ({row.runs}), from the model catalogue')}",
+    lines += [f"name = {_toml_value(name)}", f"description = {_toml_value(f'{row.name} ({via}), from the model catalogue')}",
               'pipeline = "audio-llm"', "", "[model]"]
     lines += [f"{key} = {_toml_value(value)}" for key, value in model.items()]
     return "\n".join(lines) + "\n"
 
 
-def write_recipe(row: ModelRow, out: str | os.PathLike, *, prices_path: str | os.PathLike | None = None) -> Path:
+def write_recipe(row: ModelRow, out: str | os.PathLike, *, via: str | None = None,
+                 prices_path: str | os.PathLike | None = None) -> Path:
     """Write the recipe for ``row`` to ``out`` after checking that it loads as a recipe; never overwrites."""
     from workbench.recipes import RECIPE_SUFFIX, load_recipe_file
 
@@ -355,7 +377,7 @@ def write_recipe(row: ModelRow, out: str | os.PathLike, *, prices_path: str | os
         raise BadInputError(f"{out}: a recipe file ends in {RECIPE_SUFFIX}")
     if out.exists():
         raise BadInputError(f"{out} already exists: not overwritten (pass --out to write elsewhere)")
-    text = recipe_text(row, out.stem, prices_path=prices_path)
+    text = recipe_text(row, out.stem, via=via, prices_path=prices_path)
     with tempfile.TemporaryDirectory() as tmp:  # load it as a recipe before writing it where it will be found
         trial = Path(tmp) / out.name
         trial.write_text(text, encoding="utf-8")
@@ -391,7 +413,9 @@ def table_rows(rows, precision: str = "bf16", available: dict[str, list[str]] | 
         for p in PRECISIONS:
             value = row.memory_gb(p)
             memory[p] = "—" if value is None else ("≈" if row.computed(f"memory_{p}_gb") else "") + f"{value:g}"
-        runs = row.runs + (f" ({row.transformers_family})" if row.transformers_family else "")
+        runs = row.runs + (f" ({row.transformers_family})" if row.runs == "transformers" else "")
+        if row.server and row.runs != "server":
+            runs += "; server (vLLM)"
         if available is not None and (recipes := here(row, available)):
             runs += " — here: " + ", ".join(recipes)
         shown.append({

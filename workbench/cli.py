@@ -602,6 +602,7 @@ def models(
 def models_new_recipe(
     model: Annotated[str, typer.Argument(help="catalogue id (or hub id / API model name), see `workbench models`")],
     out_path: Annotated[Optional[Path], typer.Option("--out", help="recipe file to write (default: pipelines/audio-llm-ID.toml)")] = None,
+    via: Annotated[Optional[str], typer.Option("--via", help="transformers, server or api (default: how the table says it runs)")] = None,
     catalogue: CatalogueOpt = None,
     prices: PricesOpt = None,
     verbose: VerboseOpt = 0,
@@ -612,7 +613,8 @@ def models_new_recipe(
     _setup_logging(verbose)
     try:
         row = load_catalogue(catalogue).get(model)
-        written = write_recipe(row, out_path or Path("pipelines") / f"{default_recipe_name(row)}.toml", prices_path=prices)
+        written = write_recipe(row, out_path or Path("pipelines") / f"{default_recipe_name(row)}.toml", via=via,
+                               prices_path=prices)
     except WorkbenchError as exc:
         _fail(exc)
         return

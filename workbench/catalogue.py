@@ -424,6 +424,7 @@ def table_rows(rows, precision: str = "bf16", available: dict[str, list[str]] | 
             "audio / call (s)": cell(row.max_audio_s), "audio tokens / s": cell(row.audio_tokens_per_s),
             "bf16 GB": memory["bf16"], "int8 GB": memory["int8"], "int4 GB": memory["int4"],
             "runs": runs, "hub id / API model": row.hub_id or row.api_model or "—",
+            "notes": row.notes,
             "sources": "; ".join(f"{k}: {s.url} ({s.date})" for k, s in row.sources.items() if s.url != COMPUTED),
         })
     return shown

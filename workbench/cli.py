@@ -595,6 +595,8 @@ def models(
             out.print(f"[bold]{escape(row['id'])}[/]  {escape(row['model'])}", soft_wrap=True)
             for col in columns[1:]:
                 out.print(f"  {escape(col)}: {escape(row[col])}", soft_wrap=True)
+            if row["notes"]:
+                out.print(f"  notes: {escape(row['notes'])}", soft_wrap=True)
     out.print(f"{len(kept)} of {len(rows)} models", soft_wrap=True)
 
 

@@ -244,3 +244,17 @@ def test_a_transformers_family_this_tool_lacks_runs_through_a_server_or_not_at_a
     assert rows["qwen2-audio-7b-instruct"].ways == ("transformers", "server")  # a family this tool runs
     gemma = rows["gemma-3n-e4b"]  # registered, not supported here yet; vLLM serves it
     assert gemma.runs == "server" and "not supported by this tool yet" in gemma.notes
+
+
+def test_models_page_says_what_is_wrong_with_a_malformed_catalogue(user_catalogue):
+    from streamlit.testing.v1 import AppTest
+
+    from workbench.dashboard import APP
+
+    user_catalogue.write_text('[model."mine"]\nname = "Mine"\n')
+    at = AppTest.from_file(str(APP), default_timeout=60)
+    at.run()
+    at.switch_page("page_scripts/models.py").run()
+    assert not at.exception
+    [error] = [re.sub(r"\\(.)", r"\1", e.value) for e in at.error]
+    assert "my-models.toml" in error and "'mine'" in error and "family" in error and not at.dataframe

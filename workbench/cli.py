@@ -559,7 +559,7 @@ def models(
     the source and date of each fact). `workbench models new-recipe MODEL` writes a recipe for one."""
     import json
 
-    from workbench.catalogue import load_catalogue, recipes_here, select, table_rows
+    from workbench.catalogue import here, load_catalogue, recipes_here, select, table_rows
 
     if ctx.invoked_subcommand:
         return
@@ -573,9 +573,8 @@ def models(
         return
     if json_lines:
         for row in kept:
-            sys.stdout.write(json.dumps(row.to_dict() | {"recipes_here": sorted(
-                {r for n in (row.hub_id, row.api_model) if n for r in available.get(n.lower(), [])})},
-                ensure_ascii=False) + "\n")
+            sys.stdout.write(json.dumps(row.to_dict() | {"ways": list(row.ways), "recipes_here": here(row, available)},
+                                        ensure_ascii=False) + "\n")
         return
     shown = table_rows(kept, precision, available)
     columns = ["model", "params (B)", "licence", "audio / call (s)", "audio tokens / s", f"{precision} GB", "runs",

@@ -12,13 +12,6 @@ RUNS_LABELS = {"any": None, "here (a recipe is available on this machine)": "her
                "server (vLLM, OpenAI-compatible)": "server", "api": "api"}
 
 
-@st.cache_data(ttl=60, show_spinner=False)
-def _available() -> dict[str, list[str]]:
-    from workbench.catalogue import recipes_here
-
-    return recipes_here()
-
-
 def page() -> None:
     views.page("Models", _page)
 
@@ -26,7 +19,7 @@ def page() -> None:
 def _page() -> None:
     import pandas as pd
 
-    from workbench.catalogue import PRECISIONS, load_catalogue, select, table_rows
+    from workbench.catalogue import PRECISIONS, load_catalogue, recipes_here, select, table_rows
     from workbench.errors import WorkbenchError
 
     try:
@@ -39,7 +32,7 @@ def _page() -> None:
                              key="models-fits")
     precision = middle.selectbox("Precision", list(PRECISIONS), key="models-precision")
     runs = RUNS_LABELS[right.selectbox("Runs", list(RUNS_LABELS), key="models-runs")]
-    available = _available()
+    available = recipes_here()  # cheap (recipe files and local checks), and current after a recipe is added
     kept = select(catalogue.rows, fits_gb=fits or None, precision=precision, runs=runs, available=available)
     st.caption(views.plain(f"{len(kept)} of {len(catalogue.rows)} models. — not confirmed; ≈ computed from the "
                            "parameter count (weights only, no activations or cache). Catalogue: "

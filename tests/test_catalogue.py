@@ -80,6 +80,9 @@ def test_shipped_catalogue_has_every_named_model_and_a_source_and_date_for_each_
             source = row.sources[fact]
             assert re.fullmatch(r"\d{4}-\d{2}-\d{2}", source.date), (row.id, fact)
             assert source.url.startswith("https://") or source.url == "computed", (row.id, fact)
+        for name, source in row.sources.items():  # every source, facts or not (runs, server, api_model)
+            assert re.fullmatch(r"\d{4}-\d{2}-\d{2}", source.date), (row.id, name)
+            assert source.url.startswith("https://") or source.url == "computed", (row.id, name)
         if row.runs in ("transformers", "server"):
             assert row.hub_id, row.id
         if row.runs == "api":
@@ -147,6 +150,8 @@ def test_models_table_shows_every_id_whole_and_missing_facts_as_dashes(user_cata
         assert re.search(rf"^{re.escape(model_id)}\b", result.output, re.M), model_id
     assert "licence: —" in result.output and "bf16 GB: ≈8" in result.output
     assert f"of {len(load_catalogue().rows)} models" in result.output
+    fits = runner.invoke(app, ["models", "--fits", "10"])
+    assert "without a known bf16 memory figure left out" in " ".join(fits.output.split())
     assert set(PRECISIONS) == {"bf16", "int8", "int4"}
 
 

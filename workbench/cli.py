@@ -596,7 +596,10 @@ def models(
                 out.print(f"  {escape(col)}: {escape(row[col])}", soft_wrap=True)
             if row["notes"]:
                 out.print(f"  notes: {escape(row['notes'])}", soft_wrap=True)
-    out.print(f"{len(kept)} of {len(rows)} models", soft_wrap=True)
+    unknown = 0 if fits is None else sum(  # of those the other filters keep
+        r.memory_gb(precision) is None for r in select(rows, precision=precision, runs=runs, available=available))
+    out.print(f"{len(kept)} of {len(rows)} models" + (f" ({unknown} without a known {precision} memory figure left out)"
+                                                       if unknown else ""), soft_wrap=True)
 
 
 @models_app.command("new-recipe")

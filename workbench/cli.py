@@ -533,6 +533,93 @@ def list_recipes(json_lines: JsonOpt = False, verbose: VerboseOpt = 0) -> None:
         raise typer.Exit(EXIT_BAD_INPUT)
 
 
+models_app = typer.Typer(no_args_is_help=False, help="The model catalogue: audio-LLMs, their limits and memory, "
+                                                        "how each runs with this tool.")
+app.add_typer(models_app, name="models")
+CatalogueOpt = Annotated[Optional[Path], typer.Option(
+    "--catalogue", help="your own catalogue rows (TOML), added to the shipped ones (also $WORKBENCH_MODELS)")]
+
+
+@models_app.callback(invoke_without_command=True)
+def models(
+    ctx: typer.Context,
+    json_lines: JsonOpt = False,
+    fits: Annotated[Optional[float], typer.Option("--fits", help="only models whose weights fit in this many GB of accelerator memory")] = None,
+    precision: Annotated[str, typer.Option("--precision", help="weights precision for --fits and the table: bf16, int8, int4")] = "bf16",
+    runs: Annotated[Optional[str], typer.Option("--runs", help="here (a recipe for it is available on this machine), transformers, server, api")] = None,
+    catalogue: CatalogueOpt = None,
+    verbose: VerboseOpt = 0,
+) -> None:
+    """List the model catalogue (parameters, licence, audio per call, audio tokens/s, weight memory, how it runs,
+    the source and date of each fact). `workbench models new-recipe MODEL` writes a recipe for one."""
+    import json
+
+    from workbench.catalogue import here, load_catalogue, recipes_here, select, table_rows
+
+    if ctx.invoked_subcommand:
+        return
+    _setup_logging(verbose)
+    try:
+        rows = load_catalogue(catalogue).rows
+        available = recipes_here()
+        kept = select(rows, fits_gb=fits, precision=precision, runs=runs, available=available)
+    except WorkbenchError as exc:
+        _fail(exc)
+        return
+    if json_lines:
+        for row in kept:
+            sys.stdout.write(json.dumps(row.to_dict() | {"ways": list(row.ways), "recipes_here": here(row, available)},
+                                        ensure_ascii=False) + "\n")
+        return
+    shown = table_rows(kept, precision, available)
+    columns = ["model", "params (B)", "licence", "audio / call (s)", "audio tokens / s", f"{precision} GB", "runs",
+               "hub id / API model"]
+    longest = max((len(r["id"]) for r in shown), default=0)
+    if out.is_terminal and out.width >= longest + 100:
+        grid = Table(show_lines=True, caption="— not confirmed; ≈ computed from the parameter count (weights only); "
+                                              "sources: --json")
+        grid.add_column("id", no_wrap=True, min_width=longest)  # ids are typed back (new-recipe): never cut
+        for col in columns:
+            grid.add_column(col, overflow="fold")
+        for row in shown:
+            grid.add_row(*(escape(row[c]) for c in ["id", *columns]))
+        out.print(grid)
+    else:  # piped, or too narrow for a table: one block per model, nothing cut
+        for row in shown:
+            out.print(f"[bold]{escape(row['id'])}[/]  {escape(row['model'])}", soft_wrap=True)
+            for col in columns[1:]:
+                out.print(f"  {escape(col)}: {escape(row[col])}", soft_wrap=True)
+            if row["notes"]:
+                out.print(f"  notes: {escape(row['notes'])}", soft_wrap=True)
+    unknown = 0 if fits is None else sum(  # of those the other filters keep
+        r.memory_gb(precision) is None for r in select(rows, precision=precision, runs=runs, available=available))
+    out.print(f"{len(kept)} of {len(rows)} models" + (f" ({unknown} without a known {precision} memory figure left out)"
+                                                       if unknown else ""), soft_wrap=True)
+
+
+@models_app.command("new-recipe")
+def models_new_recipe(
+    model: Annotated[str, typer.Argument(help="catalogue id (or hub id / API model name), see `workbench models`")],
+    out_path: Annotated[Optional[Path], typer.Option("--out", help="recipe file to write (default: pipelines/audio-llm-ID.toml)")] = None,
+    via: Annotated[Optional[str], typer.Option("--via", help="transformers, server or api (default: how the table says it runs)")] = None,
+    catalogue: CatalogueOpt = None,
+    prices: PricesOpt = None,
+    verbose: VerboseOpt = 0,
+) -> None:
+    """Write an audio-LLM recipe for a catalogue model (checked by loading it first; never overwrites)."""
+    from workbench.catalogue import default_recipe_name, load_catalogue, write_recipe
+
+    _setup_logging(verbose)
+    try:
+        row = load_catalogue(catalogue).get(model)
+        written = write_recipe(row, out_path or Path("pipelines") / f"{default_recipe_name(row)}.toml", via=via,
+                               prices_path=prices)
+    except WorkbenchError as exc:
+        _fail(exc)
+        return
+    out.print(f"wrote {escape(str(written))}: run it with --recipes {escape(written.stem)}", soft_wrap=True)
+
+
 @app.command()
 def dashboard(
     host: Annotated[str, typer.Option("--host", help="address to listen on (127.0.0.1: this machine only)")] = "127.0.0.1",

@@ -15,4 +15,5 @@ if not gate(settings().token):  # shared beyond this machine: nothing but the to
 st.navigation([
     st.Page(PAGES / "compare.py", title="Compare", default=True),
     st.Page(PAGES / "runs.py", title="Runs"),
+    st.Page(PAGES / "models.py", title="Models"),
 ]).run()

@@ -1,0 +1,3 @@
+from workbench.dashboard.models import page
+
+page()

@@ -17,7 +17,8 @@ from workbench.registry import Registry
 FAKE = "test-fake"
 
 #: recipe name -> behaviour of the fake pipeline:
-#: {"load": exc, "run": {item_index: exc}, "text": str, "formatted": str, "summary": str, "before_run": callable}
+#: {"load": exc, "run": {item_index: exc}, "text": str, "formatted": str, "summary": str, "before_run": callable,
+#:  "segments": (Segment, ...) instead of one segment of "text", "turns": (Turn, ...) — a diarization's output}
 BEHAVIOUR: dict[str, dict] = {}
 #: what the fakes did, in order
 EVENTS: list[tuple] = []
@@ -45,8 +46,10 @@ class FakePipeline:
 
     @classmethod
     def stage_registries(cls) -> dict:
-        """An optional [model] table (backend "fake", label = "…"), so recipe files can differ in content."""
-        return {"model": FAKE_MODELS}
+        """An optional [model] table (backend "fake", label = "…"), so recipe files can differ in content;
+        [diarization] and [formatter] tables (backend "fake") mark a recipe that diarizes / formats, so its
+        DER, cpWER and formatting drift are scored as a real cascade's would be."""
+        return {"model": FAKE_MODELS, "diarization": FAKE_MODELS, "formatter": FAKE_MODELS}
 
     def load(self) -> None:
         EVENTS.append(("load", self.recipe.name))
@@ -69,8 +72,11 @@ class FakePipeline:
             if failure is not None:
                 raise failure
         text = self.behaviour.get("text", "")
-        transcript = Transcript((Segment(0.0, duration, text),), "en", formatted=self.behaviour.get("formatted"),
-                                summary=self.behaviour.get("summary"))
+        segments = self.behaviour.get("segments") or (Segment(0.0, duration, text),)
+        turns = tuple(self.behaviour.get("turns", ()))
+        transcript = Transcript(tuple(segments), "en", formatted=self.behaviour.get("formatted"),
+                                summary=self.behaviour.get("summary"), turns=turns,
+                                speaker_count_estimated=True if turns else None)
         return PipelineOutput(transcript, Usage(audio_s=duration, calls=1))
 
     def unload(self) -> None:

@@ -218,6 +218,14 @@ class Hallucination:
     repetition: Repetition
     nonspeech_examples: tuple[str, ...] = ()
 
+    @classmethod
+    def from_json(cls, row: dict) -> "Hallucination":
+        """A results.jsonl row's ``metrics.hallucination`` (older rows lack the repetition fields: 0, none)."""
+        return cls(row.get("nonspeech_words"), row.get("nonspeech_s"), tuple(row.get("stock_phrases") or ()),
+                   Repetition(row.get("repeated_ngrams_beyond_reference") or 0, row.get("longest_repeat_run") or 0,
+                              row.get("repeat_example") or ""),
+                   tuple(row.get("nonspeech_examples") or ()))
+
     @property
     def words_per_hour_nonspeech(self) -> float | None:
         if self.nonspeech_words is None or not self.nonspeech_s:

@@ -32,6 +32,12 @@ class DerCounts:
     def rate(self) -> float | None:
         return None if self.total <= 0 else (self.false_alarm + self.missed + self.confusion) / self.total
 
+    @classmethod
+    def from_json(cls, row: dict) -> "DerCounts":
+        """One entry of a results.jsonl row's ``metrics.der`` (seconds rounded to the millisecond there)."""
+        return cls(row["collar_s"], bool(row.get("skip_overlap", False)), row.get("total_s") or 0.0,
+                   row.get("false_alarm_s") or 0.0, row.get("missed_s") or 0.0, row.get("confusion_s") or 0.0)
+
     def __add__(self, other: "DerCounts") -> "DerCounts":
         if not isinstance(other, DerCounts) or (other.collar, other.skip_overlap) != (self.collar, self.skip_overlap):
             return NotImplemented
@@ -46,6 +52,14 @@ class CpWer:
     words: ErrorCounts
     missed_speakers: int = 0
     falarm_speakers: int = 0
+
+    @classmethod
+    def from_json(cls, row: dict | None) -> "CpWer | None":
+        """A results.jsonl row's ``metrics.cpwer``; None when not measured."""
+        words = ErrorCounts.from_json(row)
+        if words is None:
+            return None
+        return cls(words, row.get("missed_speakers") or 0, row.get("falarm_speakers") or 0)
 
     def __add__(self, other: "CpWer") -> "CpWer":
         if not isinstance(other, CpWer):

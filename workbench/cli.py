@@ -116,7 +116,7 @@ def _compare(recipe_names: list[str], audio: Path, references: list[Path] | None
              prices: Path | None, normalizer: str, max_duration: float, speakers: int | None = None,
              phrases: Path | None = None) -> None:
     from workbench import runner
-    from workbench.summary import markdown, summarize, table
+    from workbench.summary import markdown, summarize, table, verdict_lines
 
     try:
         setup = _setup(recipe_names, hardware, prices, normalizer, phrases)
@@ -146,6 +146,7 @@ def _compare(recipe_names: list[str], audio: Path, references: list[Path] | None
         for row in body:
             grid.add_row(escape(row[0]), *row[1:])
         out.print(grid)
+        out.print("\n".join(escape(line) for line in verdict_lines(results)), soft_wrap=True)
         if (price := next((r.price for r in ran if r.price), None)) is not None and price.note:
             out.print(f"[yellow]cost: {escape(price.note)}[/]", soft_wrap=True)
         for r in results:

@@ -17,7 +17,7 @@ from workbench.hallucination.probes import NO_SPEECH, Probe
 from workbench.metrics import normalize
 from workbench.result import RunResult
 from workbench.runner import Item, MemoryWriter, ResultWriter, run_recipes
-from workbench.summary import _md
+from workbench.formatting import md as _md
 
 
 def run_probes(recipes, probes: Sequence[Probe], *, writer: ResultWriter, run_id: str, repeats: int = 1, **kwargs) -> list[RunResult]:

@@ -559,12 +559,11 @@ class Verdict:
 
 # axis, figure getter, better, per-recording measure (numerator, denominator: lower is better), phrase, fmt
 _AXES = (
-    ("accuracy", lambda s: s.wer, "min", _wer_measure, "lowest WER", lambda v: f"{100 * v:.1f}%"),
-    ("speed", lambda s: s.rtfx, "max", _time_measure, "fastest (RTFx, audio s per processing s)", lambda v: f"{v:.1f}"),
-    ("cost", lambda s: s.cost_usd_per_audio_hour, "min", _cost_measure, "cheapest ($ per audio hour)",
-     lambda v: f"${v:.4f}"),
+    ("accuracy", lambda s: s.wer, "min", _wer_measure, "is most accurate", lambda v: f"WER {100 * v:.1f}%"),
+    ("speed", lambda s: s.rtfx, "max", _time_measure, "is fastest", lambda v: f"RTFx {v:.1f}"),
+    ("cost", lambda s: s.cost_usd_per_audio_hour, "min", _cost_measure, "is cheapest", lambda v: f"${v:.4f}/audio h"),
     ("hallucination", lambda s: s.nonspeech_words_per_hour, "min", _nonspeech_measure,
-     "fewest words invented in the reference's non-speech (per hour of it)", lambda v: f"{v:.1f}"),
+     "invents the fewest words where the reference has no speech", lambda v: f"{v:.1f} words/h of non-speech"),
 )
 
 
@@ -605,8 +604,8 @@ def verdict(results: Sequence[RunResult | dict], summaries: Sequence[RecipeSumma
             found.append(_stock_phrases(ran))
             continue
         if not measured:
-            why = {"accuracy": "no reference text", "speed": "no recipe finished a recording",
-                   "cost": "no price (give --hardware, or a recipe's API price)"}.get(axis, "")
+            why = {"accuracy": "no reference text", "speed": "no processing time measured",
+                   "cost": "no price: give --hardware, or a recipe's API price"}.get(axis, "")
             found.append((axis, None, f"{axis.capitalize()}: not measured ({why}).", None, None))
             continue
         ordered = sorted(measured, key=lambda x: x[1], reverse=better == "max")
@@ -618,7 +617,7 @@ def verdict(results: Sequence[RunResult | dict], summaries: Sequence[RecipeSumma
         if bv == sv:
             head = f"{axis.capitalize()}: {best.shown} and {second.shown} tie ({fmt(bv)})"
         else:
-            head = (f"{axis.capitalize()}: {best.shown} is {phrase}: {fmt(bv)} against {fmt(sv)} for {second.shown} "
+            head = (f"{axis.capitalize()}: {best.shown} {phrase}: {fmt(bv)} against {fmt(sv)} for {second.shown} "
                     f"({_by_how_much(axis, bv, sv)})")
         per = _per_recording(results, labels, measure)
         test = _paired_test(best.shown, second.shown, per.get(best.shown, {}), per.get(second.shown, {}))

@@ -36,6 +36,12 @@ class FakeModel(Backend):
     Options = FakeModelOptions
 
 
+#: the fake's optional diarization and formatter stages ("none" when a recipe file leaves them out)
+FAKE_STAGES: Registry = Registry("fake stage")
+FAKE_STAGES.register("fake")(type("FakeStage", (Backend,), {"Options": FakeModelOptions}))
+FAKE_STAGES.register("none")(type("NoFakeStage", (Backend,), {"Options": FakeModelOptions}))
+
+
 class FakePipeline:
     """Fake, for wiring tests only: "transcribes" by returning a configured text."""
 
@@ -49,7 +55,7 @@ class FakePipeline:
         """An optional [model] table (backend "fake", label = "…"), so recipe files can differ in content;
         [diarization] and [formatter] tables (backend "fake") mark a recipe that diarizes / formats, so its
         DER, cpWER and formatting drift are scored as a real cascade's would be."""
-        return {"model": FAKE_MODELS, "diarization": FAKE_MODELS, "formatter": FAKE_MODELS}
+        return {"model": FAKE_MODELS, "diarization": FAKE_STAGES, "formatter": FAKE_STAGES}
 
     def load(self) -> None:
         EVENTS.append(("load", self.recipe.name))

@@ -113,3 +113,17 @@ def test_no_module_imports_a_private_name_of_another():
                 offenders += [f"{path.name}: {node.module}.{a.name}" for a in node.names
                               if a.name.startswith("_") and not a.name.startswith("__")]
     assert offenders == []
+
+
+def test_figures_a_row_never_held_are_missing_not_zero():
+    """A hand-written or older row without usage or repetition measures: model calls and repeated n-grams are
+    "—" (not measured), not 0."""
+    row = {"run_id": "r", "recipe": "a", "recipe_hash": "aa", "error": None,
+           "recording": {"id": "r1", "path": "/r1.wav", "duration_s": 60.0}, "transcript": {"text": "hi", "segments": []},
+           "metrics": {"substitutions": 1, "deletions": 0, "insertions": 0, "reference_words": 10,
+                       "hallucination": {"nonspeech_words": None, "nonspeech_s": None, "stock_phrases": []}},
+           "timings": {"asr": 6.0}, "processing_s": 6.0, "rtfx": 10.0}
+    [s] = summarize([row])
+    assert s.calls is None and s.repeat_excess is None and s.wer == 0.1
+    cells = {r.label: r.cells for r in metric_rows([s])}
+    assert cells["model calls"] == ("—",) and cells["repeated n-grams beyond the reference"] == ("—",)

@@ -396,13 +396,14 @@ def summarize(results: Sequence[RunResult | dict], *, intervals: bool = True) ->
             peak_rss_mb=max((r.peak_rss_mb for r in rs if r.peak_rss_mb is not None), default=None),
             cost_usd_per_audio_hour=_cost(ok),
             errors=tuple(dict.fromkeys(r.error for r in rs if r.error)),
-            calls=sum(r.usage.calls for r in ok) if ok else None,
+            calls=sum(r.usage.calls for r in ok) if ok and all(r.usage.calls is not None for r in ok) else None,
             coverage_flags=sum(r.details.get("coverage_flags", 0) for r in ok)
             if any("coverage_flags" in r.details for r in ok) else None,
             nonspeech_words=sum(h.nonspeech_words for h in timed_h) if all_timed else None,
             nonspeech_s=sum(h.nonspeech_s for h in timed_h) if all_timed else None,
             stock_phrases=phrases,
-            repeat_excess=sum(h.repetition.excess for h in halluc) if halluc else None,
+            repeat_excess=sum(h.repetition.excess for h in halluc)
+            if halluc and all(h.repetition.excess is not None for h in halluc) else None,
             not_run=len(skipped),
             not_run_reasons=tuple(dict.fromkeys(r.error or "" for r in skipped)),
             wer_ci=_bootstrap(wer_pairs) if intervals else None,

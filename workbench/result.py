@@ -288,7 +288,9 @@ class RunResult:
         rec = dict(row["recording"])
         recording = Recording(rec["id"], rec["path"], rec["duration_s"], rec.get("sample_rate", 0), rec.get("channels", 0),
                               rec.get("codec", ""))
-        usage = Usage(**{k: v for k, v in (row.get("usage") or {}).items() if k in Usage.__dataclass_fields__})
+        # a row without usage (hand-written, or older) did not count its calls: None, not 0
+        usage = Usage(**{k: v for k, v in row["usage"].items() if k in Usage.__dataclass_fields__}) if row.get(
+            "usage") else Usage(audio_s=0.0, calls=None)
         written = {k: row[k] for k in ("processing_s", "cpu_s", "rtfx", "cost_usd_per_audio_hour") if k in row}
         metrics = row.get("metrics")
         return cls(

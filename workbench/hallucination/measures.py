@@ -220,9 +220,10 @@ class Hallucination:
 
     @classmethod
     def from_json(cls, row: dict) -> "Hallucination":
-        """A results.jsonl row's ``metrics.hallucination`` (older rows lack the repetition fields: 0, none)."""
+        """A results.jsonl row's ``metrics.hallucination`` (rows older than the repetition measures: ``None``
+        counts, not measured)."""
         return cls(row.get("nonspeech_words"), row.get("nonspeech_s"), tuple(row.get("stock_phrases") or ()),
-                   Repetition(row.get("repeated_ngrams_beyond_reference") or 0, row.get("longest_repeat_run") or 0,
+                   Repetition(row.get("repeated_ngrams_beyond_reference"), row.get("longest_repeat_run"),
                               row.get("repeat_example") or ""),
                    tuple(row.get("nonspeech_examples") or ()))
 

@@ -41,36 +41,31 @@ def table_rows(figs: Sequence[RecipeSummary]) -> tuple[list[str], list[list[str]
     return report_columns(figs)
 
 
-def did_not_run(rows: Sequence[dict]) -> list[dict]:
-    """Per recipe, the recordings it did not process (unavailable, load failed, bad input): recipe, count, of
-    (recordings it was asked to run on), reasons. These rows enter no corpus figure, interval or test."""
-    out: dict[str, dict] = {}
-    for r in rows:
-        entry = out.setdefault(r["recipe"], {"recipe": r["recipe"], "count": 0, "of": 0, "reasons": []})
-        entry["of"] += 1
-        if not did_run(r):
-            entry["count"] += 1
-            if r.get("error") and r["error"] not in entry["reasons"]:
-                entry["reasons"].append(r["error"])
-    return [e for e in out.values() if e["count"]]
+def did_not_run(summaries: Sequence[RecipeSummary]) -> list[dict]:
+    """Per recipe version, the recordings it did not process (unavailable, load failed, bad input): recipe, count,
+    of (recordings it was asked to run on), reasons — from the aggregation's ``not_run`` counts. These rows enter
+    no corpus figure, interval or test."""
+    return [{"recipe": s.shown, "count": s.not_run, "of": s.not_run + s.recordings,
+             "reasons": [x for x in s.not_run_reasons if x]} for s in summaries if s.not_run]
 
 
-def _analysed(rows: Sequence[dict], analysis) -> tuple[list[RecipeSummary], list[Paired], Verdict]:
-    """Corpus figures, paired comparisons (bootstraps included) and the verdict over the rows that ran:
-    computed once per report, shared by every format written together."""
+def _analysed(rows: Sequence[dict], analysis) -> tuple[list[RecipeSummary], list[Paired], Verdict, list[dict]]:
+    """Corpus figures of the recipe versions that ran, paired comparisons (bootstraps included), the verdict and
+    what did not run: computed once per report, shared by every format written together."""
     if analysis is not None:
         return analysis
     summaries = summarize(rows)
-    return [s for s in summaries if s.ran], comparisons(rows, summaries), verdict(rows, summaries)
+    return ([s for s in summaries if s.ran], comparisons(rows, summaries), verdict(rows, summaries),
+            did_not_run(summaries))
 
 
 def to_json(rows: Sequence[dict], run_id: str, analysis=None) -> str:
     """Strict JSON: non-finite numbers (rows written before results.jsonl was strict held Infinity) become null."""
     from workbench.runner import finite
 
-    figs, pairs, found = _analysed(rows, analysis)
+    figs, pairs, found, skipped = _analysed(rows, analysis)
     return json.dumps(finite({"run_id": run_id, "verdict": found.lines, "recipes": [f.to_json() for f in figs],
-                              "paired": [asdict(p) for p in pairs], "did_not_run": did_not_run(rows),
+                              "paired": [asdict(p) for p in pairs], "did_not_run": skipped,
                               "results": list(rows)}),
                       indent=2, ensure_ascii=False, allow_nan=False, default=str)
 
@@ -102,10 +97,10 @@ def _error_cell(row: dict) -> str:
     return ("did not run: " if not did_run(row) else "") + (row.get("error") or "")
 
 
-def _not_run_lines(rows: Sequence[dict]) -> list[str]:
-    """The "did not run" lines of a report: recipe, how many recordings, why."""
+def _not_run_lines(skipped: Sequence[dict]) -> list[str]:
+    """The "did not run" lines of a report (:func:`did_not_run`): recipe, how many recordings, why."""
     return [f"{d['recipe']}: did not run on {d['count']} of {d['of']} recordings: {'; '.join(d['reasons'])}"
-            for d in did_not_run(rows)]
+            for d in skipped]
 
 
 CSV_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")  # what a spreadsheet may read as a formula (OWASP)
@@ -118,7 +113,7 @@ def _csv_safe(value):
 
 
 def to_markdown(rows: Sequence[dict], run_id: str, analysis=None) -> str:
-    figs, pairs, found = _analysed(rows, analysis)
+    figs, pairs, found, skipped = _analysed(rows, analysis)
     header, body = table_rows(figs)
     lines = [f"# Report {run_id}", "", "## Verdict", "", *(f"- {_md(x)}" for x in found.lines), "",
              f"{len({r['recording']['path'] for r in rows})} recordings, {len(figs)} recipes.", "",
@@ -130,7 +125,7 @@ def to_markdown(rows: Sequence[dict], run_id: str, analysis=None) -> str:
         for p in pairs:
             lines.append(f"| {_md(p.a)} − {_md(p.b)} | {p.recordings} | {pct(p.wer_difference)} | "
                          f"{pct_interval(p.ci, p.note)} | {p_value(p.p_value, p.note)} | {p_value(p.p_holm, p.note)} |")
-    if skipped := _not_run_lines(rows):
+    if skipped := _not_run_lines(skipped):
         lines += ["", "## Did not run (in no figure above)", ""] + [f"- {_md(x)}" for x in skipped]
     lines += ["", STATISTICS_NOTE + " — means not measured (no reference, or every run failed)."]
     return "\n".join(lines) + "\n"
@@ -230,7 +225,7 @@ def to_html(rows: Sequence[dict], run_id: str, analysis=None, references: Sequen
     gave); a reference elsewhere gets a note instead of a diff view."""
     e = html.escape
     labels = recipe_labels(rows)
-    figs, pairs, found = _analysed(rows, analysis)
+    figs, pairs, found, skipped = _analysed(rows, analysis)
     header, body = table_rows(figs)
     charts = [
         _bars("WER (lower is better)", [(f.label or f.recipe, f.wer) for f in figs], lambda v: f"{100 * v:.1f}%"),
@@ -256,7 +251,7 @@ def to_html(rows: Sequence[dict], run_id: str, analysis=None, references: Sequen
                   f"<td>{e(pct_interval(p.ci, p.note))}</td><td>{e(p_value(p.p_value, p.note))}</td><td>{e(p_value(p.p_holm, p.note))}</td></tr>"
                   for p in pairs]
         parts.append("</table>")
-    if skipped := _not_run_lines(rows):
+    if skipped := _not_run_lines(skipped):
         parts.append("<h2>Did not run</h2><p>In no figure on this page.</p><ul id=did-not-run>"
                      + "".join(f"<li>{e(x)}</li>" for x in skipped) + "</ul>")
     parts.append("<h2>Charts</h2>" + "".join(charts))

@@ -127,3 +127,27 @@ def test_figures_a_row_never_held_are_missing_not_zero():
     assert s.calls is None and s.repeat_excess is None and s.wer == 0.1
     cells = {r.label: r.cells for r in metric_rows([s])}
     assert cells["model calls"] == ("—",) and cells["repeated n-grams beyond the reference"] == ("—",)
+
+
+def test_compare_prints_the_verdict_in_the_terminal(tmp_path, monkeypatch):
+    from fake_pipeline import BEHAVIOUR, register
+    from typer.testing import CliRunner
+
+    from workbench.cli import app
+    from workbench.references import load_reference
+
+    register(monkeypatch)
+    stm = ROOT / "samples" / "pyannote" / "sample.stm"
+    ref = load_reference(stm).text
+    recipes = tmp_path / "recipes"
+    recipes.mkdir()
+    for name in ("fake-exact", "fake-half"):
+        (recipes / f"{name}.toml").write_text(f'pipeline = "test-fake"\n[model]\nbackend = "fake"\nlabel = "{name}"\n')
+    BEHAVIOUR.update({"fake-exact": {"text": ref}, "fake-half": {"text": " ".join(ref.split()[:40])}})
+    monkeypatch.setenv("WORKBENCH_RECIPES", str(recipes))
+    result = CliRunner().invoke(app, ["compare", str(ROOT / "samples" / "pyannote" / "sample.wav"), "-r", str(stm),
+                                      "--recipes", "fake-exact,fake-half", "--out", str(tmp_path / "out")],
+                                env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    assert "Accuracy: fake-exact is most accurate: WER 0.0%" in result.output
+    assert "n=1 recordings: too few to tell" in result.output

@@ -360,7 +360,8 @@ def summarize(results: Sequence[RunResult | dict], *, intervals: bool = True) ->
         der: dict[float, DerCounts] = {}
         for r in rs:
             for d in (r.scores.der if r.scores else ()):
-                der[d.collar] = der[d.collar] + d if d.collar in der else d
+                # summed from the seconds (a row's written rate is per recording)
+                der[d.collar] = (der[d.collar] if d.collar in der else DerCounts(d.collar, d.skip_overlap)) + d
         halluc = [r.scores.hallucination for r in ok if r.scores and r.scores.hallucination]
         timed_h = [h for h in halluc if h.nonspeech_words is not None]
         all_timed = bool(timed_h) and len(timed_h) == len(halluc)

@@ -20,11 +20,11 @@ from dataclasses import asdict
 from pathlib import Path
 
 from workbench.aggregate import (BOOTSTRAP_SAMPLES, EXACT_UP_TO, MIN_RECORDINGS, PERMUTATIONS, Paired,
-                                 RecipeSummary, Verdict, comparisons, holm, paired, recipe_key, recipe_labels,
+                                 RecipeSummary, Verdict, as_results, comparisons, holm, paired, recipe_key, recipe_labels,
                                  report_columns, summarize, too_few, verdict)
 from workbench.formatting import md as _md
 from workbench.formatting import num, p_value, pct, pct_interval
-from workbench.result import did_run
+from workbench.result import RunResult
 
 __all__ = ["FORMATS", "MIN_RECORDINGS", "Paired", "comparisons", "figures", "holm", "paired", "render", "to_csv",
            "to_html", "to_json", "to_markdown", "write_reports", "too_few", "recipe_key", "recipe_labels"]
@@ -79,22 +79,23 @@ def to_csv(rows: Sequence[dict]) -> str:
     buf = io.StringIO()
     writer = csv.writer(buf)
     writer.writerow(CSV_COLUMNS)
-    for r in rows:
-        m = (r.get("metrics") or {}) if did_run(r) else {}  # a recipe that did not run has no figures
-        der = next((d["der"] for d in (m.get("der") or []) if d.get("collar_s") == 0.5), None)
-        h = m.get("hallucination") or {}
-        cells = [r.get("run_id"), r["recipe"], r["recipe_hash"], r["recording"]["id"], r["recording"]["path"],
-                 r["recording"]["duration_s"], _error_cell(r), m.get("wer"), m.get("cer"), m.get("substitutions"),
-                 m.get("deletions"), m.get("insertions"), m.get("reference_words"), r.get("rtfx"),
-                 r.get("cost_usd_per_audio_hour"), r.get("peak_rss_mb"), der, (m.get("cpwer") or {}).get("cpwer"),
-                 h.get("words_per_hour_nonspeech"), ";".join(h.get("stock_phrases") or []),
-                 (r.get("transcript") or {}).get("text", "")]
+    for r in as_results(rows):
+        s = r.scores if r.did_run else None  # a recipe that did not run has no figures
+        w = s.words if s else None
+        h = s.hallucination if s else None
+        cells = [r.run_id, r.recipe, r.recipe_hash, r.recording.id, r.recording.path, r.recording.duration_s,
+                 _error_cell(r), w.rate if w else None, s.chars.rate if s and s.chars else None,
+                 *((w.substitutions, w.deletions, w.insertions, w.reference_length) if w else (None,) * 4),
+                 r.rtfx, r.cost_usd_per_audio_hour, r.peak_rss_mb,
+                 next((d.rate for d in s.der if d.collar == 0.5), None) if s else None,
+                 s.cpwer.words.rate if s and s.cpwer else None, h.words_per_hour_nonspeech if h else None,
+                 ";".join(h.stock_phrases) if h else "", r.text]
         writer.writerow([_csv_safe(c) for c in cells])
     return buf.getvalue()
 
 
-def _error_cell(row: dict) -> str:
-    return ("did not run: " if not did_run(row) else "") + (row.get("error") or "")
+def _error_cell(r: RunResult) -> str:
+    return ("did not run: " if not r.did_run else "") + (r.error or "")
 
 
 def _not_run_lines(skipped: Sequence[dict]) -> list[str]:
@@ -257,25 +258,26 @@ def to_html(rows: Sequence[dict], run_id: str, analysis=None, references: Sequen
     parts.append("<h2>Charts</h2>" + "".join(charts))
     parts.append("<h2>Per recording</h2><table id=recordings><tr><th>recording</th><th>recipe</th><th>WER</th><th>RTFx</th>"
                  "<th>error</th></tr>")
-    for r in rows:
-        m = r.get("metrics") or {}
-        parts.append(f"<tr><td>{e(r['recording']['id'])}</td><td>{e(labels[recipe_key(r)])}</td>"
-                     f"<td>{pct(m.get('wer')) if did_run(r) else 'did not run'}</td>"
-                     f"<td>{num(r.get('rtfx'), '.1f')}</td><td>{e(_error_cell(r))}</td></tr>")
+    results = as_results(rows)
+    for r in results:
+        wer = r.scores.words.rate if r.scores and r.scores.words else None
+        parts.append(f"<tr><td>{e(r.recording.id)}</td><td>{e(labels[recipe_key(r)])}</td>"
+                     f"<td>{pct(wer) if r.did_run else 'did not run'}</td>"
+                     f"<td>{num(r.rtfx, '.1f')}</td><td>{e(_error_cell(r))}</td></tr>")
     parts.append("</table><h2>Transcripts</h2>")
-    by_recording: dict[str, list[dict]] = {}
-    for r in rows:
-        if did_run(r):  # a recipe that did not run has no transcript to show
-            by_recording.setdefault(r["recording"]["path"], []).append(r)
+    by_recording: dict[str, list[RunResult]] = {}
+    for r in results:
+        if r.did_run:  # a recipe that did not run has no transcript to show
+            by_recording.setdefault(r.recording.path, []).append(r)
     for path, rs in by_recording.items():
-        reference, note = _reference_text((rs[0].get("metrics") or {}).get("reference"), references)
-        parts.append(f"<h3>{e(rs[0]['recording']['id'])}</h3>" + (f"<p class=note>{e(note)}</p>" if note else "")
+        reference, note = _reference_text(rs[0].scores.reference if rs[0].scores else None, references)
+        parts.append(f"<h3>{e(rs[0].recording.id)}</h3>" + (f"<p class=note>{e(note)}</p>" if note else "")
                      + "<table class=tx><tr>"
                      + ("<th>reference</th>" if reference is not None else "")
                      + "".join(f"<th>{e(labels[recipe_key(r)])}</th>" for r in rs) + "</tr><tr>"
                      + (f"<td>{e(reference)}</td>" if reference is not None else ""))
         for r in rs:
-            text = (r.get("transcript") or {}).get("text", "")
+            text = r.text
             parts.append(f"<td>{diff_html(reference, text) if reference is not None else e(text)}</td>")
         parts.append("</tr></table>")
     parts.append("<p>Marked against the reference after Whisper normalisation: <span class=sub>substituted</span> "

@@ -112,6 +112,11 @@ class RunResult:
         return self.kind not in DID_NOT_RUN
 
     @property
+    def text(self) -> str:
+        """The transcript's text ("" when there is none) — as the row held it, for a row read back."""
+        return self.written.get("text", self.transcript.text if self.transcript else "")
+
+    @property
     def load_s(self) -> float | None:
         return next((t.wall_s for t in self.timings if t.stage == "load"), None)
 
@@ -273,10 +278,13 @@ class RunResult:
 
         t = row.get("transcript") or {}
         speakers = row.get("speakers")
+        segments = tuple(Segment(s.get("start"), s.get("end"), s.get("text") or "", s.get("speaker"),
+                                 tuple(Word(*w) for w in s.get("words") or ()))
+                         for s in t.get("segments") or ())
+        if not segments and t.get("text"):  # a hand-written row with a text and no segments: one untimed segment
+            segments = (Segment(None, None, t["text"]),)
         transcript = Transcript(
-            segments=tuple(Segment(s.get("start"), s.get("end"), s.get("text") or "", s.get("speaker"),
-                                   tuple(Word(*w) for w in s.get("words") or ()))
-                           for s in t.get("segments") or ()),
+            segments=segments,
             language=t.get("language"), formatted=t.get("formatted"), summary=t.get("summary"),
             turns=tuple(Turn(*x) for x in (speakers or {}).get("turns") or ()),
             speaker_count_estimated=None if speakers is None else speakers.get("estimated"),
@@ -292,6 +300,8 @@ class RunResult:
         usage = Usage(**{k: v for k, v in row["usage"].items() if k in Usage.__dataclass_fields__}) if row.get(
             "usage") else Usage(audio_s=0.0, calls=None)
         written = {k: row[k] for k in ("processing_s", "cpu_s", "rtfx", "cost_usd_per_audio_hour") if k in row}
+        if transcript is not None and t.get("text") is not None and t["text"] != transcript.text:
+            written["text"] = t["text"]  # a hand-written row whose text is not its segments' (see ``text``)
         metrics = row.get("metrics")
         return cls(
             run_id=row.get("run_id") or "", recipe=row["recipe"], recipe_hash=row.get("recipe_hash") or "",

@@ -151,3 +151,4 @@ def test_compare_prints_the_verdict_in_the_terminal(tmp_path, monkeypatch):
     assert result.exit_code == 0, result.output
     assert "Accuracy: fake-exact is most accurate: WER 0.0%" in result.output
     assert "n=1 recordings: too few to tell" in result.output
+    assert result.output.index("Accuracy:") < result.output.index("reference words")  # above the table

@@ -145,8 +145,8 @@ def _compare(recipe_names: list[str], audio: Path, references: list[Path] | None
             grid.add_column(escape(h), justify="left" if h == "metric" else "right")
         for row in body:
             grid.add_row(escape(row[0]), *row[1:])
+        out.print("\n".join(escape(line) for line in verdict_lines(results)), soft_wrap=True)  # the verdict first
         out.print(grid)
-        out.print("\n".join(escape(line) for line in verdict_lines(results)), soft_wrap=True)
         if (price := next((r.price for r in ran if r.price), None)) is not None and price.note:
             out.print(f"[yellow]cost: {escape(price.note)}[/]", soft_wrap=True)
         for r in results:

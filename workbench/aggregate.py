@@ -582,8 +582,8 @@ def _by_how_much(axis: str, best: float, other: float) -> str:
 def _significance(test: Paired | None) -> str:
     if test is None or test.recordings == 0:
         return "no recording measured for both, so no test"
-    if test.p_value is None:
-        return f"n={test.recordings} recordings: too few to tell"
+    if test.p_value is None:  # too few recordings, or nothing measured on the ones both have
+        return f"n={test.recordings} recordings: too few to tell" if test.note else "no paired test possible"
     p = test.p_holm if test.p_holm is not None else test.p_value
     shown = "< 0.001" if p < 0.001 else f"{p:.3f}"
     word = "significant" if p < ALPHA else "not significant"

@@ -54,8 +54,9 @@ def _analysed(rows: Sequence[dict], analysis) -> tuple[list[RecipeSummary], list
     what did not run: computed once per report, shared by every format written together."""
     if analysis is not None:
         return analysis
-    summaries = summarize(rows)
-    return ([s for s in summaries if s.ran], comparisons(rows, summaries), verdict(rows, summaries),
+    results = as_results(rows)  # read once
+    summaries = summarize(results)
+    return ([s for s in summaries if s.ran], comparisons(results, summaries), verdict(results, summaries),
             did_not_run(summaries))
 
 

@@ -10,14 +10,15 @@ import numpy as np
 from workbench.backends.base import Backend, BackendOptions
 from workbench.datamodel import Segment, Transcript, Usage
 from workbench.measure import StageClock
-from workbench.pipelines import PIPELINES, PipelineOutput
+from workbench.pipelines import PIPELINES, PipelineOutput, Traits
 from workbench.recipes import Recipe
 from workbench.registry import Registry
 
 FAKE = "test-fake"
 
 #: recipe name -> behaviour of the fake pipeline:
-#: {"load": exc, "run": {item_index: exc}, "text": str, "formatted": str, "summary": str, "before_run": callable}
+#: {"load": exc, "run": {item_index: exc}, "text": str, "formatted": str, "summary": str, "before_run": callable,
+#:  "segments": (Segment, ...) instead of one segment of "text", "turns": (Turn, ...) — a diarization's output}
 BEHAVIOUR: dict[str, dict] = {}
 #: what the fakes did, in order
 EVENTS: list[tuple] = []
@@ -35,6 +36,12 @@ class FakeModel(Backend):
     Options = FakeModelOptions
 
 
+#: the fake's optional diarization and formatter stages ("none" when a recipe file leaves them out)
+FAKE_STAGES: Registry = Registry("fake stage")
+FAKE_STAGES.register("fake")(type("FakeStage", (Backend,), {"Options": FakeModelOptions}))
+FAKE_STAGES.register("none")(type("NoFakeStage", (Backend,), {"Options": FakeModelOptions}))
+
+
 class FakePipeline:
     """Fake, for wiring tests only: "transcribes" by returning a configured text."""
 
@@ -45,8 +52,16 @@ class FakePipeline:
 
     @classmethod
     def stage_registries(cls) -> dict:
-        """An optional [model] table (backend "fake", label = "…"), so recipe files can differ in content."""
-        return {"model": FAKE_MODELS}
+        """An optional [model] table (backend "fake", label = "…"), so recipe files can differ in content;
+        [diarization] and [formatter] tables (backend "fake") mark a recipe that diarizes / formats, so its
+        DER, cpWER and formatting drift are scored as a real cascade's would be."""
+        return {"model": FAKE_MODELS, "diarization": FAKE_STAGES, "formatter": FAKE_STAGES}
+
+    @classmethod
+    def traits(cls, recipe: Recipe) -> Traits:
+        """A [diarization] / [formatter] table with backend "fake" makes the fake diarize / format."""
+        active = {s.stage for s in recipe.stages if s.backend != "none"}
+        return Traits(diarizes="diarization" in active, formats="formatter" in active)
 
     def load(self) -> None:
         EVENTS.append(("load", self.recipe.name))
@@ -69,8 +84,11 @@ class FakePipeline:
             if failure is not None:
                 raise failure
         text = self.behaviour.get("text", "")
-        transcript = Transcript((Segment(0.0, duration, text),), "en", formatted=self.behaviour.get("formatted"),
-                                summary=self.behaviour.get("summary"))
+        segments = self.behaviour.get("segments") or (Segment(0.0, duration, text),)
+        turns = tuple(self.behaviour.get("turns", ()))
+        transcript = Transcript(tuple(segments), "en", formatted=self.behaviour.get("formatted"),
+                                summary=self.behaviour.get("summary"), turns=turns,
+                                speaker_count_estimated=True if turns else None)
         return PipelineOutput(transcript, Usage(audio_s=duration, calls=1))
 
     def unload(self) -> None:

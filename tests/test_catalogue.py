@@ -174,10 +174,14 @@ def test_new_recipe_writes_a_recipe_that_loads_and_never_overwrites(user_catalog
                                                                                   "Qwen/Qwen2-Audio-7B-Instruct")
     served = load_recipe_file(write_recipe(load_catalogue().get("tiny-local"), tmp_path / "t.toml"))
     assert served.stage("model").options.base_url == "http://127.0.0.1:9/v1"
-    # a model this tool's transformers arm does not run yet, but vLLM serves: a server recipe for its hub id
+    # a model this tool's transformers arm does not run, but vLLM serves: a server recipe for its hub id
+    ultravox = load_recipe_file(write_recipe(load_catalogue().get("ultravox-v0.5-llama-3.1-8b"), tmp_path / "u.toml"))
+    assert (ultravox.stage("model").options.base_url, ultravox.stage("model").options.model) == (
+        "http://127.0.0.1:8000/v1", "fixie-ai/ultravox-v0_5-llama-3_1-8b")
+    # a family the arm runs since issue 14 (Phi-4-multimodal): a transformers recipe
     phi = load_recipe_file(write_recipe(load_catalogue().get("phi-4-multimodal"), tmp_path / "phi.toml"))
-    assert (phi.stage("model").options.base_url, phi.stage("model").options.model) == (
-        "http://127.0.0.1:8000/v1", "microsoft/Phi-4-multimodal-instruct")
+    assert (phi.stage("model").backend, phi.stage("model").options.model) == (
+        "transformers", "microsoft/Phi-4-multimodal-instruct")
     # --via picks another way the row runs; a way it does not run is refused
     via = runner.invoke(app, ["models", "new-recipe", "qwen2-audio-7b-instruct", "--via", "server", "--out", "v.toml"])
     assert via.exit_code == 0, via.output
@@ -247,8 +251,9 @@ def test_a_transformers_family_this_tool_lacks_runs_through_a_server_or_not_at_a
     assert rows["future"].runs == "not runnable yet" and "no no-such-family family" in rows["future"].notes
     assert rows["future"].ways == ()
     assert rows["qwen2-audio-7b-instruct"].ways == ("transformers", "server")  # a family this tool runs
-    gemma = rows["gemma-3n-e4b"]  # registered, not supported here yet; vLLM serves it
-    assert gemma.runs == "server" and "not supported by this tool yet" in gemma.notes
+    gemma = rows["gemma-3n-e4b"]  # a family the arm runs (issue 14); vLLM serves it too
+    assert gemma.runs == "transformers" and gemma.ways == ("transformers", "server")
+    assert rows["audio-flamingo-3"].runs == "transformers"  # its family name matches the registry's
 
 
 def test_models_page_says_what_is_wrong_with_a_malformed_catalogue(user_catalogue):

@@ -104,6 +104,9 @@ def test_run_shows_metrics_errors_and_keeps_models_loaded(env):
     page = html_text(at)
     assert "wb-metrics" in page and all(n in page for n in ("fake-exact", "fake-half", "fake-broken"))
     assert '<td class="best"><strong>0.0%</strong></td>' in page
+    # the verdict above the table: the best recipe per axis, the one that did not run named
+    assert page.index("data-testid=\"wb-verdict\"") < page.index("data-testid=\"wb-metrics\"")
+    assert "Accuracy: fake-exact is most accurate" in page and "Did not run (in no verdict): fake-broken." in page
     # the recipe whose models failed to load is a "did not run" message, the others' results still show
     assert not at.error
     [error] = [text(w.value) for w in at.warning if "fake-broken" in text(w.value)]

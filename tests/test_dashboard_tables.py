@@ -45,7 +45,7 @@ def test_metrics_table_marks_the_best_and_shows_missing_as_a_dash(rows):
     for row in table.rows:  # only measured cells can be best, and a row's best exists only among 2+ measured
         assert not any(b and c == "—" for c, b in zip(row.cells, row.best))
         assert sum(row.best) == 0 or sum(c != "—" for c in row.cells) > 1
-    assert table.row("failed").cells == ("0/1", "0/1", "—")
+    assert table.row("failed recordings").cells == ("0/1", "0/1", "—")
     assert table.row("did not run (recordings, in no figure)").cells == ("0", "0", "1")
     assert any(r.label == "latency: asr s" for r in table.rows)
 

@@ -127,7 +127,7 @@ def _compare(recipe_names: list[str], audio: Path, references: list[Path] | None
              prices: Path | None, normalizer: str, max_duration: float, speakers: int | None = None,
              phrases: Path | None = None, store_path: Path = DEFAULT_STORE) -> None:
     from workbench import runner
-    from workbench.summary import markdown, summarize, table
+    from workbench.summary import markdown, summarize, table, verdict_lines
 
     settings = _settings(hardware, prices, normalizer, phrases, max_duration, speakers)
     interrupted = False
@@ -155,6 +155,7 @@ def _compare(recipe_names: list[str], audio: Path, references: list[Path] | None
             grid.add_column(escape(h), justify="left" if h == "metric" else "right")
         for row in body:
             grid.add_row(escape(row[0]), *row[1:])
+        out.print("\n".join(escape(line) for line in verdict_lines(results)), soft_wrap=True)  # the verdict first
         out.print(grid)
         if (price := next((r.price for r in ran if r.price), None)) is not None and price.note:
             out.print(f"[yellow]cost: {escape(price.note)}[/]", soft_wrap=True)

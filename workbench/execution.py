@@ -45,6 +45,11 @@ class Execution:
         return {"executor": self.executor, "workers": self.workers, "threads": self.model_threads,
                 "cpu_count": self.cpu_count, "contended": self.contended}
 
+    @classmethod
+    def from_json(cls, row: dict) -> "Execution":
+        """The inverse of :meth:`to_json` (``contended`` is derived from ``workers``)."""
+        return cls(row.get("executor", "in-process"), row.get("workers", 1), row.get("threads"), row.get("cpu_count"))
+
 
 def split_threads(workers: int, cpu_count: int | None = None) -> int:
     """Each of ``workers`` workers' share of the cores: ``max(1, cores // workers)``."""

@@ -93,6 +93,10 @@ class RunResult:
     created_at: str = ""
     #: how it ran: executor, workers at once, CPU threads the models were given, cores
     execution: Execution = field(default_factory=Execution)
+    #: the derived figures as a results.jsonl row holds them (processing_s, cpu_s, rtfx, cost_usd_per_audio_hour),
+    #: set by :meth:`from_json` only: a result read back reports exactly the figures that were written (rounded,
+    #: priced with the table of its day), not figures recomputed from rounded timings
+    written: dict = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def ok(self) -> bool:
@@ -108,18 +112,27 @@ class RunResult:
         return self.kind not in DID_NOT_RUN
 
     @property
+    def text(self) -> str:
+        """The transcript's text ("" when there is none) — as the row held it, for a row read back."""
+        return self.written.get("text", self.transcript.text if self.transcript else "")
+
+    @property
     def load_s(self) -> float | None:
         return next((t.wall_s for t in self.timings if t.stage == "load"), None)
 
     @property
     def processing_s(self) -> float | None:
         """Wall seconds of the pipeline's stages, model load excluded; None for a failed run."""
+        if "processing_s" in self.written:
+            return self.written["processing_s"]
         if not self.ok:
             return None
         return sum(t.wall_s for t in self.timings if t.stage != "load")
 
     @property
     def cpu_s(self) -> float | None:
+        if "cpu_s" in self.written:
+            return self.written["cpu_s"]
         if not self.ok:
             return None
         return sum(t.cpu_s or 0.0 for t in self.timings if t.stage != "load")
@@ -127,6 +140,8 @@ class RunResult:
     @property
     def rtfx(self) -> float | None:
         """Audio seconds per processing second (higher is faster); None when not measurable."""
+        if "rtfx" in self.written:
+            return self.written["rtfx"]
         processing = self.processing_s
         if not processing or processing <= 0:
             return None
@@ -157,6 +172,8 @@ class RunResult:
     def cost_usd_per_audio_hour(self) -> float | None:
         """API recipes: usage × the API price; self-hosted: hardware $/hour ÷ RTFx; a cascade with a priced remote
         formatter: both (local stages ÷ their RTFx + the formatter's usage × price). None if unmeasurable."""
+        if "cost_usd_per_audio_hour" in self.written:
+            return self.written["cost_usd_per_audio_hour"]
         if not self.ok:
             return None
         if self.hybrid:
@@ -249,6 +266,56 @@ class RunResult:
             "execution": self.execution.to_json(),
         }
 
+    @classmethod
+    def from_json(cls, row: dict) -> RunResult:
+        """The inverse of :meth:`to_json`, for every row shape results.jsonl and the store hold: fields a row
+        written by an older version lacks take their defaults (``error_kind`` is derived from the stage, a
+        missing ``execution`` is the default one). The derived figures (processing_s, cpu_s, rtfx, cost) are
+        those written in the row (see ``written``). Lossy only where the row is: character errors come back as
+        one count (``ErrorCounts.substitutions``; the rate and the error count are the same), ``hits`` of the
+        stage/drift/cpWER counts as 0 (not written)."""
+        from workbench.datamodel import Segment, Turn, Word
+
+        t = row.get("transcript") or {}
+        speakers = row.get("speakers")
+        segments = tuple(Segment(s.get("start"), s.get("end"), s.get("text") or "", s.get("speaker"),
+                                 tuple(Word(*w) for w in s.get("words") or ()))
+                         for s in t.get("segments") or ())
+        if not segments and t.get("text"):  # a hand-written row with a text and no segments: one untimed segment
+            segments = (Segment(None, None, t["text"]),)
+        transcript = Transcript(
+            segments=segments,
+            language=t.get("language"), formatted=t.get("formatted"), summary=t.get("summary"),
+            turns=tuple(Turn(*x) for x in (speakers or {}).get("turns") or ()),
+            speaker_count_estimated=None if speakers is None else speakers.get("estimated"),
+        ) if row.get("transcript") is not None else None
+        cpu, details = row.get("cpu_timings") or {}, row.get("stage_details") or {}
+        timings = tuple(StageTiming(stage, wall, cpu.get(stage), details.get(stage) or {})
+                        for stage, wall in (row.get("timings") or {}).items())
+        price, api_price, api_stage = _prices_from_json(row.get("cost"))
+        rec = dict(row["recording"])
+        recording = Recording(rec["id"], rec["path"], rec["duration_s"], rec.get("sample_rate", 0), rec.get("channels", 0),
+                              rec.get("codec", ""))
+        # a row without usage (hand-written, or older) did not count its calls: None, not 0
+        usage = Usage(**{k: v for k, v in row["usage"].items() if k in Usage.__dataclass_fields__}) if row.get(
+            "usage") else Usage(audio_s=0.0, calls=None)
+        written = {k: row[k] for k in ("processing_s", "cpu_s", "rtfx", "cost_usd_per_audio_hour") if k in row}
+        if transcript is not None and t.get("text") is not None and t["text"] != transcript.text:
+            written["text"] = t["text"]  # a hand-written row whose text is not its segments' (see ``text``)
+        metrics = row.get("metrics")
+        return cls(
+            run_id=row.get("run_id") or "", recipe=row["recipe"], recipe_hash=row.get("recipe_hash") or "",
+            pipeline=row.get("pipeline") or "", recording=recording, transcript=transcript, timings=timings,
+            usage=usage, scores=Scores.from_json(metrics) if metrics is not None else None,
+            error=row.get("error"), error_stage=row.get("error_stage"), error_kind=error_kind_of(row),
+            peak_rss_mb=row.get("peak_rss_mb"), price=price, api_price=api_price, api_stage=api_stage,
+            components=row.get("components") or {}, details=row.get("details") or {},
+            versions=row.get("versions") or {}, hardware=row.get("hardware") or {},
+            recipe_path=row.get("recipe_path") or "", created_at=row.get("created_at") or "",
+            execution=Execution.from_json(row["execution"]) if row.get("execution") else Execution(),
+            written=written,
+        )
+
     def _cost_json(self) -> dict | None:
         """How the cost was priced: the API row, the hardware row (and whether it matches this machine), or both."""
         api = None if self.api_price is None else {
@@ -270,6 +337,22 @@ class RunResult:
                 "api": {**api, "stage": self.api_stage, "usd_per_audio_hour": _round(self.api_cost_usd_per_audio_hour, 6)},
             }
         return api if api is not None else hardware
+
+
+def _prices_from_json(cost: dict | None) -> tuple[HardwarePrice | None, ApiPrice | None, str | None]:
+    """(hardware price, API price, the stage the API prices) from a row's ``cost`` (see ``RunResult._cost_json``)."""
+    if not cost:
+        return None, None, None
+    hybrid = isinstance(cost.get("hardware"), dict)
+    hw = cost["hardware"] if hybrid else cost if "hardware" in cost else None
+    api = cost["api"] if hybrid else cost if "api" in cost else None
+    price = None if hw is None else HardwarePrice(hw["hardware"], hw["usd_per_hour"], hw.get("source", ""),
+                                                   hw.get("date", ""), matched=hw.get("matched", True),
+                                                   note=hw.get("note", ""))
+    api_price = None if api is None else ApiPrice(api["api"], api.get("source", ""), api.get("date", ""),
+                                                  api.get("usd_per_audio_minute"), api.get("usd_per_1m_input_tokens"),
+                                                  api.get("usd_per_1m_output_tokens"))
+    return price, api_price, (api or {}).get("stage") if hybrid else None
 
 
 def _round(value: float | None, digits: int = 4) -> float | None:

@@ -41,6 +41,25 @@ class Scores:
     hallucination: Hallucination | None = None
 
 
+    @classmethod
+    def from_json(cls, metrics: dict) -> "Scores | None":
+        """The inverse of the ``metrics`` of a results.jsonl row (:meth:`workbench.result.RunResult.to_json`):
+        None when the row holds no scores at all (a recipe that did not run). Character errors come back as one
+        count (their rate and total are what was written; the split was never written)."""
+        if not metrics or all(v is None for v in metrics.values()):
+            return None
+        words = ErrorCounts.from_json(metrics)
+        chars = None if metrics.get("reference_chars") is None else ErrorCounts(
+            substitutions=metrics.get("char_errors") or 0, reference_length=metrics["reference_chars"])
+        halluc = metrics.get("hallucination")
+        return cls(words, chars, metrics.get("normalizer") or "whisper-english", metrics.get("reference"),
+                   metrics.get("reference_format"), ErrorCounts.from_json(metrics.get("asr")),
+                   ErrorCounts.from_json(metrics.get("formatting_drift")),
+                   tuple(DerCounts.from_json(d) for d in metrics.get("der") or ()),
+                   CpWer.from_json(metrics.get("cpwer")), metrics.get("speaker_reference"),
+                   Hallucination.from_json(halluc) if halluc is not None else None)
+
+
 def strip_speaker_labels(text: str, speakers: tuple[str, ...] = ()) -> str:
     """Remove the ``LABEL:`` that opens a paragraph or line (known speakers and generic labels)."""
     names = "|".join(re.escape(s) for s in sorted(speakers, key=len, reverse=True) if s)

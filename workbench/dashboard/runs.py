@@ -69,10 +69,9 @@ def _page() -> None:
     st.subheader("Across the selection")
     st.caption("Corpus figures over every result the filters keep (a recording in several runs counts each time), "
                "per recipe version: a recipe edited between runs shows as name@hash, one column per version.")
-    from workbench.report import figures
-    from workbench.result import did_run
+    from workbench.aggregate import summarize
 
-    figs = figures([r for r in kept if did_run(r)])  # rows that did not run enter no figure
+    figs = summarize(kept)  # rows that did not run enter no figure: they are counted
     views.metrics(kept, figs)
     views.export_buttons(kept, "selection", key="runs")
     views.charts(figs, key="runs")

@@ -6,26 +6,19 @@ envelope. No Streamlit here, so all of it is unit-tested; every text that reache
 from __future__ import annotations
 
 import html
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
 from workbench.audio import SAMPLE_RATE
-from workbench.report import (RecipeFigures, counts_rate, der_rate, figures, num, pct, pct_interval, recipe_key,
-                              recipe_labels)
-from workbench.result import did_run
+from workbench.aggregate import MetricRow, RecipeSummary, metric_rows, summarize, verdict_lines
+from workbench.formatting import MISSING
 
-MISSING = "—"
 DID_NOT_RUN = "did not run"
 NO_SPEAKER = "(no speaker)"
-
-
-@dataclass(frozen=True)
-class MetricRow:
-    label: str
-    cells: tuple[str, ...]
-    best: tuple[bool, ...]  # the best value of the row (only where lower/higher is better and 2+ are measured)
+__all__ = ["MetricRow", "MetricsTable", "metrics_table", "table_html", "verdict_html", "chart_records",
+           "stage_records", "timeline", "envelope", "final_text", "MISSING"]
 
 
 @dataclass(frozen=True)
@@ -37,99 +30,19 @@ class MetricsTable:
         return next(r for r in self.rows if r.label == label)
 
 
-def _fmt(spec: str) -> Callable[[float | None], str]:
-    return lambda x: num(x, spec)
-
-
-def _by_recipe(rows: Sequence[dict], labels: dict[tuple[str, str], str] | None = None) -> dict[str, list[dict]]:
-    """Rows per recipe version, keyed by its label (the name, or name@short-hash when a name has several)."""
-    labels = recipe_labels(rows) if labels is None else labels
-    out: dict[str, list[dict]] = {}
-    for r in rows:
-        out.setdefault(labels[recipe_key(r)], []).append(r)
-    return out
-
-
-def _sum(values) -> float | None:
-    values = [v for v in values if v is not None]
-    return sum(values) if values else None
-
-
-def _load(rows: Sequence[dict]) -> tuple[float | None, bool]:
-    loads = [(r.get("timings") or {}).get("load") for r in rows]
-    reused = any(((r.get("stage_details") or {}).get("load") or {}).get("reused") for r in rows)
-    return (max((v for v in loads if v is not None), default=None), reused)
-
-
-def _windows_flagged(rows: Sequence[dict]) -> int | None:
-    windows = [w for r in rows for w in (r.get("details") or {}).get("windows", [])]
-    return sum(1 for w in windows if w.get("flag")) if windows else None
-
-
-def metrics_table(rows: Sequence[dict], figs: Sequence[RecipeFigures] | None = None) -> MetricsTable:
-    """Metrics × recipes over all ``rows`` (corpus figures: rates are Σerrors/Σwords, RTFx is Σaudio/Σprocessing;
-    ``figs``: :func:`figures` of the rows that ran when already computed). A figure not measured is ``—``, never 0.
+def metrics_table(rows: Sequence[dict], figs: Sequence[RecipeSummary] | None = None) -> MetricsTable:
+    """Metrics × recipes over all ``rows`` — the one metric table (:func:`workbench.aggregate.metric_rows`)
+    of the one aggregation (``figs``: :func:`workbench.aggregate.summarize` of every row, when already computed).
     Rows that did not run (unavailable, load failed, bad input) enter no figure: a recipe with none that ran
     shows "did not run" in every cell, and a "did not run" row counts them."""
-    labels = recipe_labels(rows)  # over every row, so a version that did not run keeps its own column
-    names = tuple(_by_recipe(rows, labels))
-    skipped = {n: sum(1 for r in rows if labels[recipe_key(r)] == n and not did_run(r)) for n in names}
-    rows = [r for r in rows if did_run(r)]
-    groups = {n: [] for n in names} | _by_recipe(rows, labels)
-    figs = {labels[(f.recipe, f.recipe_hash)]: f for f in (figures(rows) if figs is None else figs)}
-    ran = {n: n in figs and bool(groups[n]) for n in names}
-    names_ran = [n for n in names if ran[n]]
-    stages = list(dict.fromkeys(s for n in names_ran for s in figs[n].stage_s))
-    halluc = {n: [(r.get("metrics") or {}).get("hallucination") or {} for r in groups[n] if not r.get("error")] for n in names}
-    ok = {n: [r for r in groups[n] if not r.get("error")] for n in names}
-    loads = {n: _load(groups[n]) for n in names}
+    summaries = summarize(rows) if figs is None else figs
+    return MetricsTable(tuple(s.shown for s in summaries), tuple(metric_rows(summaries)))
 
-    # (label, value per recipe, formatter, "min" | "max" | None)
-    spec: list[tuple[str, Callable[[str], float | None], Callable, str | None]] = [
-        ("WER", lambda n: figs[n].wer, pct, "min"),
-        ("ASR-stage WER", lambda n: counts_rate(groups[n], "asr"), pct, "min"),
-        ("formatting drift (ASR → formatted)", lambda n: counts_rate(groups[n], "formatting_drift"), pct, "min"),
-        ("cpWER", lambda n: figs[n].cpwer, pct, "min"),
-        ("DER (no collar)", lambda n: der_rate(groups[n], 0.0), pct, "min"),
-        ("DER (±0.25 s collar)", lambda n: figs[n].der, pct, "min"),
-        ("RTFx (audio s / processing s)", lambda n: figs[n].rtfx, _fmt(".1f"), "max"),
-        ("processing s (load excluded)", lambda n: _sum(r.get("processing_s") for r in ok[n]), _fmt(".2f"), "min"),
-    ]
-    spec += [(f"latency: {s} s", lambda n, s=s: figs[n].stage_s.get(s), _fmt(".2f"), "min") for s in stages]
-    spec += [
-        ("model load s", lambda n: loads[n][0], _fmt(".2f"), None),
-        ("cost $/audio hour", lambda n: figs[n].cost_usd_per_audio_hour, _fmt(".4f"), "min"),
-        ("words in reference non-speech per hour", lambda n: figs[n].nonspeech_words_per_hour, _fmt(".1f"), "min"),
-        ("repeated n-grams beyond the reference",
-         lambda n: _sum(h.get("repeated_ngrams_beyond_reference") for h in halluc[n]), _fmt(".0f"), "min"),
-        ("peak RSS MB", lambda n: max((r.get("peak_rss_mb") for r in ok[n] if r.get("peak_rss_mb") is not None), default=None),
-         _fmt(".0f"), "min"),
-        ("model calls", lambda n: _sum((r.get("usage") or {}).get("calls") for r in ok[n]), _fmt(".0f"), None),
-        ("windows flagged (missing output)", lambda n: _windows_flagged(groups[n]), _fmt(".0f"), "min"),
-    ]
-    out: list[MetricRow] = []
-    for label, get, fmt, better in spec:
-        values = [get(n) if ran[n] else None for n in names]
-        present = [v for v in values if v is not None]
-        target = (min(present) if better == "min" else max(present)) if better and len(present) > 1 else None
-        cells = [fmt(v) if ran[n] else DID_NOT_RUN for v, n in zip(values, names)]
-        if label == "model load s":
-            cells = [c + (" (reused)" if loads[n][1] and c != MISSING else "") for c, n in zip(cells, names)]
-        out.append(MetricRow(label, tuple(cells), tuple(target is not None and v == target for v in values)))
-    if any(figs[n].wer_ci or len(groups[n]) > 1 for n in names_ran):  # several recordings: how sure is the corpus WER?
-        out.insert(1, MetricRow("WER 95% CI (bootstrap over recordings)",
-                                tuple(pct_interval(figs[n].wer_ci, figs[n].wer_ci_note) if ran[n] else DID_NOT_RUN
-                                      for n in names),
-                                (False,) * len(names)))
-    phrases = [(", ".join(sorted(figs[n].stock_phrases)) or "none" if ok[n] else MISSING) if ran[n] else DID_NOT_RUN
-               for n in names]
-    out.append(MetricRow("stock hallucination phrases", tuple(phrases), (False,) * len(names)))
-    out.append(MetricRow("failed", tuple(f"{figs[n].failed}/{figs[n].recordings}" if ran[n] else "—" for n in names),
-                         (False,) * len(names)))
-    if any(skipped.values()):
-        out.append(MetricRow("did not run (recordings, in no figure)", tuple(str(skipped[n]) for n in names),
-                             (False,) * len(names)))
-    return MetricsTable(names, tuple(out))
+
+def verdict_html(rows: Sequence[dict], figs: Sequence[RecipeSummary] | None = None) -> str:
+    """The verdict (one sentence per axis) as an escaped HTML list."""
+    lines = verdict_lines(rows, figs)
+    return '<ul class="wb-verdict" data-testid="wb-verdict">' + "".join(f"<li>{html.escape(x)}</li>" for x in lines) + "</ul>"
 
 
 def table_html(table: MetricsTable) -> str:
@@ -144,8 +57,9 @@ def table_html(table: MetricsTable) -> str:
     return f'<table class="wb-metrics" data-testid="wb-metrics">{head}{"".join(body)}</table>'
 
 
-def chart_records(figs: Sequence[RecipeFigures]) -> list[dict]:
-    """Long-form records (recipe, metric, value) for the comparison charts; value None where not measured."""
+def chart_records(figs: Sequence[RecipeSummary]) -> list[dict]:
+    """Long-form records (recipe, metric, value) for the comparison charts; value None where not measured
+    (every figure of a recipe that did not run)."""
     out = []
     for f in figs:
         for metric, value in (("WER % (lower is better)", None if f.wer is None else 100 * f.wer),
@@ -156,9 +70,9 @@ def chart_records(figs: Sequence[RecipeFigures]) -> list[dict]:
     return out
 
 
-def stage_records(figs: Sequence[RecipeFigures]) -> list[dict]:
+def stage_records(figs: Sequence[RecipeSummary]) -> list[dict]:
     """(recipe, stage, seconds) for the stacked latency chart, stages in pipeline order."""
-    return [{"recipe": f.label or f.recipe, "stage": stage, "seconds": s} for f in figs for stage, s in f.stage_s.items()]
+    return [{"recipe": f.shown, "stage": stage, "seconds": s} for f in figs if f.ran for stage, s in f.stage_s.items()]
 
 
 def timeline(rows: Sequence[dict], reference=None) -> list[dict]:

@@ -91,9 +91,10 @@ def errors(rows: Sequence[dict]) -> None:
 
 
 def metrics(rows: Sequence[dict], figs) -> None:
-    """The metrics table; ``figs``: the rows' corpus figures (computed once per view, shared with the charts)."""
-    st.html(CSS + tables.table_html(tables.metrics_table(rows, figs)))
-    from workbench.report import MIN_RECORDINGS
+    """The verdict and the metrics table; ``figs``: the rows' corpus figures (:func:`workbench.aggregate.summarize`
+    of every row, computed once per view, shared with the charts)."""
+    st.html(CSS + tables.verdict_html(rows, figs) + tables.table_html(tables.metrics_table(rows, figs)))
+    from workbench.aggregate import MIN_RECORDINGS
 
     st.caption("Best value per row highlighted. — means not measured (no reference, or the recipe failed). "
                f"WER CI: 95% percentile bootstrap over recordings, from {MIN_RECORDINGS} scored recordings on. "
@@ -279,9 +280,9 @@ def render_run(rows: Sequence[dict], run_id: str, *, key: str) -> None:
     ids = {r["recording"]["path"]: r["recording"]["id"] for r in rows}
     st.markdown(f"Run {code(run_id)} · {len(recordings)} recording(s) · "
                 f"{len({(r['recipe'], r.get('recipe_hash')) for r in rows})} recipe(s)")
-    from workbench.report import figures
+    from workbench.aggregate import summarize
 
-    figs = figures([r for r in rows if did_run(r)])  # rows that did not run enter no figure
+    figs = summarize(rows)  # rows that did not run enter no figure: they are counted
     errors(rows)
     metrics(rows, figs)
     export_buttons(rows, run_id, key=key)

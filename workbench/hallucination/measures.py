@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import os
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
@@ -217,9 +217,22 @@ class Hallucination:
     stock_phrases: tuple[str, ...]
     repetition: Repetition
     nonspeech_examples: tuple[str, ...] = ()
+    #: words per hour of non-speech as a results.jsonl row holds it (rounded), set by from_json only
+    written_per_hour: float | None = field(default=None, compare=False, repr=False)
+
+    @classmethod
+    def from_json(cls, row: dict) -> "Hallucination":
+        """A results.jsonl row's ``metrics.hallucination`` (rows older than the repetition measures: ``None``
+        counts, not measured)."""
+        return cls(row.get("nonspeech_words"), row.get("nonspeech_s"), tuple(row.get("stock_phrases") or ()),
+                   Repetition(row.get("repeated_ngrams_beyond_reference"), row.get("longest_repeat_run"),
+                              row.get("repeat_example") or ""),
+                   tuple(row.get("nonspeech_examples") or ()), row.get("words_per_hour_nonspeech"))
 
     @property
     def words_per_hour_nonspeech(self) -> float | None:
+        if self.written_per_hour is not None:
+            return self.written_per_hour
         if self.nonspeech_words is None or not self.nonspeech_s:
             return None
         return self.nonspeech_words / (self.nonspeech_s / 3600)

@@ -16,8 +16,8 @@ from workbench.hallucination.padding import Pad, pad_recording
 from workbench.hallucination.probes import NO_SPEECH, Probe
 from workbench.metrics import normalize
 from workbench.result import RunResult
+from workbench.formatting import md as _md
 from workbench.runner import Item, run_recipes
-from workbench.summary import _md
 from workbench.writers import MemoryWriter, ResultWriter
 
 

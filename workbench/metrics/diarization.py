@@ -7,7 +7,7 @@ NIST-style figure). Components are kept in seconds so they add up across recordi
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from workbench.datamodel import Reference, Turn
 from workbench.metrics.errors import ErrorCounts
@@ -27,10 +27,21 @@ class DerCounts:
     false_alarm: float = 0.0
     missed: float = 0.0
     confusion: float = 0.0
+    #: the rate as a results.jsonl row holds it (computed before its seconds were rounded), set by from_json only
+    written_rate: float | None = field(default=None, compare=False, repr=False)
 
     @property
     def rate(self) -> float | None:
+        if self.written_rate is not None:
+            return self.written_rate
         return None if self.total <= 0 else (self.false_alarm + self.missed + self.confusion) / self.total
+
+    @classmethod
+    def from_json(cls, row: dict) -> "DerCounts":
+        """One entry of a results.jsonl row's ``metrics.der`` (seconds rounded to the millisecond there)."""
+        return cls(row["collar_s"], bool(row.get("skip_overlap", False)), row.get("total_s") or 0.0,
+                   row.get("false_alarm_s") or 0.0, row.get("missed_s") or 0.0, row.get("confusion_s") or 0.0,
+                   row.get("der"))
 
     def __add__(self, other: "DerCounts") -> "DerCounts":
         if not isinstance(other, DerCounts) or (other.collar, other.skip_overlap) != (self.collar, self.skip_overlap):
@@ -46,6 +57,14 @@ class CpWer:
     words: ErrorCounts
     missed_speakers: int = 0
     falarm_speakers: int = 0
+
+    @classmethod
+    def from_json(cls, row: dict | None) -> "CpWer | None":
+        """A results.jsonl row's ``metrics.cpwer``; None when not measured."""
+        words = ErrorCounts.from_json(row)
+        if words is None:
+            return None
+        return cls(words, row.get("missed_speakers") or 0, row.get("falarm_speakers") or 0)
 
     def __add__(self, other: "CpWer") -> "CpWer":
         if not isinstance(other, CpWer):

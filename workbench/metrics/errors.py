@@ -31,6 +31,15 @@ class ErrorCounts:
             return None
         return self.errors / self.reference_length
 
+    @classmethod
+    def from_json(cls, row: dict | None) -> "ErrorCounts | None":
+        """Counts as results.jsonl holds them (``substitutions``, ``deletions``, ``insertions``, ``hits`` when
+        written, ``reference_words``); None when the row has none (not measured)."""
+        if not row or row.get("reference_words") is None:
+            return None
+        return cls(row.get("substitutions") or 0, row.get("deletions") or 0, row.get("insertions") or 0,
+                   row.get("hits") or 0, row["reference_words"])
+
     def __add__(self, other: "ErrorCounts") -> "ErrorCounts":
         if not isinstance(other, ErrorCounts):
             return NotImplemented

@@ -18,9 +18,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from workbench.audio import SAMPLE_RATE
 from workbench.audio_llm.families.base import FAMILIES, Family, generate_reply
 
-SAMPLE_RATE = 16000
+
 
 
 class AudioFlamingo3Runner:

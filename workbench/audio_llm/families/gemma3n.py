@@ -26,12 +26,13 @@ import logging
 
 import numpy as np
 
+from workbench.audio import SAMPLE_RATE
 from workbench.audio_llm.families.base import FAMILIES, Family, generate_reply
 from workbench.errors import BackendUnavailable
 
 log = logging.getLogger(__name__)
 
-SAMPLE_RATE = 16000
+
 
 
 def timm_works() -> bool:

@@ -22,10 +22,11 @@ from __future__ import annotations
 
 import numpy as np
 
+from workbench.audio import SAMPLE_RATE
 from workbench.audio_llm.families.base import FAMILIES, Family, generate_reply
 from workbench.errors import BackendUnavailable
 
-SAMPLE_RATE = 16000
+
 
 
 class GraniteSpeechRunner:

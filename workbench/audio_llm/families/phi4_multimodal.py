@@ -28,13 +28,14 @@ from pathlib import Path
 
 import numpy as np
 
+from workbench.audio import SAMPLE_RATE
 from workbench.audio_llm.families.base import FAMILIES, Family, generate_reply
 from workbench.audio_llm.families.qwen2_5_omni import torchvision_works
 from workbench.errors import BackendUnavailable
 
 log = logging.getLogger(__name__)
 
-SAMPLE_RATE = 16000
+
 
 
 @functools.cache

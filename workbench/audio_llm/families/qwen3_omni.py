@@ -25,10 +25,11 @@ from __future__ import annotations
 
 import numpy as np
 
+from workbench.audio import SAMPLE_RATE
 from workbench.audio_llm.families.base import FAMILIES, Family, generate_reply
 from workbench.audio_llm.families.qwen2_5_omni import load_processor
 
-SAMPLE_RATE = 16000
+
 PROCESSOR = "Qwen3OmniMoeProcessor"
 
 

@@ -42,6 +42,7 @@ class RecipeSummary:
     errors: tuple[str, ...]
     calls: int | None = None
     coverage_flags: int | None = None
+    formatter_chunks_cut: int | None = None
     nonspeech_words: int | None = None
     nonspeech_s: float | None = None
     stock_phrases: tuple[str, ...] = ()
@@ -133,6 +134,8 @@ def summarize(results: Sequence[RunResult]) -> list[RecipeSummary]:
                 calls=sum(r.usage.calls for r in ok) if ok else None,
                 coverage_flags=sum(r.details.get("coverage_flags", 0) for r in ok)
                 if any("coverage_flags" in r.details for r in ok) else None,
+                formatter_chunks_cut=sum(r.details.get("formatter_chunks_cut", 0) for r in ok)
+                if any("formatter_chunks_cut" in r.details for r in ok) else None,
                 nonspeech_words=sum(h.nonspeech_words for h in timed_h) if timed_h and len(timed_h) == len(halluc) else None,
                 nonspeech_s=sum(h.nonspeech_s for h in timed_h) if timed_h and len(timed_h) == len(halluc) else None,
                 stock_phrases=tuple(dict.fromkeys(p for h in halluc for p in h.stock_phrases)),
@@ -185,6 +188,7 @@ ROWS: list[tuple[str, Callable[[RecipeSummary], float | None], Callable[[float |
     ("repeated n-grams beyond the reference", lambda s: s.repeat_excess, _num("d"), "min"),
     ("model calls", lambda s: s.calls, _num("d"), None),
     ("coverage flags (windows with missing output)", lambda s: s.coverage_flags, _num("d"), "min"),
+    ("formatter chunks cut at the token cap", lambda s: s.formatter_chunks_cut, _num("d"), "min"),
 ]
 
 

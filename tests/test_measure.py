@@ -136,4 +136,4 @@ def test_each_stage_records_its_own_peak_and_the_run_peak_still_covers_all():
         busy()
     big, small = (t.detail["peak_rss_mb"] for t in clock.timings)
     assert big - small > 200  # the small stage's peak does not include the big one's 300 MiB
-    assert peak_rss_mb() >= big  # the recording's / recipe's peak still covers every stage
+    assert peak_rss_mb() >= big - 0.1  # (big is rounded to 0.1) the recording's / recipe's peak still covers every stage

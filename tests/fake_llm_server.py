@@ -16,6 +16,12 @@ Modes (what a POST gets):
 ``malformed``          200, ``application/json``, body ``{not json``
 ``wrong-shape``        200, valid JSON ``{"foo": 1}``
 ``html``               200, ``text/html``: a page echoing the request headers (a misrouted debug proxy)
+``echo``               a completion echoing the transcript of the last user message (the text between
+                       ``Transcript:\n`` and ``\n\nFormatted transcript:``, else the whole message): a perfect formatter
+
+Every completion enforces the request's ``max_tokens`` the way a real server does: a token is 4 characters (the
+workbench's own estimate), the text is cut after ``max_tokens`` of them and ``finish_reason`` is then
+``"length"``; the echo mode's usage counts tokens the same way.
 
 Audio modes answer by route: chat completions get a completion whose text is :data:`LONG_REPLY` and whose
 usage differs per request (request N: ``prompt_tokens`` 1000+N, ``completion_tokens`` 50+N);
@@ -50,7 +56,7 @@ import wave
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 MODES = ("ok", "slow", "error500-then-ok", "error400", "error401", "error401-long", "malformed", "wrong-shape", "html",
-         "audio", "audio-empty-2", "audio-no-usage", "audio-first-30s", "audio-length")
+         "audio", "audio-empty-2", "audio-no-usage", "audio-first-30s", "audio-length", "echo")
 REPLY_TEXT = "SPEAKER_00: Hello there."
 SERVER_500_MESSAGE = "fake overload: the model is busy"
 CONTEXT_MESSAGE = "context length exceeded: 9999 tokens"
@@ -74,6 +80,34 @@ def completion(model: str, text: str = REPLY_TEXT, usage: tuple[int, int] | None
     if usage is not None:
         body["usage"] = {"prompt_tokens": usage[0], "completion_tokens": usage[1], "total_tokens": sum(usage)}
     return body
+
+
+def tokens(text: str) -> int:
+    """The fake's token count: 4 characters a token, rounded up (the workbench's own estimate)."""
+    return -(-len(text) // 4)
+
+
+def capped(body: dict, max_tokens: int | None) -> dict:
+    """Enforce ``max_tokens`` on a completion: cut the text after that many tokens, finish_reason "length"."""
+    if max_tokens is None or "choices" not in body:
+        return body
+    choice = body["choices"][0]
+    text = choice["message"]["content"] or ""
+    if tokens(text) > max_tokens:
+        choice["message"]["content"] = text[: 4 * max_tokens]
+        choice["finish_reason"] = "length"
+        if "usage" in body:
+            body["usage"]["completion_tokens"] = max_tokens
+            body["usage"]["total_tokens"] = body["usage"]["prompt_tokens"] + max_tokens
+    return body
+
+
+def echo_answer(request: dict, model: str) -> dict:
+    user = next((m.get("content") or "" for m in reversed(request.get("messages") or []) if m.get("role") == "user"), "")
+    start, end = user.find("Transcript:\n"), user.rfind("\n\nFormatted transcript:")
+    text = user[start + len("Transcript:\n"):end] if 0 <= start < end else user
+    prompt = sum(tokens(m.get("content") or "") for m in request.get("messages") or [])
+    return completion(model, text, (prompt, tokens(text)))
 
 
 def wav_seconds(request: dict) -> float:
@@ -168,12 +202,19 @@ def make_handler(state: State):
                 model = request.get("model", "fake-model")
             except ValueError:  # not JSON (a multipart upload, say)
                 request, model = {}, "fake-model"
+            max_tokens = request.get("max_tokens")
+
+            def send_completion(body: dict) -> None:
+                self.send_json(200, capped(body, max_tokens))
+
             mode = state.mode
             if state.max_bytes is not None and len(raw) > state.max_bytes:
                 self.send_json(413, {"error": {"message": TOO_LARGE_MESSAGE, "type": "invalid_request_error"}})
             elif mode == "slow":
                 time.sleep(state.delay)
-                self.send_json(200, completion(model))
+                send_completion(completion(model))
+            elif mode == "echo":
+                send_completion(echo_answer(request, model))
             elif mode == "error500-then-ok" and n == 1:
                 self.send_json(500, {"error": {"message": SERVER_500_MESSAGE, "type": "server_error"}})
             elif mode == "error400":
@@ -185,7 +226,7 @@ def make_handler(state: State):
                     prefix += "." * (490 - len(prefix))
                 self.send_json(401, {"error": {"message": prefix + token, "type": "invalid_request_error"}})
             elif mode.startswith("audio"):
-                self.send_json(200, audio_answer(self.path, model, n, mode, request))
+                send_completion(audio_answer(self.path, model, n, mode, request))
             elif mode == "malformed":
                 self.send(200, b"{not json")
             elif mode == "wrong-shape":
@@ -196,7 +237,7 @@ def make_handler(state: State):
                 page = f"<html><body><h1>Welcome to nginx!</h1><pre>{headers}</pre></body></html>"
                 self.send(200, page.encode(), "text/html; charset=utf-8")
             else:
-                self.send_json(200, completion(model))
+                send_completion(completion(model))
 
     return Handler
 

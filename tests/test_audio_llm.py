@@ -321,7 +321,7 @@ def test_compare_windows_a_long_recording_and_reports_everything(meeting_run):
         if w["finish_reason"] == "length":
             assert w["flag"].startswith("cut short")
     assert details["coverage_flags"] == sum(1 for w in details["windows"] if w["flag"])
-    assert r["stage_details"]["audio-llm"] == {"calls": 4, "windows": 4, "limit_s": 30.0}
+    assert {k: v for k, v in r["stage_details"]["audio-llm"].items() if k != "peak_rss_mb"} == {"calls": 4, "windows": 4, "limit_s": 30.0}
     assert r["timings"]["load"] >= 0 and r["timings"]["audio-llm"] > 0
     assert r["rtfx"] > 0
     assert r["usage"]["audio_s"] == pytest.approx(MEETING_S, abs=0.01)

@@ -88,6 +88,50 @@ def test_cluster_and_estimate_on_well_separated_voices(k):
     assert _estimate_speakers(x, 1, 8) == k
 
 
+def test_a_bounded_sample_is_clustered_and_the_rest_take_the_nearest_centroid(monkeypatch):
+    # 3,000 windows of three voices: the clustering (n × n) sees at most max_cluster_windows of them, yet every
+    # window ends up with its own voice's speaker
+    import workbench.backends.diarization as d
+
+    rng = np.random.default_rng(5)
+    truth = np.repeat(rng.permutation(np.tile(np.arange(3), 10)), 100)  # 30 turns of 25 s (100 windows)
+    centres = rng.normal(size=(3, 256))
+    x = centres[truth] + 0.3 * rng.normal(size=(len(truth), 256))
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    sizes = []
+    real_cluster = d._cluster
+    monkeypatch.setattr(d, "_cluster", lambda e, k, mean=None: sizes.append(len(e)) or real_cluster(e, k, mean))
+    monkeypatch.setattr(ResemblyzerDiarization, "_embed", lambda self, samples, windows: x[: len(windows)])
+    backend = ResemblyzerDiarization(ResemblyzerOptions(speech="vad-stage", max_cluster_windows=200))
+    backend._encoder = object()
+    hop, window = 0.25, 1.5
+    region = Span(0.0, (len(truth) - 1) * hop + window)
+    assert len(_windows([region], window, hop)) == len(truth)
+    samples = np.zeros(int(region.end * SR) + 1, np.float32)
+    for k in (3, None):  # given, and estimated (on the sample too)
+        out = backend.diarize(samples, (region,), k)
+        assert sizes[-1] <= 200
+        assert out.speaker_count == 3
+        # each window's label, read back from the turns at its centre, matches its voice (up to renaming)
+        centres_t = np.arange(len(truth)) * hop + window / 2
+        got = [next(t.speaker for t in out.turns if t.start <= c < t.end or c >= out.turns[-1].end) for c in centres_t]
+        pairs = set(zip(truth.tolist(), got))
+        assert len(pairs) == 3
+
+
+def test_few_windows_are_all_clustered_as_before():
+    x = separated(3, per=20)
+    assert d_even_sample(len(x), 2000) is None
+    picked = d_even_sample(1000, 200)
+    assert len(picked) == 200 and picked[0] == 0 and picked[-1] == 999
+
+
+def d_even_sample(n, limit):
+    from workbench.backends.diarization import _even_sample
+
+    return _even_sample(n, limit)
+
+
 def test_estimate_stays_within_its_bounds():
     x = separated(4)
     assert 2 <= _estimate_speakers(x, 2, 3) <= 3
@@ -391,3 +435,26 @@ def test_cli_speakers_zero_is_bad_input(tmp_path):
     assert "error:" in result.output and "speaker count must be at least 1" in result.output
     assert "Traceback" not in result.output
     assert not (tmp_path / "reports").exists()
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("name", ["pyannote", "meeting"])
+def test_clustering_a_sample_of_windows_keeps_der_within_one_point(encoder, name):
+    # the bundled samples have fewer windows than the default bound (2000): clustering a sample of 50 of them
+    # (the others assigned to the nearest centroid) must score as well as clustering them all
+    from conftest import MEASURED, MEETING_WAV, SAMPLES
+    from workbench.audio import load_audio
+    from workbench.backends.vad import SileroOptions, SileroVad
+    from workbench.references import load_reference
+
+    wav, rttm = (PYANNOTE_WAV, PYANNOTE_RTTM) if name == "pyannote" else (MEETING_WAV, SAMPLES / "meeting" / "meeting.rttm")
+    samples = load_audio(wav).samples
+    speech = SileroVad(SileroOptions()).detect(samples)
+    ref, duration = load_reference(rttm), len(samples) / SR
+    full = encoder.diarize(samples, speech, 2)
+    sampled_backend = ResemblyzerDiarization(ResemblyzerOptions(max_cluster_windows=50))
+    sampled_backend._encoder = encoder._encoder
+    sampled = sampled_backend.diarize(samples, speech, 2)
+    rates = [[der(ref, out.turns, duration, c).rate for c in (0.0, 0.5)] for out in (full, sampled)]
+    MEASURED.append(f"DER {name} (no collar, ±0.25 s): all windows clustered {rates[0]}, 50 clustered {rates[1]}")
+    assert all(s <= f + 0.01 for f, s in zip(*rates))

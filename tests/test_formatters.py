@@ -10,6 +10,7 @@ import pytest
 
 from workbench.backends.formatter import (
     DEFAULT_SUMMARY,
+    DEFAULT_SYSTEM,
     FORMATTER_BACKENDS,
     LlamaCppFormatter,
     LlamaCppOptions,
@@ -213,7 +214,7 @@ def test_unknown_usage_is_none_not_a_partial_sum():
     assert out.input_tokens is None and out.output_tokens is None
 
 
-@pytest.mark.parametrize("max_tokens, ratio", [(512, 1.5), (20, 1.5), (512, 0.1), (1, 1.0)])
+@pytest.mark.parametrize("max_tokens, ratio", [(512, 1.5), (120, 1.5), (512, 0.1), (80, 1.0)])
 def test_max_tokens_cap_is_the_lower_of_the_setting_and_the_output_ratio(max_tokens, ratio):
     llm = RecordingLLM(options(max_tokens=max_tokens, max_output_ratio=ratio, chunk_tokens=64))
     llm.format(long_transcript())
@@ -222,6 +223,45 @@ def test_max_tokens_cap_is_the_lower_of_the_setting_and_the_output_ratio(max_tok
         chunk = user[2:user.index(">>")]
         assert cap == max(16, min(max_tokens, int(ratio * llm.count_tokens(chunk)) + 16))
         assert cap <= max(16, max_tokens)
+
+
+@pytest.mark.parametrize("max_tokens, chunk_tokens, ratio", [(512, 768, 1.5), (20, None, 1.5), (1, None, 1.0)])
+def test_a_max_tokens_that_cannot_hold_a_chunks_output_is_refused(max_tokens, chunk_tokens, ratio):
+    # the old defaults (chunk 768, max 512) cut every full chunk's output: now a recipe error naming the fix
+    with pytest.raises(ValueError, match=f"max_tokens {max_tokens} cannot hold"):
+        options(max_tokens=max_tokens, chunk_tokens=chunk_tokens, max_output_ratio=ratio)
+
+
+@pytest.mark.parametrize("context, ratio, system", [(2048, 1.5, DEFAULT_SYSTEM), (4096, 1.5, "S"), (8192, 2.0, "S"),
+                                                    (1024, 0.5, DEFAULT_SYSTEM)])
+def test_budgets_are_derived_from_the_context_and_each_other(context, ratio, system):
+    llm = WordTokens(options(chunk_tokens=None, context_tokens=context, max_output_ratio=ratio, system_prompt=system))
+    chunk, cap = llm.budgets()
+    prompt = llm.count_tokens(system) + llm.count_tokens("<<>>") + 32
+    assert cap >= ratio * chunk  # a chunk's output fits its cap
+    assert prompt + chunk + cap <= context  # prompt, chunk and output fit the context
+    assert prompt + (chunk + 1) + int(ratio * (chunk + 1)) + 16 > context  # the largest chunk that does
+    llm.format(long_transcript(n_segments=400))
+    assert all(llm.count_tokens(user[2:user.index(">>")]) <= chunk and max_tokens <= cap
+               for _, user, max_tokens in llm.calls)
+
+
+def test_a_set_max_tokens_shrinks_the_chunk_and_a_set_chunk_is_kept():
+    chunk, cap = WordTokens(options(chunk_tokens=None, context_tokens=4096, max_tokens=400)).budgets()
+    assert cap == 400 and int(1.5 * chunk) + 16 <= 400 < int(1.5 * (chunk + 1)) + 16
+    assert WordTokens(options(chunk_tokens=100, context_tokens=4096)).budgets() == (100, 166)
+
+
+def test_a_call_that_hit_its_cap_is_counted_as_cut():
+    class Truncating(RecordingLLM):
+        def complete(self, system, user, max_tokens):
+            self.calls.append((system, user, max_tokens))
+            return "x " * max_tokens, 10, max_tokens  # as many tokens as allowed: a cut (no finish reason told)
+
+    out = Truncating(options()).format(long_transcript())
+    assert out.chunks > 1 and out.chunks_cut == out.chunks
+    ok = RecordingLLM(options()).format(long_transcript())
+    assert ok.chunks == out.chunks and ok.chunks_cut == 0
 
 
 def test_nothing_to_format_makes_no_call():

@@ -32,7 +32,7 @@ from typer.testing import CliRunner
 import fake_llm_server
 from server_helpers import SECRET, assert_no_secret, error_texts, free_port, get_json, stop
 from conftest import PYANNOTE_STM, PYANNOTE_WAV
-from workbench.backends.formatter import OpenAICompatibleFormatter, OpenAICompatibleOptions, bundled_smollm2
+from workbench.backends.formatter import OpenAICompatibleFormatter, OpenAICompatibleOptions, bundled_smollm2, speaker_paragraphs
 from workbench.datamodel import Segment, Transcript, Word
 from workbench.llm_client import LLMRequestError, ServerConfig, chat, make_client, redact
 
@@ -215,6 +215,73 @@ def test_formatter_backend_raises_the_clients_error(fake_server, api_key):
     with pytest.raises(LLMRequestError, match="context length exceeded"):
         formatter.format(two_speaker_transcript())
     formatter.unload()
+
+
+# --- long transcripts through a server that enforces max_tokens -----------------------------------------
+
+
+def long_meeting(paragraphs: int = 60, words: int = 40) -> Transcript:
+    """A long two-speaker transcript: ~2,400 words, about 4,700 tokens by the 4-characters estimate."""
+    segments = [Segment(float(i), i + 1.0, " ".join(f"word{i}n{j}" for j in range(words)), f"SPEAKER_{i % 2:02d}")
+                for i in range(paragraphs)]
+    return Transcript(tuple(segments))
+
+
+def test_the_fake_server_cuts_a_reply_at_max_tokens_and_says_so(fake_server, api_key):
+    server = fake_server("echo")
+    config = ServerConfig(server.base_url, "fake-model", max_retries=0, timeout_s=5)
+    client = make_client(config)
+    try:
+        long = chat(client, config, [{"role": "user", "content": "x" * 400}], max_tokens=8)
+        short = chat(client, config, [{"role": "user", "content": "hello"}], max_tokens=8)
+    finally:
+        client.close()
+    assert (long.text, long.finish_reason, long.output_tokens) == ("x" * 32, "length", 8)
+    assert (short.text, short.finish_reason) == ("hello", "stop")
+
+
+def test_a_long_transcript_is_formatted_whole_with_the_derived_budgets(fake_server, api_key):
+    server = fake_server("echo")
+    formatter = OpenAICompatibleFormatter(OpenAICompatibleOptions(base_url=server.base_url, model="fake-model",
+                                                                  summary_prompt="", max_retries=0, timeout_s=5))
+    transcript = long_meeting()
+    try:
+        out = formatter.format(transcript)
+    finally:
+        formatter.unload()
+    assert out.chunks > 1 and out.calls == out.chunks == server.count()
+    assert out.chunks_cut == 0
+    expected = " ".join(" ".join(speaker_paragraphs(transcript)).split())
+    assert " ".join(out.text.split()) == expected  # every word back: nothing cut at the server's cap
+
+
+def test_an_output_cut_at_the_cap_is_counted_never_silent(fake_server, api_key, caplog):
+    # a ratio too small for the echo: every chunk's output hits its cap (finish_reason "length"), as the old
+    # defaults (chunk 768, max_tokens 512) made every full chunk do
+    server = fake_server("echo")
+    formatter = OpenAICompatibleFormatter(OpenAICompatibleOptions(base_url=server.base_url, model="fake-model",
+                                                                  summary_prompt="", max_output_ratio=0.5,
+                                                                  max_retries=0, timeout_s=5))
+    try:
+        with caplog.at_level(logging.WARNING, logger="workbench.backends.formatter"):
+            out = formatter.format(long_meeting())
+    finally:
+        formatter.unload()
+    assert out.chunks > 1 and out.chunks_cut == out.chunks
+    assert f"{out.chunks} of {out.chunks} chunks hit its token cap" in caplog.text
+
+
+def test_the_summary_table_shows_the_chunks_cut():
+    from dataclasses import replace as dc_replace
+
+    from test_cost_and_summary import make_result
+    from workbench.summary import summarize, table
+
+    cut = dc_replace(make_result("llm"), details={"formatter_chunks_cut": 3})
+    plain = make_result("plain")
+    _, body = table(summarize([cut, plain]))
+    [row] = [r for r in body if r[0] == "formatter chunks cut at the token cap"]
+    assert row[1:] == ["3", "—"]
 
 
 # --------------------------------------------------------------------------------------------------

@@ -275,6 +275,7 @@ class RecipeSummary:
     errors: tuple[str, ...]
     calls: int | None = None
     coverage_flags: int | None = None
+    formatter_chunks_cut: int | None = None
     nonspeech_words: int | None = None
     nonspeech_s: float | None = None
     stock_phrases: dict[str, int] = field(default_factory=dict)  # phrase → results it was found in
@@ -400,6 +401,8 @@ def summarize(results: Sequence[RunResult | dict], *, intervals: bool = True) ->
             calls=sum(r.usage.calls for r in ok) if ok and all(r.usage.calls is not None for r in ok) else None,
             coverage_flags=sum(r.details.get("coverage_flags", 0) for r in ok)
             if any("coverage_flags" in r.details for r in ok) else None,
+            formatter_chunks_cut=sum(r.details.get("formatter_chunks_cut", 0) for r in ok)
+            if any("formatter_chunks_cut" in r.details for r in ok) else None,
             nonspeech_words=sum(h.nonspeech_words for h in timed_h) if all_timed else None,
             nonspeech_s=sum(h.nonspeech_s for h in timed_h) if all_timed else None,
             stock_phrases=phrases,
@@ -477,6 +480,7 @@ METRICS: tuple[Metric, ...] = (
     Metric("repeated n-grams beyond the reference", lambda s: s.repeat_excess, number("d"), "min"),
     Metric("model calls", lambda s: s.calls, number("d")),
     Metric("coverage flags (windows with missing output)", lambda s: s.coverage_flags, number("d"), "min"),
+    Metric("formatter chunks cut at the token cap", lambda s: s.formatter_chunks_cut, number("d"), "min"),
     Metric("stock hallucination phrases", lambda s: None, str,
            cell=lambda s: (", ".join(sorted(s.stock_phrases)) or "none") if s.any_ok else MISSING),
     Metric("speaker count", lambda s: None, str,

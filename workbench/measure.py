@@ -14,8 +14,11 @@ from workbench.hooks import Hook, null_hook
 log = logging.getLogger(__name__)
 
 
-def reset_peak_rss() -> bool:
-    """Reset the kernel's peak-RSS mark for this process (Linux); False where that is not possible."""
+#: the peak folded in before a stage reset the kernel's mark (so the recipe-level figure still covers it)
+_carried_mb = 0.0
+
+
+def _clear_refs() -> bool:
     try:
         with open("/proc/self/clear_refs", "w") as f:
             f.write("5")
@@ -24,8 +27,14 @@ def reset_peak_rss() -> bool:
         return False
 
 
-def peak_rss_mb() -> float | None:
-    """Peak resident memory of this process in MiB since the last reset; None where unknown."""
+def reset_peak_rss() -> bool:
+    """Reset the kernel's peak-RSS mark for this process (Linux); False where that is not possible."""
+    global _carried_mb
+    _carried_mb = 0.0
+    return _clear_refs()
+
+
+def _high_water_mb() -> float | None:
     try:
         with open("/proc/self/status") as f:
             for line in f:
@@ -43,6 +52,23 @@ def peak_rss_mb() -> float | None:
         return None
 
 
+def peak_rss_mb() -> float | None:
+    """Peak resident memory of this process in MiB since the last :func:`reset_peak_rss`; None where unknown.
+    (The per-stage marks :class:`StageClock` takes do not shorten it.)"""
+    now = _high_water_mb()
+    return None if now is None else max(now, _carried_mb)
+
+
+def _start_stage_peak() -> bool:
+    """Fold the peak so far into the carried figure, then reset the kernel's mark: the next reading is this
+    stage's own peak. False where the mark cannot be reset (then a stage's own peak is unknown)."""
+    global _carried_mb
+    now = _high_water_mb()
+    if now is not None:
+        _carried_mb = max(_carried_mb, now)
+    return _clear_refs()
+
+
 @dataclass
 class StageClock:
     """Collects the timings of one run's stages, in order."""
@@ -56,17 +82,23 @@ class StageClock:
     def stage(self, name: str, total: float | None = None) -> Iterator[dict]:
         """Time a stage; the yielded dict collects details stored with the timing.
 
-        Consume generators inside the block: faster-whisper decodes lazily while you iterate.
+        Consume generators inside the block: faster-whisper decodes lazily while you iterate. The detail gets
+        ``peak_rss_mb``: the process's peak resident memory during this stage (None where it cannot be measured
+        per stage).
         """
         detail: dict = {}
         self.current = name
         self.hook(name, None, total=total, completed=0)
+        per_stage = _start_stage_peak()
         wall0, cpu0 = time.perf_counter(), time.process_time()
         try:
             yield detail
             self.current = None
         finally:
-            timing = StageTiming(name, time.perf_counter() - wall0, time.process_time() - cpu0, detail)
+            wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
+            peak = _high_water_mb() if per_stage else None
+            detail["peak_rss_mb"] = None if peak is None else round(peak, 1)
+            timing = StageTiming(name, wall, cpu, detail)
             self.timings.append(timing)
             log.debug("stage %s: %.3f s wall, %.3f s cpu", name, timing.wall_s, timing.cpu_s)
             self.hook(name, timing, total=total, completed=total)

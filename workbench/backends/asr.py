@@ -193,13 +193,29 @@ class FasterWhisper(AsrBackend):
         return restore_speech_timestamps(segments, chunks, SAMPLE_RATE), info
 
     def _transcribe_batched(self, samples: np.ndarray, speech: tuple[Span, ...] | None):
-        if speech is None:  # no VAD: fixed 30 s windows, as Whisper itself reads audio
-            duration = len(samples) / SAMPLE_RATE
-            speech = tuple(Span(t, min(t + 30.0, duration)) for t in np.arange(0.0, duration, 30.0))
-        clips = [{"start": s.start, "end": s.end} for s in speech]
-        return self._batched.transcribe(
-            samples, vad_filter=False, clip_timestamps=clips, batch_size=self.options.batch_size, **self._kwargs()
+        """Batched decoding of the speech regions, none of it lost: faster-whisper's batched pipeline reads only the
+        first 30 s of each clip it is given (``pad_or_trim`` to 3000 feature frames), so the speech is first cut
+        into clips of at most 30 s (:func:`plan_clips`: long regions split at their quietest point, short ones
+        merged), the way WhisperX's ``merge_chunks`` prepares its batches. As in the sequential path, only the
+        speech is decoded (regions concatenated) and timestamps, words included, are mapped back."""
+        from faster_whisper.transcribe import restore_speech_timestamps
+        from faster_whisper.vad import collect_chunks
+
+        if speech is None:  # no VAD: the whole recording is one region, cut at pauses into ≤ 30 s clips
+            chunks = [{"start": 0, "end": len(samples)}]
+            joined = samples
+        else:
+            chunks = [{"start": int(s.start * SAMPLE_RATE), "end": int(s.end * SAMPLE_RATE)} for s in speech]
+            audio_chunks, _ = collect_chunks(samples, chunks)
+            joined = np.concatenate(audio_chunks)
+        clips = plan_clips(joined, [len(a) for a in ([joined] if speech is None else audio_chunks)])
+        segments, info = self._batched.transcribe(
+            joined, vad_filter=False, batch_size=self.options.batch_size,
+            clip_timestamps=[{"start": a / SAMPLE_RATE, "end": b / SAMPLE_RATE} for a, b in clips], **self._kwargs(),
         )
+        if speech is None:
+            return segments, info
+        return restore_speech_timestamps(segments, chunks, SAMPLE_RATE), info
 
     def describe(self) -> dict:
         info = super().describe()
@@ -208,6 +224,50 @@ class FasterWhisper(AsrBackend):
         if self._device:
             info.update(device=self._device, compute_type=self._compute_type, threads=self._threads)
         return info
+
+
+MAX_CLIP_S = 30.0  # Whisper's window: the batched pipeline reads no more of a clip
+PAUSE_WINDOW_S = 0.2  # a split lands in the middle of the quietest window of this length
+
+
+def plan_clips(audio: np.ndarray, region_lengths: list[int], max_samples: int = int(MAX_CLIP_S * SAMPLE_RATE)
+               ) -> list[tuple[int, int]]:
+    """Clips of at most ``max_samples`` that tile ``audio`` exactly (no sample lost, none twice), ``audio`` being
+    consecutive speech regions of the given lengths. A region longer than a clip is split at its quietest
+    ``PAUSE_WINDOW_S`` window (mean power) in the last two thirds of each clip-length stretch, i.e. at a pause when
+    it has one; consecutive pieces are then merged greedily while they fit in one clip (WhisperX's
+    ``merge_chunks``: new clip when adding the next piece would exceed the limit). Returns (start, end) sample
+    offsets into ``audio``."""
+    pieces: list[tuple[int, int]] = []
+    start = 0
+    for length in region_lengths:
+        end = start + length
+        cut = start
+        while end - cut > max_samples:
+            nxt = _quietest(audio, cut + max_samples // 3, cut + max_samples)
+            pieces.append((cut, nxt))
+            cut = nxt
+        if end > cut:
+            pieces.append((cut, end))
+        start = end
+    clips: list[tuple[int, int]] = []
+    for a, b in pieces:
+        if clips and b - clips[-1][0] <= max_samples:
+            clips[-1] = (clips[-1][0], b)
+        else:
+            clips.append((a, b))
+    return clips
+
+
+def _quietest(audio: np.ndarray, lo: int, hi: int) -> int:
+    """The sample in (lo, hi] at the centre of the quietest window there (10 ms grid)."""
+    half, hop = int(PAUSE_WINDOW_S * SAMPLE_RATE) // 2, SAMPLE_RATE // 100
+    a, b = max(lo - half, 0), min(hi + half, len(audio))
+    power = np.concatenate(([0.0], np.cumsum(np.square(audio[a:b], dtype=np.float64))))
+    centres = np.arange(hi, lo, -hop)  # latest first: among equally quiet points, the longest clip
+    left, right = np.clip(centres - half - a, 0, b - a), np.clip(centres + half - a, 0, b - a)
+    energy = (power[right] - power[left]) / np.maximum(right - left, 1)
+    return int(centres[int(np.argmin(energy))])
 
 
 class _SamplingWatch:

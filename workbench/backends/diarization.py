@@ -5,7 +5,9 @@ Speech regions (from the VAD stage, refined with fine-grained silero settings so
 are kept) are cut into 1.5 s windows every 0.25 s, embedded, centred and
 L2-normalised, then clustered (agglomerative, cosine distance, average linkage) into the given number of
 speakers — or an estimated number (eigengap of the affinity matrix), which is flagged as an estimate
-because it is unreliable on short recordings.
+because it is unreliable on short recordings. Past ``max_cluster_windows`` windows (2000 = 500 s of speech),
+an evenly spread sample of that many is clustered and every other window takes the speaker of the nearest
+cluster centroid (cosine), so memory and time grow linearly with the recording instead of with its square.
 ``pyannote``: pyannote.audio's speaker-diarization pipeline from a local folder or a hub id (with a token).
 """
 
@@ -68,6 +70,8 @@ class ResemblyzerOptions(BackendOptions):
     speech: Literal["refine", "vad-stage"] = Field(
         "refine", description="refine: re-detect speech with fine-grained silero settings inside the VAD stage's "
         "regions (pauses between turns matter for diarization); vad-stage: use the VAD stage's regions as they are")
+    max_cluster_windows: int = Field(2000, ge=50, description="windows clustered at most (an even sample); the "
+                                     "others take the nearest centroid's speaker (bounded memory on long recordings)")
     device: str = "cpu"
 
 
@@ -110,6 +114,9 @@ class ResemblyzerDiarization(DiarizationBackend):
             self.load()
         windows = _windows(regions, o.window_s, o.hop_s)
         embeddings = self._embed(samples, windows)
+        mean = embeddings.mean(axis=0, keepdims=True)
+        picked = _even_sample(len(embeddings), o.max_cluster_windows)
+        clustered = embeddings if picked is None else embeddings[picked]
         if k is not None:
             estimated = False
             if k > len(windows):
@@ -117,8 +124,10 @@ class ResemblyzerDiarization(DiarizationBackend):
                 k = len(windows)
         else:
             estimated = True
-            k = _estimate_speakers(embeddings, o.min_speakers, min(o.max_speakers, len(windows)))
-        labels = _cluster(embeddings, k)
+            k = _estimate_speakers(clustered, o.min_speakers, min(o.max_speakers, len(windows)), mean)
+        labels = _cluster(clustered, k, mean)
+        if picked is not None:
+            labels = _assign_nearest(embeddings, picked, labels, mean)
         turns = _turns(regions, windows, labels, o.hop_s)
         return Diarization(turns, len({t.speaker for t in turns}), estimated)
 
@@ -128,18 +137,18 @@ class ResemblyzerDiarization(DiarizationBackend):
         from resemblyzer.hparams import audio_norm_target_dBFS
 
         n_frames = int(round(self.options.window_s * 100))  # mel frames are 10 ms
-        batch = []
-        for w in windows:
-            a, b = int(w.start * SAMPLE_RATE), int(w.end * SAMPLE_RATE)
-            chunk = normalize_volume(samples[a:b], audio_norm_target_dBFS, increase_only=True)
-            mel = wav_to_mel_spectrogram(chunk)
-            if len(mel) < n_frames:  # a short region: pad by repeating (keeps the voice's statistics)
-                mel = np.resize(mel, (n_frames, mel.shape[1])) if len(mel) else np.zeros((n_frames, mel.shape[1]), np.float32)
-            batch.append(mel[:n_frames])
         out = []
         with torch.inference_mode():
-            for i in range(0, len(batch), 128):
-                mels = torch.from_numpy(np.stack(batch[i : i + 128])).to(self._encoder.device)
+            for i in range(0, len(windows), 128):  # mels a batch at a time: memory does not grow with the recording
+                batch = []
+                for w in windows[i : i + 128]:
+                    a, b = int(w.start * SAMPLE_RATE), int(w.end * SAMPLE_RATE)
+                    chunk = normalize_volume(samples[a:b], audio_norm_target_dBFS, increase_only=True)
+                    mel = wav_to_mel_spectrogram(chunk)
+                    if len(mel) < n_frames:  # a short region: pad by repeating (keeps the voice's statistics)
+                        mel = np.resize(mel, (n_frames, mel.shape[1])) if len(mel) else np.zeros((n_frames, mel.shape[1]), np.float32)
+                    batch.append(mel[:n_frames])
+                mels = torch.from_numpy(np.stack(batch)).to(self._encoder.device)
                 out.append(self._encoder(mels).cpu().numpy())  # L2-normalised GE2E embeddings
         return np.concatenate(out)
 
@@ -182,26 +191,50 @@ def _windows(regions: list[Span], window: float, hop: float) -> list[Span]:
     return out
 
 
-def _normalised(embeddings: np.ndarray) -> np.ndarray:
-    x = embeddings - embeddings.mean(axis=0, keepdims=True) if len(embeddings) > 1 else embeddings
+def _normalised(embeddings: np.ndarray, mean: np.ndarray | None = None) -> np.ndarray:
+    """Centred (on ``mean``, default their own mean) and L2-normalised."""
+    if mean is None:
+        mean = embeddings.mean(axis=0, keepdims=True)
+    x = embeddings - mean if len(embeddings) > 1 else embeddings
     norms = np.linalg.norm(x, axis=1, keepdims=True)
     return x / np.maximum(norms, 1e-9)
 
 
-def _cluster(embeddings: np.ndarray, k: int) -> np.ndarray:
+def _even_sample(n: int, limit: int) -> np.ndarray | None:
+    """Indices of ``limit`` windows spread evenly over ``n`` (None when all ``n`` fit)."""
+    if n <= limit:
+        return None
+    return np.unique(np.linspace(0, n - 1, limit).round().astype(int))
+
+
+def _assign_nearest(embeddings: np.ndarray, picked: np.ndarray, picked_labels: np.ndarray,
+                    mean: np.ndarray | None = None) -> np.ndarray:
+    """Labels for every window: the clustered ones keep theirs, the others take the nearest centroid's (cosine)."""
+    x = _normalised(embeddings, mean)
+    ids = np.unique(picked_labels)
+    centroids = np.stack([x[picked][picked_labels == i].mean(axis=0) for i in ids])
+    centroids /= np.maximum(np.linalg.norm(centroids, axis=1, keepdims=True), 1e-9)
+    labels = np.empty(len(embeddings), dtype=int)
+    for i in range(0, len(x), 4096):  # n × k, a block at a time
+        labels[i : i + 4096] = ids[np.argmax(x[i : i + 4096] @ centroids.T, axis=1)]
+    labels[picked] = picked_labels
+    return labels
+
+
+def _cluster(embeddings: np.ndarray, k: int, mean: np.ndarray | None = None) -> np.ndarray:
     if k <= 1 or len(embeddings) <= 1:
         return np.zeros(len(embeddings), dtype=int)
     from scipy.cluster.hierarchy import fcluster, linkage
 
-    tree = linkage(_normalised(embeddings), method="average", metric="cosine")
+    tree = linkage(_normalised(embeddings, mean), method="average", metric="cosine")
     return fcluster(tree, t=k, criterion="maxclust") - 1
 
 
-def _estimate_speakers(embeddings: np.ndarray, lo: int, hi: int) -> int:
+def _estimate_speakers(embeddings: np.ndarray, lo: int, hi: int, mean: np.ndarray | None = None) -> int:
     """Eigengap heuristic on the cosine affinity of the centred embeddings."""
     if hi <= 1 or len(embeddings) < 3:
         return max(1, min(lo, hi))
-    x = _normalised(embeddings)
+    x = _normalised(embeddings, mean)
     affinity = np.clip(x @ x.T, 0, None)
     laplacian = np.diag(affinity.sum(axis=1)) - affinity
     d = np.diag(1 / np.sqrt(np.maximum(affinity.sum(axis=1), 1e-9)))

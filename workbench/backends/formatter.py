@@ -6,6 +6,12 @@ opened by its speaker — plus an optional summary.
 show what a weak formatter does to WER). ``openai-compatible`` calls any chat-completions server.
 Prompts are recipe templates (``{transcript}`` is replaced); long transcripts are cut into chunks on line
 boundaries to fit the model's context.
+
+Chunk size and output budget are derived from each other and from the model's context (:meth:`LLMFormatter.budgets`):
+a chunk's output may take ``max_output_ratio`` × its tokens (+16), and prompt + chunk + that output fit the
+context. A call whose output still hit its cap (``finish_reason`` "length", or as many tokens generated as
+allowed) is counted in ``chunks_cut``: the result says the output was cut, rather than leaving it to look like
+formatting drift.
 """
 
 from __future__ import annotations
@@ -15,9 +21,10 @@ import logging
 import os
 import re
 from dataclasses import dataclass
+from typing import NamedTuple
 from pathlib import Path
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from workbench.backends.base import Backend, BackendOptions
 from workbench.datamodel import Transcript
@@ -36,6 +43,18 @@ DEFAULT_USER = "Transcript:\n{transcript}\n\nFormatted transcript:"
 DEFAULT_SUMMARY = "Summarise this conversation in two to four sentences.\n\n{transcript}\n\nSummary:"
 
 
+#: chat-template tokens around the system and user messages (role markers, turn ends), counted generously
+TEMPLATE_TOKENS = 32
+MIN_CHUNK_TOKENS = 32
+#: the context assumed for a model whose context is neither set (``context_tokens``) nor known to the backend
+DEFAULT_CONTEXT_TOKENS = 4096
+
+
+def output_budget(chunk_tokens: int, ratio: float) -> int:
+    """Tokens a formatting call may generate for a chunk of ``chunk_tokens``: ``ratio`` × chunk + 16."""
+    return int(ratio * chunk_tokens) + 16
+
+
 @dataclass(frozen=True)
 class Formatted:
     text: str
@@ -43,6 +62,21 @@ class Formatted:
     calls: int = 0
     input_tokens: int | None = None
     output_tokens: int | None = None
+    chunks: int = 0  # formatting calls (summary calls not included)
+    chunks_cut: int = 0  # formatting calls whose output hit its cap (the text of that chunk is cut short)
+    summary_cut: bool = False  # a summary call hit ``summary_max_tokens``
+    chunk_tokens: int | None = None  # the derived budgets this run used
+    max_tokens: int | None = None
+
+
+class Completion(NamedTuple):
+    """One chat call's answer. ``cut``: the output hit ``max_tokens`` (None = the backend cannot tell; then
+    output tokens ≥ ``max_tokens`` counts as cut)."""
+
+    text: str
+    input_tokens: int | None
+    output_tokens: int | None
+    cut: bool | None = None
 
 
 class FormatterBackend(Backend):
@@ -93,17 +127,35 @@ class LLMOptions(BackendOptions):
     system_prompt: str = DEFAULT_SYSTEM
     user_prompt: str = DEFAULT_USER
     summary_prompt: str = Field(DEFAULT_SUMMARY, description='"" = no summary')
-    max_tokens: int = Field(512, ge=1, description="cap on generated tokens per formatting call")
+    max_tokens: int | None = Field(None, ge=1, description="cap on generated tokens per formatting call; "
+                                   "unset = max_output_ratio × chunk + 16 (when set, chunks shrink to fit it)")
     max_output_ratio: float = Field(1.5, gt=0, description="cap on output tokens per input token (stops runaway loops)")
     summary_max_tokens: int = Field(200, ge=1)
     temperature: float = Field(0.0, ge=0)
-    chunk_tokens: int = Field(768, ge=32, description="transcript tokens per call (long transcripts are chunked)")
+    chunk_tokens: int | None = Field(None, ge=MIN_CHUNK_TOKENS, description="transcript tokens per call; unset = the "
+                                     "most the context holds with the prompt and the output budget")
+    context_tokens: int | None = Field(None, ge=256, description=f"the model's context (prompt + output); unset = "
+                                       f"what the backend knows, else {DEFAULT_CONTEXT_TOKENS}")
+
+    @model_validator(mode="after")
+    def _output_holds_a_chunk(self):
+        if self.max_tokens is None:
+            return self
+        chunk = self.chunk_tokens or MIN_CHUNK_TOKENS
+        need = output_budget(chunk, self.max_output_ratio)
+        if self.max_tokens < need:
+            raise ValueError(
+                f"max_tokens {self.max_tokens} cannot hold the output of a {chunk}-token chunk "
+                f"(max_output_ratio {self.max_output_ratio:g} × {chunk} + 16 = {need}): every chunk's output would be cut; "
+                "raise max_tokens, lower chunk_tokens or max_output_ratio, or leave max_tokens unset")
+        return self
 
 
 class LLMFormatter(FormatterBackend):
     """Shared chunking and prompting; subclasses implement one chat call and token counting."""
 
-    def complete(self, system: str, user: str, max_tokens: int) -> tuple[str, int | None, int | None]:
+    def complete(self, system: str, user: str, max_tokens: int) -> Completion | tuple:
+        """One chat call: a :class:`Completion` (a plain ``(text, input_tokens, output_tokens)`` tuple is accepted)."""
         raise NotImplementedError
 
     def count_tokens(self, text: str) -> int:
@@ -111,9 +163,41 @@ class LLMFormatter(FormatterBackend):
         # subclasses with a tokenizer do better
         return max(1, -(-len(text) // 4))
 
-    def _chunks(self, paragraphs: list[str]) -> list[str]:
-        """Pack paragraphs into chunks of at most ``chunk_tokens``; a longer paragraph is cut between words."""
-        budget = self.options.chunk_tokens
+    def context_window(self) -> int:
+        """The model's context in tokens (prompt + output)."""
+        return self.options.context_tokens or DEFAULT_CONTEXT_TOKENS
+
+    def budgets(self) -> tuple[int, int]:
+        """(chunk tokens, output cap) for the formatting calls, derived from each other and the context:
+        output cap ≥ ``max_output_ratio`` × chunk + 16, and system prompt + user prompt + chunk + output cap fit
+        the context. A ``chunk_tokens`` or ``max_tokens`` set in the recipe bounds the chunk further."""
+        o: LLMOptions = self.options  # type: ignore[assignment]
+        prompt = (self.count_tokens(o.system_prompt) + self.count_tokens(o.user_prompt.replace("{transcript}", ""))
+                  + TEMPLATE_TOKENS)
+        room = self.context_window() - prompt
+        chunk = int((room - 16) / (1 + o.max_output_ratio)) + 2  # then down to the largest that fits
+        while chunk > 0 and chunk + output_budget(chunk, o.max_output_ratio) > room:
+            chunk -= 1
+        if o.chunk_tokens is not None:
+            if o.chunk_tokens > chunk:
+                log.warning("chunk_tokens %d does not fit the %d-token context with its prompt and output budget; using %d",
+                            o.chunk_tokens, self.context_window(), chunk)
+            chunk = min(chunk, o.chunk_tokens)
+        if o.max_tokens is not None:
+            while chunk > 0 and output_budget(chunk, o.max_output_ratio) > o.max_tokens:
+                chunk -= 1
+        if chunk < MIN_CHUNK_TOKENS:
+            raise BackendUnavailable(
+                f"the formatter's {self.context_window()}-token context leaves no room for a transcript chunk "
+                f"(prompt {prompt} tokens, output {o.max_output_ratio:g} × chunk)",
+                "set context_tokens to the model's real context, or shorten the prompts")
+        return chunk, output_budget(chunk, o.max_output_ratio) if o.max_tokens is None else o.max_tokens
+
+    def _chunks(self, paragraphs: list[str], budget: int | None = None) -> list[str]:
+        """Pack paragraphs into chunks of at most ``budget`` tokens (default: :meth:`budgets`); a longer paragraph
+        is cut between words."""
+        if budget is None:
+            budget = self.budgets()[0]
         pieces: list[tuple[str, int]] = []
         for para in paragraphs:
             cost = self.count_tokens(para)
@@ -146,32 +230,46 @@ class LLMFormatter(FormatterBackend):
         paragraphs = speaker_paragraphs(transcript)
         if not paragraphs:
             return Formatted("", None)
+        chunk_tokens, max_tokens = self.budgets()
         calls, tin, tout = 0, 0, 0
         known_usage = True
 
-        def call(system: str, user: str, max_tokens: int) -> str:
+        def call(system: str, user: str, max_tokens: int) -> tuple[str, bool]:
             nonlocal calls, tin, tout, known_usage
-            text, i, t = self.complete(system, user, max_tokens)
+            reply = Completion(*self.complete(system, user, max_tokens))
             calls += 1
-            if i is None or t is None:
+            if reply.input_tokens is None or reply.output_tokens is None:
                 known_usage = False
             else:
-                tin, tout = tin + i, tout + t
-            return text.strip()
+                tin, tout = tin + reply.input_tokens, tout + reply.output_tokens
+            cut = reply.cut if reply.cut is not None else (reply.output_tokens is not None and reply.output_tokens >= max_tokens)
+            return reply.text.strip(), bool(cut)
 
         def cap(chunk: str) -> int:
-            return max(16, min(o.max_tokens, int(o.max_output_ratio * self.count_tokens(chunk)) + 16))
+            return max(16, min(max_tokens, output_budget(self.count_tokens(chunk), o.max_output_ratio)))
 
-        parts = [call(o.system_prompt, o.user_prompt.replace("{transcript}", chunk), cap(chunk)) for chunk in self._chunks(paragraphs)]
-        formatted = "\n\n".join(p for p in parts if p)
-        summary = None
+        chunks = self._chunks(paragraphs, chunk_tokens)
+        replies = [call(o.system_prompt, o.user_prompt.replace("{transcript}", chunk), cap(chunk)) for chunk in chunks]
+        cut = sum(c for _, c in replies)
+        if cut:
+            log.warning("formatter: the output of %d of %d chunks hit its token cap and is cut short", cut, len(chunks))
+        formatted = "\n\n".join(p for p, _ in replies if p)
+        summary, summary_cut = None, False
         if o.summary_prompt:
             system = "You are a helpful assistant."
+            room = (self.context_window() - self.count_tokens(system) - TEMPLATE_TOKENS
+                    - self.count_tokens(o.summary_prompt.replace("{transcript}", "")) - o.summary_max_tokens)
+            budget = max(MIN_CHUNK_TOKENS, min(chunk_tokens, room))
             pieces = [call(system, o.summary_prompt.replace("{transcript}", chunk), o.summary_max_tokens)
-                      for chunk in self._chunks(formatted.split("\n\n") if formatted else paragraphs)]
-            summary = pieces[0] if len(pieces) == 1 else call(
-                system, o.summary_prompt.replace("{transcript}", "\n\n".join(pieces)), o.summary_max_tokens)
-        return Formatted(formatted, summary, calls, tin if known_usage else None, tout if known_usage else None)
+                      for chunk in self._chunks(formatted.split("\n\n") if formatted else paragraphs, budget)]
+            if len(pieces) == 1:
+                summary, summary_cut = pieces[0]
+            else:
+                summary, summary_cut = call(system, o.summary_prompt.replace("{transcript}", "\n\n".join(p for p, _ in pieces)),
+                                            o.summary_max_tokens)
+        return Formatted(formatted, summary, calls, tin if known_usage else None, tout if known_usage else None,
+                         chunks=len(chunks), chunks_cut=cut, summary_cut=summary_cut, chunk_tokens=chunk_tokens,
+                         max_tokens=max_tokens)
 
 
 class LlamaCppOptions(LLMOptions):
@@ -262,18 +360,24 @@ class LlamaCppFormatter(LLMFormatter):
             return super().count_tokens(text)
         return len(self._llm.tokenize(text.encode("utf-8"), add_bos=False))
 
-    def complete(self, system: str, user: str, max_tokens: int) -> tuple[str, int | None, int | None]:
+    def context_window(self) -> int:
+        return self.options.context_tokens
+
+    def complete(self, system: str, user: str, max_tokens: int) -> Completion:
         o: LlamaCppOptions = self.options  # type: ignore[assignment]
         if self._llm is None:
             self.load()
-        prompt_tokens = self.count_tokens(system) + self.count_tokens(user) + 16
+        prompt_tokens = self.count_tokens(system) + self.count_tokens(user) + TEMPLATE_TOKENS
         max_tokens = max(16, min(max_tokens, o.context_tokens - prompt_tokens))
         reply = self._llm.create_chat_completion(
             messages=[{"role": "system", "content": system}, {"role": "user", "content": user}],
             max_tokens=max_tokens, temperature=o.temperature, repeat_penalty=o.repeat_penalty, seed=o.seed,
         )
         usage = reply.get("usage") or {}
-        return reply["choices"][0]["message"]["content"] or "", usage.get("prompt_tokens"), usage.get("completion_tokens")
+        choice = reply["choices"][0]
+        out = usage.get("completion_tokens")
+        cut = choice.get("finish_reason") == "length" or (out is not None and out >= max_tokens)
+        return Completion(choice["message"]["content"] or "", usage.get("prompt_tokens"), out, cut)
 
     def describe(self) -> dict:
         info = super().describe()
@@ -342,7 +446,8 @@ class OpenAICompatibleFormatter(LLMFormatter):
         o: OpenAICompatibleOptions = self.options  # type: ignore[assignment]
         reply = chat(self._client, self.server, [{"role": "system", "content": system}, {"role": "user", "content": user}],
                      max_tokens=max_tokens, temperature=o.temperature)
-        return reply.text, reply.input_tokens, reply.output_tokens
+        cut = None if reply.finish_reason is None else reply.finish_reason == "length"
+        return Completion(reply.text, reply.input_tokens, reply.output_tokens, cut)
 
 
 class TransformersOptions(LLMOptions):
@@ -414,7 +519,13 @@ class TransformersFormatter(LLMFormatter):
             return super().count_tokens(text)
         return len(self._tokenizer(text, add_special_tokens=False)["input_ids"])
 
-    def complete(self, system: str, user: str, max_tokens: int) -> tuple[str, int | None, int | None]:
+    def context_window(self) -> int:
+        if self.options.context_tokens:
+            return self.options.context_tokens
+        known = getattr(getattr(self._model, "config", None), "max_position_embeddings", None)
+        return int(known) if known else DEFAULT_CONTEXT_TOKENS
+
+    def complete(self, system: str, user: str, max_tokens: int) -> Completion:
         import torch
 
         if self._model is None:
@@ -430,4 +541,6 @@ class TransformersFormatter(LLMFormatter):
                                        pad_token_id=self._tokenizer.eos_token_id, **sampling)
         n_in = inputs["input_ids"].shape[1]
         new = out[0][n_in:]
-        return self._tokenizer.decode(new, skip_special_tokens=True), int(n_in), int(len(new))
+        # generation stopped at the cap, not at an end-of-sequence token
+        cut = len(new) >= max_tokens and int(new[-1]) != self._tokenizer.eos_token_id
+        return Completion(self._tokenizer.decode(new, skip_special_tokens=True), int(n_in), int(len(new)), cut)

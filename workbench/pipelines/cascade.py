@@ -51,6 +51,7 @@ class CascadePipeline:
         duration = len(samples) / SAMPLE_RATE
         speech = None
         usage = Usage(audio_s=duration, calls=1)
+        details: dict = {}
         if self._active("vad"):
             with clock.stage("vad") as detail:
                 speech = self.backends["vad"].detect(samples)
@@ -77,9 +78,14 @@ class CascadePipeline:
                     detail.update(calls=formatted.calls)
                     if formatted.calls:
                         usage = Usage(duration, 1 + formatted.calls, formatted.input_tokens, formatted.output_tokens)
+                        # the budgets used, and how many chunks' output hit its cap (cut short, not "drift")
+                        detail.update(chunks=formatted.chunks, chunks_cut=formatted.chunks_cut,
+                                      chunk_tokens=formatted.chunk_tokens, max_tokens=formatted.max_tokens,
+                                      summary_cut=formatted.summary_cut)
+                        details["formatter_chunks_cut"] = formatted.chunks_cut
             except Exception as exc:
-                raise StageFailed("formatter", PipelineOutput(transcript, usage), exc) from exc
-        return PipelineOutput(transcript, usage)
+                raise StageFailed("formatter", PipelineOutput(transcript, usage, details), exc) from exc
+        return PipelineOutput(transcript, usage, details)
 
     def unload(self) -> None:
         for backend in self.backends.values():

@@ -163,11 +163,23 @@ _MODELS = {"yesno": _YesNo, "number": _Number, "short": _Short, "choice": _Choic
            "keypoints": _Keypoints, "open": _Open}
 
 
-def _problem(exc: ValidationError) -> tuple[str, str]:
+_EXPECTED = {  # what a field holds, said where pydantic would list the members of a union
+    ("number", "answer"): "must be a number", ("number", "tolerance"): "must be a number",
+    ("locate", "answer"): "must be [start, end] in seconds", ("locate", "tolerance_s"): "must be a number",
+    ("short", "answer"): "must be a string or a non-empty list of strings",
+}
+
+
+def _problem(exc: ValidationError, kind: str) -> tuple[str, str]:
     """(field, message) of a validation error's first problem."""
     err = exc.errors()[0]
-    loc = [str(p) for p in err["loc"]]
+    parts = err["loc"]
     msg = err["msg"]
+    loc = [str(parts[0])] if parts else []
+    if len(parts) > 1 and isinstance(parts[1], int):  # a list's item: "answer[1]"
+        loc = [f"{parts[0]}[{parts[1]}]"]
+    if len(parts) > 1 and not isinstance(parts[1], int) and (kind, str(parts[0])) in _EXPECTED:
+        msg = _EXPECTED[(kind, str(parts[0]))]  # a union member's name ("int", "list[str]") is no help
     if err["type"] == "value_error":  # our own checks say "field: problem"
         msg = msg.removeprefix("Value error, ")
         if ": " in msg and not loc:
@@ -195,7 +207,7 @@ def _question(raw: object, index: int, where: str, seen: set[str]) -> Question:
     try:
         m = _MODELS[kind].model_validate(raw)
     except ValidationError as exc:
-        field, msg = _problem(exc)
+        field, msg = _problem(exc, kind)
         raise BadInputError(f"{where}: {label}: field {field!r}: {msg}") from None
     if m.id in seen:
         raise BadInputError(f"{where}: {label}: field 'id': duplicate id (ids must be unique in the file)")

@@ -160,7 +160,8 @@ def test_a_missing_question_set_file_is_bad_input(tmp_path):
     ("No.", "no"), ("no", "no"), ("Nope", "no"), ("Definitely not.", "no"), ("I don't think so.", "no"),
     ("There is no dog barking.", "no"), ("There isn't any dog.", "no"), ("Answer: No", "no"),
     ("Maybe.", None), ("Possibly yes, it's hard to say.", None), ("I'm not sure.", None), ("Yes and no.", None),
-    ("It is not clear from the audio.", None), ("A cat meows.", None), ("", None),
+    ("It is not clear from the audio.", None), ("A cat meows.", None), ("", None), ("Not sure.", None),
+    ("No idea, sorry.", None),
 ])
 def test_yes_no_answers(answer, expected):
     parsed, reason = parse_yesno(answer)
@@ -202,6 +203,7 @@ CHOICES = ("Monday", "Friday", "Sunday")
     ("(c) Sunday", "Sunday"), ("Option A", "Monday"), ("The answer is (C).", "Sunday"), ("Sunday", "Sunday"),
     ("It was on sunday.", "Sunday"), ("I think it's Friday.", "Friday"),
     ("Monday or Friday", None), ("(B) Sunday", None), ("(D)", None), ("A dog barks.", None), ("", None),
+    ("The answer is a dog.", None), ("Answer: b.", "Friday"),
 ])
 def test_choice_answers_by_letter_or_text(answer, expected):
     parsed, reason = parse_choice(answer, CHOICES)

@@ -116,7 +116,7 @@ class TaskResult:
 # --- yes / no ---------------------------------------------------------------------------------------
 
 _YES_LEAD = ("yes", "yeah", "yep", "yup", "yea", "correct", "affirmative", "indeed", "certainly", "definitely",
-             "absolutely", "of course", "sure", "true", "right", "i think so", "i believe so", "that's right",
+             "absolutely", "of course", "sure", "true", "i think so", "i believe so", "that's right",
              "that is right", "no doubt", "without a doubt")
 _NO_LEAD = ("no", "nope", "nah", "not", "negative", "incorrect", "false", "never", "none", "nobody", "no one",
             "definitely not", "certainly not", "absolutely not", "of course not", "probably not", "not at all",
@@ -125,7 +125,7 @@ _WEAK_YES = ("there is", "there are", "there's")  # a yes when nothing else in t
 _HEDGES = ("maybe", "perhaps", "possibly", "not sure", "unsure", "uncertain", "unclear", "can't tell", "cannot tell",
            "can not tell", "can't determine", "cannot determine", "hard to say", "difficult to say", "hard to tell",
            "difficult to tell", "don't know", "do not know", "not certain", "impossible to say", "impossible to tell",
-           "no way to tell", "no way to know", "might", "may or may not", "not clear", "not possible to")
+           "no way to tell", "no way to know", "no idea", "might", "may or may not", "not clear", "not possible to")
 _BOTH = ("yes and no", "yes or no", "no or yes", "yes/no", "no and yes")
 _NOT_NO = ("no doubt", "no question")  # "no" that does not answer no
 
@@ -154,6 +154,8 @@ def parse_yesno(answer: str) -> tuple[str | None, str | None]:
         return None, "empty answer"
     if any(_has(text, p) for p in _BOTH):
         return None, "says both yes and no"
+    if _starts(text, _HEDGES):  # "Not sure", "No idea", "Maybe": no commitment, whatever follows
+        return None, "hedged (no committed yes or no)"
     yes, no = _starts(text, _YES_LEAD), _starts(text, _NO_LEAD)
     if yes or no:  # the longer lead wins: "definitely not" over "definitely", "no doubt" over "no"
         return ("yes", None) if yes and (not no or len(yes) > len(no)) else ("no", None)
@@ -183,7 +185,6 @@ _NUMBER_PHRASES = (  # longest first; whole words, case-insensitive
     ("a pair", 2), ("a single", 1), ("only once", 1), ("once", 1), ("twice", 2), ("thrice", 3),
     ("no one", 0), ("nobody", 0), ("none", 0),
 )
-_DIGITS = r"-?(?<![\w.])\d{1,3}(?:,\d{3})+(?:\.\d+)?(?![\d,]*\d)|-?(?<![\w.])\d+(?:\.\d+)?"
 
 
 def _words_to_digits(text: str) -> str:
@@ -239,7 +240,8 @@ _LETTER_PATTERNS = (
     r"^\(([a-z])\)",
     r"^([a-z])[.:](?:\s|$)",  # "b. …", "B: …"
     r"^([a-z])$",  # "B"
-    r"\b(?:option|choice|answer(?: is)?|answer:)\s*\(?([a-z])\)?(?![\w'])",  # "option B", "the answer is (B)"
+    r"\b(?:option|choice)\s*\(?([a-z])\)?(?![\w'])",  # "option B", "choice (b)"
+    r"\banswer(?: is)?\s*:?\s*\(?([a-z])(?:\)|[.:]|$)",  # "the answer is (B)", "answer: b." (not "is a dog")
     r"\(([a-z])\)",  # "(B)" anywhere
 )
 

@@ -104,6 +104,7 @@ MALFORMED = [
     (_q('kind = "choice"\nchoices = ["Monday", "Friday"]\nanswer = "Sunday"'), ["'q1'", "'answer'", "Sunday"]),
     (_q('kind = "choice"\nchoices = ["Monday"]\nanswer = "Monday"'), ["'q1'", "'choices'"]),
     (_q('kind = "choice"\nchoices = ["Monday", "Monday"]\nanswer = "Monday"'), ["'q1'", "'choices'"]),
+    (_q('kind = "choice"\nchoices = ["Monday", "monday!"]\nanswer = "Monday"'), ["'q1'", "'choices'", "normalised"]),
     (_q('kind = "locate"\nanswer = [62.2, 57.2]'), ["'q1'", "'answer'", "ends before it starts"]),
     (_q('kind = "locate"\nanswer = [1, 2, 3]'), ["'q1'", "'answer'"]),
     (_q('kind = "locate"\nanswer = [1, 2]\ntolerance_s = -1'), ["'q1'", "'tolerance_s'"]),
@@ -310,6 +311,18 @@ def test_accuracy_has_a_seeded_bootstrap_interval_from_the_minimum_count_of_ques
     assert accuracy_by_category(many)[0].ci == a.ci  # seeded
     few = [("llm", t) for t in _results([True, False] * ((MIN_RECORDINGS - 1) // 2) + [True][:(MIN_RECORDINGS - 1) % 2])]
     assert len(few) == MIN_RECORDINGS - 1 and accuracy_by_category(few)[0].ci is None
+
+
+def test_accuracy_from_results_rows_groups_by_recipe_version():
+    from workbench.tasks.summary import accuracy_from_rows
+
+    def row(recipe, h, correct):
+        return {"recipe": recipe, "recipe_hash": h, "tasks": [t.to_json() for t in _results(correct)]}
+
+    rows = [row("cascade", "aaaaaaa1", [True, True]), row("cascade", "bbbbbbb2", [False, True]),
+            row("llm", "c", [False]), {"recipe": "llm", "recipe_hash": "c"}]
+    got = {a.recipe: a.accuracy for a in accuracy_from_rows(rows)}
+    assert got == {"cascade@aaaaaaa": 1.0, "cascade@bbbbbbb": 0.5, "llm": 0.0}
 
 
 def test_per_recipe_figures_are_kept_apart():

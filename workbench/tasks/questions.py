@@ -127,8 +127,14 @@ class _Choice(_Base):
 
     @model_validator(mode="after")
     def _among(self):
+        from workbench.metrics import normalize
+
+        normalised = [normalize(c) for c in self.choices]
         if len(set(self.choices)) != len(self.choices):
             raise ValueError("choices: the same choice is listed twice")
+        if "" in normalised or len(set(normalised)) != len(normalised):
+            raise ValueError("choices: two choices read the same once normalised (or one is empty): answers "
+                             "could not tell them apart")
         if self.answer not in self.choices:
             raise ValueError(f"answer: {self.answer!r} is not one of the choices {self.choices}")
         return self

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from workbench.aggregate import ratio_interval, too_few
+from workbench.aggregate import ratio_interval, recipe_key, recipe_labels, too_few
 from workbench.tasks.answers import TaskResult
 
 
@@ -46,3 +46,11 @@ def accuracy_by_category(rows: Iterable[tuple[str, TaskResult | dict]]) -> list[
                                     len(ts) - len(scored), ratio_interval(pairs) if pairs else None,
                                     too_few(len(pairs), "questions") if pairs else None))
     return out
+
+
+def accuracy_from_rows(rows: Iterable[dict]) -> list[CategoryAccuracy]:
+    """The same from results.jsonl / store rows that carry ``tasks``: grouped by recipe version, labelled as the
+    metric table labels them (``name``, or ``name@hash`` when the rows hold several versions of a recipe)."""
+    rows = list(rows)
+    labels = recipe_labels(rows)
+    return accuracy_by_category((labels[recipe_key(r)], t) for r in rows for t in r.get("tasks") or ())

@@ -294,19 +294,22 @@ _UNITS = (rf"(?:(?P<h>{_NUM})\s*{_H}\b[\s,]*(?:and\s+)?)?(?:(?P<m>{_NUM})\s*{_M}
 _RANGE_JOIN = r"\s*(?:-|–|—|to|until|till)\s*"
 
 
-def _times(text: str) -> list[tuple[float, int, int, bool]]:
-    """(seconds, start, end, has_unit) of each time expression, in order of position."""
+def _clock(h: str | None, m: str, s: str) -> float:
+    return int(h or 0) * 3600 + int(m) * 60 + float(s)
+
+
+def _times(text: str) -> list[tuple[float, int, int]]:
+    """(seconds, start, end) of each clock time or time with units, in order of position."""
     out = []
     taken: list[tuple[int, int]] = []
     for m in re.finditer(_CLOCK, text):
-        h, mm, ss = m.groups()
-        out.append((int(h or 0) * 3600 + int(mm) * 60 + float(ss), m.start(), m.end(), True))
+        out.append((_clock(*m.groups()), m.start(), m.end()))
         taken.append((m.start(), m.end()))
     for m in re.finditer(_UNITS, text):
         if not m.group() or not any(m.group(k) for k in "hms") or any(s < m.end() and m.start() < e for s, e in taken):
             continue
         seconds = sum(float(m.group(k)) * f for k, f in (("h", 3600), ("m", 60), ("s", 1)) if m.group(k))
-        out.append((seconds, m.start(), m.end(), True))
+        out.append((seconds, m.start(), m.end()))
         taken.append((m.start(), m.end()))
     return sorted(out, key=lambda t: t[1])
 
@@ -324,10 +327,6 @@ def _between(text: str, m: re.Match) -> bool:
     """A range joined by "and" must follow "between" ("55 and 60 s" alone is two times, not a span)."""
     joined_by_and = re.search(r"\sand\s", m.group()) is not None
     return not joined_by_and or re.search(r"\bbetween\s*$", text[:m.start()]) is not None
-
-
-def _clock(h: str | None, m: str, s: str) -> float:
-    return int(h or 0) * 3600 + int(m) * 60 + float(s)
 
 
 def parse_time(answer: str) -> tuple[float | None, str | None]:

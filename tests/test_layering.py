@@ -4,7 +4,8 @@ and inside functions alike (a lazy import is still an arrow), parsed with ``ast`
 Layers, lowest first (a module may import from its own layer and the ones below, never from above):
 
   core       data model, errors, audio decoding and its constants, JSON safety, timing, prices, clients
-  inputs     references, metrics, scoring, hallucination measures and probes, the result model
+  inputs     references, metrics, scoring, hallucination measures and probes, the result model, question sets
+             and answer scoring (workbench.tasks; its summary, which uses the aggregation, is a record)
   backends   each stage's backends and the audio-LLM model families
   pipelines  the pipelines (cascade, audio-LLM) and the recipe specification they are built from
   recipes    recipe files: loading, validating, listing
@@ -37,13 +38,13 @@ LAYERS: dict[str, tuple[str, ...]] = {
     "inputs": (
         "workbench.references", "workbench.metrics", "workbench.scoring", "workbench.result",
         "workbench.hallucination", "workbench.hallucination.measures", "workbench.hallucination.padding",
-        "workbench.hallucination.probes",
+        "workbench.hallucination.probes", "workbench.tasks",
     ),
     "backends": ("workbench.backends", "workbench.audio_llm", "workbench.environment"),
     "pipelines": ("workbench.pipelines",),
     "recipes": ("workbench.recipes",),
     "records": ("workbench.store", "workbench.writers", "workbench.aggregate", "workbench.summary", "workbench.report",
-                "workbench.exports", "workbench.catalogue"),
+                "workbench.exports", "workbench.catalogue", "workbench.tasks.summary"),
     "runs": ("workbench.runner", "workbench.batch", "workbench.hallucination.suite", "workbench.session"),
     "faces": ("workbench.cli", "workbench.__main__", "workbench.dashboard"),
 }

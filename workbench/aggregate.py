@@ -74,9 +74,10 @@ def recipe_labels(results: Sequence[RunResult | dict]) -> dict[tuple[str, str], 
 # --- statistics -----------------------------------------------------------------------------------
 
 
-def too_few(n: int) -> str | None:
-    """The reason there is no interval or p-value over ``n`` recordings, or None when there can be one."""
-    return f"too few recordings (n={n})" if n < MIN_RECORDINGS else None
+def too_few(n: int, unit: str = "recordings") -> str | None:
+    """The reason there is no interval or p-value over ``n`` recordings (or other ``unit``s: questions), or None
+    when there can be one."""
+    return f"too few {unit} (n={n})" if n < MIN_RECORDINGS else None
 
 
 def _ratio(pairs: Sequence[tuple[float, float]]) -> float | None:
@@ -126,6 +127,12 @@ def _bootstrap_ci(statistic, n: int) -> tuple[float, float] | None:
     result = stats.bootstrap((np.arange(n),), statistic, n_resamples=BOOTSTRAP_SAMPLES, vectorized=True,
                              method="percentile", confidence_level=0.95, **_seeded(stats.bootstrap))
     return _interval(result)
+
+
+def ratio_interval(pairs: Sequence[tuple[float, float]]) -> tuple[float, float] | None:
+    """The 95% percentile bootstrap interval (seeded) of Σnumerator / Σdenominator over the ``pairs`` (one per
+    recording, or per question: (1 or 0, 1) gives an accuracy); None below :data:`MIN_RECORDINGS` pairs."""
+    return _bootstrap(list(pairs))
 
 
 def _bootstrap(pairs: list[tuple[float, float]]) -> tuple[float, float] | None:

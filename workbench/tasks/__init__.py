@@ -1,0 +1,15 @@
+"""Questions about a recording (issue 13): question sets, reading and scoring answers, the per-question result.
+
+- :mod:`workbench.tasks.questions`: the TOML question-set format, validated (one error naming file, question, field);
+- :mod:`workbench.tasks.answers`: deterministic answer extraction and scoring for the keyed kinds, ``TaskResult``;
+- :mod:`workbench.tasks.summary`: accuracy per category per recipe with a bootstrap interval over questions.
+
+Asking the recipes (the answer stages, ``workbench ask``), the judge and the blind panel are not built yet.
+"""
+
+from workbench.tasks.answers import Judge, Score, TaskResult, score_answer, task_result
+from workbench.tasks.questions import (JUDGED_KINDS, KEYED_KINDS, KINDS, Question, QuestionSet, load_question_set,
+                                       parse_question_set)
+
+__all__ = ["JUDGED_KINDS", "KEYED_KINDS", "KINDS", "Judge", "Question", "QuestionSet", "Score", "TaskResult",
+           "load_question_set", "parse_question_set", "score_answer", "task_result"]

@@ -14,6 +14,7 @@ from workbench.dashboard import tables
 from workbench.dashboard.compare import safe_name
 from workbench.recipes import Recipe
 from workbench.references import load_reference
+from workbench.result import RunResult
 from workbench.report import MIN_RECORDINGS, figures
 from workbench.runner import MemoryWriter, load_item, run_recipes
 
@@ -67,12 +68,15 @@ def test_missing_figures_are_not_charted_as_zero(rows):
     assert {s["recipe"] for s in stages} == {"exact", "half"} and all(s["seconds"] >= 0 for s in stages)
 
 
+X_WAV = {"path": "x.wav", "id": "x", "duration_s": 5.0}
+
+
 def test_timeline_has_reference_and_recipe_lanes():
     ref = load_reference(PYANNOTE_STM)
-    rows = [{"recipe": "a", "recording": {"path": "x.wav", "id": "x"},
+    rows = [{"recipe": "a", "recording": X_WAV,
              "transcript": {"segments": [{"start": 1.0, "end": 2.0, "speaker": None, "text": "hi"}]},
              "speakers": {"turns": [[0.5, 2.5, "S1"]]}},
-            {"recipe": "b", "recording": {"path": "x.wav", "id": "x"},
+            {"recipe": "b", "recording": X_WAV,
              "transcript": {"segments": [{"start": 3.0, "end": 4.0, "speaker": "S2", "text": "yo"}]}}]
     lanes = tables.timeline(rows, ref)
     assert {x["lane"] for x in lanes} == {"reference", "a", "b"}
@@ -80,6 +84,8 @@ def test_timeline_has_reference_and_recipe_lanes():
     assert [x for x in lanes if x["lane"] == "a"] == [{"lane": "a", "start": 0.5, "end": 2.5, "speaker": "S1", "text": ""}]
     assert [x["speaker"] for x in lanes if x["lane"] == "b"] == ["S2"]
     assert tables.timeline([{**rows[1], "transcript": {"segments": [{"start": None, "end": None, "text": "untimed"}]}}]) == []
+    # the dashboard's views hand it RunResult objects (rows read once per view): the same lanes
+    assert tables.timeline([RunResult.from_json(r) for r in rows], ref) == lanes
 
 
 def test_envelope_bounds_the_samples():
@@ -91,10 +97,13 @@ def test_envelope_bounds_the_samples():
 
 
 def test_final_text_is_what_wer_scored():
-    row = {"transcript": {"text": "raw words", "formatted": "SPEAKER_00: Hello there.\nSPEAKER_01: Hi.",
+    row = {"recipe": "a", "recording": X_WAV,
+           "transcript": {"text": "raw words", "formatted": "SPEAKER_00: Hello there.\nSPEAKER_01: Hi.",
                           "segments": [{"speaker": "SPEAKER_00"}, {"speaker": "SPEAKER_01"}]}}
-    assert tables.final_text(row) == "Hello there.\nHi."
-    assert tables.final_text({"transcript": {"text": "raw words", "formatted": None}}) == "raw words"
+    raw = {"recipe": "a", "recording": X_WAV, "transcript": {"text": "raw words", "formatted": None}}
+    for read in (dict, RunResult.from_json):  # a row, or the object the dashboard's views read
+        assert tables.final_text(read(row)) == "Hello there.\nHi."
+        assert tables.final_text(read(raw)) == "raw words"
 
 
 @pytest.mark.parametrize("name, expected", [

@@ -157,6 +157,12 @@ def test_times_are_exact_decimals_of_the_stored_floats(diarized_row, tmp_path):
             assert Decimal(duration) >= 0
 
 
+def test_a_result_object_exports_the_same_files_as_its_row(diarized_row, tmp_path):
+    rows, objects = export_rows([diarized_row], tmp_path / "rows"), export_rows([RunResult.from_json(diarized_row)], tmp_path / "objects")
+    assert [p.name for p in objects[0].written] == [p.name for p in rows[0].written] and len(rows[0].written) == 5
+    assert [p.read_bytes() for p in objects[0].written] == [p.read_bytes() for p in rows[0].written]
+
+
 UNTRUSTED = "<i>x</i> {\\an8}top --> \n\n2\n00:00:01,000 --> 00:00:02,000\ninjected & <b>bold</b> a < b"
 
 

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from workbench.errors import BadInputError
+from workbench.result import RunResult
 from workbench.report import (MIN_RECORDINGS, comparisons, figures, holm, paired, to_csv, to_html, to_json, to_markdown,
                               write_reports)
 
@@ -83,6 +84,17 @@ def test_all_formats_carry_the_same_numbers(tmp_path):
     assert f"{100 * wer_a:.1f}%" in (tmp_path / "report.md").read_text()
     assert f"{100 * wer_a:.1f}%" in (tmp_path / "report.html").read_text()
     assert len(list(csv.DictReader(io.StringIO((tmp_path / "report.csv").read_text())))) == len(ROWS)
+
+
+def test_reports_read_result_objects_as_they_read_rows():
+    flagged = dict(row("a", "rec9", 0, 1, 0, 20), details={"windows": [{"start": 0.0, "end": 30.0, "flag": "short <b>"}]})
+    rows = ROWS + [flagged]
+    results = [RunResult.from_json(r) for r in rows]
+    page = to_html(rows, "r")
+    assert "<h2>Coverage flags</h2>" in page and "a on rec9 0.0–30.0 s: short &lt;b&gt;" in page
+    assert to_html(results, "r") == page
+    assert to_markdown(results, "r") == to_markdown(rows, "r")
+    assert to_csv(results) == to_csv(rows)
 
 
 def test_unknown_format(tmp_path):

@@ -115,6 +115,7 @@ def test_priced_rows_round_trip_hardware_api_and_hybrid():
         assert (back.price, back.api_price, back.api_stage) == (price, api_price, stage)
         assert same(back.to_json(), row) == []
         assert back.cost_usd_per_audio_hour == row["cost_usd_per_audio_hour"]
+        assert back.cost_json() == row["cost"]  # how it was priced, exactly as the row holds it (the dashboard shows it)
 
 
 def test_minimal_rows_of_the_report_tests_read():

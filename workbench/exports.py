@@ -36,7 +36,9 @@ from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 
+from workbench.datamodel import Segment
 from workbench.errors import BadInputError
+from workbench.result import RunResult
 
 log = logging.getLogger(__name__)
 
@@ -85,82 +87,93 @@ def _dec(value: float) -> Decimal:
     return Decimal(repr(float(value)))
 
 
-def _timed(seg: dict) -> bool:
-    return seg.get("start") is not None and seg.get("end") is not None
+def _timed(seg: Segment) -> bool:
+    return seg.start is not None and seg.end is not None
 
 
-# --- the formats, each from one results.jsonl row -------------------------------------------------------------
+def _segments(r: RunResult) -> tuple[Segment, ...]:
+    return r.transcript.segments if r.transcript else ()
 
-def seglst_segments(row: dict) -> list[dict]:
+
+def _result(row: RunResult | dict) -> RunResult:
+    return row if isinstance(row, RunResult) else RunResult.from_json(row)
+
+
+# --- the formats, each from one result (a RunResult, or a results.jsonl row read through from_json) -----------
+
+def seglst_segments(row: RunResult | dict) -> list[dict]:
     """SegLST entries, one per hypothesis segment in output order (untimed segments carry no times)."""
-    session = row["recording"]["id"]
+    r = _result(row)
     out = []
-    for seg in (row.get("transcript") or {}).get("segments") or []:
-        entry = {"session_id": session, "speaker": seg.get("speaker") or UNKNOWN_SPEAKER}
+    for seg in _segments(r):
+        entry = {"session_id": r.recording.id, "speaker": seg.speaker or UNKNOWN_SPEAKER}
         if _timed(seg):
-            entry["start_time"], entry["end_time"] = float(seg["start"]), float(seg["end"])
-        entry["words"] = seg.get("text") or ""
+            entry["start_time"], entry["end_time"] = float(seg.start), float(seg.end)
+        entry["words"] = seg.text or ""
         out.append(entry)
     return out
 
 
-def seglst_text(row: dict) -> str:
+def seglst_text(row: RunResult | dict) -> str:
     """The SegLST JSON file, as ``meeteval.io.SegLST.dumps`` writes it (a list of segments, two-space indent)."""
     from meeteval.io import SegLST
 
     return SegLST(seglst_segments(row)).dumps() + "\n"
 
 
-def ctm_text(row: dict) -> str | None:
+def ctm_text(row: RunResult | dict) -> str | None:
     """One CTM line per timed word (``session 1 start duration word [probability]``); None without word times."""
     from meeteval.io import CTM
     from meeteval.io.ctm import CTMLine
 
-    session = _token(row["recording"]["id"])
+    r = _result(row)
+    session = _token(r.recording.id)
     lines = []
-    for seg in (row.get("transcript") or {}).get("segments") or []:
-        for word in seg.get("words") or []:
-            start, end, text, prob = (list(word) + [None] * 4)[:4]
-            if start is None or end is None or not str(text or "").strip():
+    for seg in _segments(r):
+        for w in seg.words:
+            if w.start is None or w.end is None or not str(w.text or "").strip():
                 continue
-            lines.append(CTMLine(session, 1, _dec(start), _dec(end) - _dec(start), _token(text),
-                                 None if prob is None else _dec(prob)))
+            lines.append(CTMLine(session, 1, _dec(w.start), _dec(w.end) - _dec(w.start), _token(w.text),
+                                 None if w.probability is None else _dec(w.probability)))
     if not lines:
         return None
     return CTM(lines).dumps()
 
 
-def der_turns(row: dict) -> list[tuple[float, float, str]] | None:
+def der_turns(row: RunResult | dict) -> list[tuple[float, float, str]] | None:
     """The diarization's turns (``speakers.turns``: what DER is computed from, not the words' speakers), zero-length
     turns dropped as pyannote does. None when there are none — unless DER was scored, which makes an empty turn
     list a real answer (everything missed). An audio-LLM that labels speakers has no turns and no DER: None."""
-    turns = [(float(s), float(e), str(spk)) for s, e, spk in (row.get("speakers") or {}).get("turns") or [] if e > s]
-    if turns or (row.get("metrics") or {}).get("der"):
+    r = _result(row)
+    turns = [(float(t.start), float(t.end), str(t.speaker)) for t in (r.transcript.turns if r.transcript else ())
+             if t.end > t.start]
+    if turns or (r.scores and r.scores.der):
         return turns
     return None
 
 
-def rttm_text(row: dict) -> str | None:
+def rttm_text(row: RunResult | dict) -> str | None:
     from meeteval.io import RTTM
     from meeteval.io.rttm import RTTMLine
 
-    turns = der_turns(row)
+    r = _result(row)
+    turns = der_turns(r)
     if turns is None:
         return None
-    session = _token(row["recording"]["id"])
+    session = _token(r.recording.id)
     lines = [RTTMLine(filename=session, channel="1", begin_time=_dec(s), duration=_dec(e) - _dec(s),
                       speaker_id=_token(spk)) for s, e, spk in turns]
     return RTTM(lines).dumps()
 
 
-def _cues(row: dict) -> list[tuple[float, float, str | None, str]]:
+def _cues(row: RunResult | dict) -> list[tuple[float, float, str | None, str]]:
     """(start, end, speaker, text) of the timed segments with text, in time order."""
     cues = []
-    for seg in (row.get("transcript") or {}).get("segments") or []:
-        text = " ".join(str(seg.get("text") or "").split())
+    for seg in _segments(_result(row)):
+        text = " ".join(str(seg.text or "").split())
         if _timed(seg) and text:
-            start = max(0.0, float(seg["start"]))
-            cues.append((start, max(start, float(seg["end"])), seg.get("speaker"), text))
+            start = max(0.0, float(seg.start))
+            cues.append((start, max(start, float(seg.end)), seg.speaker, text))
     return sorted(cues, key=lambda c: (c[0], c[1]))
 
 
@@ -183,7 +196,7 @@ def srt_escape(text: str) -> str:
     return _SRT_MARKUP.sub(lambda m: m.group(0).translate(_LOOKALIKE), text)
 
 
-def srt_text(row: dict) -> str | None:
+def srt_text(row: RunResult | dict) -> str | None:
     cues = _cues(row)
     if not cues:
         return None
@@ -195,7 +208,7 @@ def vtt_escape(text: str) -> str:
     return html.escape(" ".join(text.split()), quote=False)
 
 
-def vtt_text(row: dict) -> str | None:
+def vtt_text(row: RunResult | dict) -> str | None:
     cues = _cues(row)
     if not cues:
         return None
@@ -224,12 +237,13 @@ def _write(path: Path, text: str) -> None:
         raise
 
 
-def export_rows(rows: Iterable[dict], out_dir: str | os.PathLike[str],
+def export_rows(rows: Iterable[RunResult | dict], out_dir: str | os.PathLike[str],
                 formats: Sequence[str] = tuple(FORMATS)) -> list[Exported]:
-    """Write each row's files under ``out_dir`` as ``<recording>.<recipe><suffix>``; failed rows and rows
-    without segments are skipped (said in :attr:`Exported.skipped`). A name taken earlier in the run (the
-    same recording and recipe twice, as probe repeats are) gets ``-2``, ``-3``, …"""
-    from workbench.result import DID_NOT_RUN, error_kind_of
+    """Write each result's files under ``out_dir`` as ``<recording>.<recipe><suffix>`` (results.jsonl / store rows
+    are read through ``RunResult.from_json``); failed results and results without segments are skipped (said in
+    :attr:`Exported.skipped`). A name taken earlier in the run (the same recording and recipe twice, as probe
+    repeats are) gets ``-2``, ``-3``, …"""
+    from workbench.result import DID_NOT_RUN
 
     out = Path(out_dir)
     unknown = [f for f in formats if f not in FORMATS]
@@ -238,13 +252,14 @@ def export_rows(rows: Iterable[dict], out_dir: str | os.PathLike[str],
     results: list[Exported] = []
     taken: dict[str, int] = {}
     for row in rows:
-        recording, recipe = str(row["recording"]["id"]), str(row["recipe"])
-        if row.get("error"):
-            kind = error_kind_of(row)
+        r = _result(row)
+        recording, recipe = str(r.recording.id), str(r.recipe)
+        if r.error:
+            kind = r.kind
             why = f"the recipe did not run ({kind})" if kind in DID_NOT_RUN else f"the result has an error ({kind})"
             results.append(Exported(recording, recipe, skipped=(f"skipped: {why}",)))
             continue
-        if not (row.get("transcript") or {}).get("segments"):
+        if not _segments(r):
             results.append(Exported(recording, recipe, skipped=("skipped: the result has no segments",)))
             continue
         stem = f"{safe_name(recording)}.{safe_name(recipe)}"
@@ -253,7 +268,7 @@ def export_rows(rows: Iterable[dict], out_dir: str | os.PathLike[str],
             stem = f"{stem}-{taken[stem]}"
         written, skipped = [], []
         for fmt in formats:
-            text = _WRITERS[fmt](row)
+            text = _WRITERS[fmt](r)
             if text is None:
                 skipped.append(f"{fmt}: {_WHY_NOT[fmt]}")
                 continue

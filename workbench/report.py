@@ -50,7 +50,7 @@ def did_not_run(summaries: Sequence[RecipeSummary]) -> list[dict]:
              "reasons": [x for x in s.not_run_reasons if x]} for s in summaries if s.not_run]
 
 
-def _analysed(rows: Sequence[dict], analysis) -> tuple[list[RecipeSummary], list[Paired], Verdict, list[dict]]:
+def _analysed(rows: Sequence[RunResult | dict], analysis) -> tuple[list[RecipeSummary], list[Paired], Verdict, list[dict]]:
     """Corpus figures of the recipe versions that ran, paired comparisons (bootstraps included), the verdict and
     what did not run: computed once per report, shared by every format written together."""
     if analysis is not None:
@@ -113,11 +113,12 @@ def _csv_safe(value):
     return "'" + value if isinstance(value, str) and value.startswith(CSV_FORMULA_STARTS) else value
 
 
-def to_markdown(rows: Sequence[dict], run_id: str, analysis=None) -> str:
-    figs, pairs, found, skipped = _analysed(rows, analysis)
+def to_markdown(rows: Sequence[RunResult | dict], run_id: str, analysis=None) -> str:
+    results = as_results(rows)  # read once
+    figs, pairs, found, skipped = _analysed(results, analysis)
     header, body = table_rows(figs)
     lines = [f"# Report {run_id}", "", "## Verdict", "", *(f"- {_md(x)}" for x in found.lines), "",
-             f"{len({r['recording']['path'] for r in rows})} recordings, {len(figs)} recipes.", "",
+             f"{len({r.recording.path for r in results})} recordings, {len(figs)} recipes.", "",
              "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(_md(c) for c in row) + " |" for row in body]
     if pairs:
@@ -221,19 +222,20 @@ td:first-child,th:first-child{text-align:left}.chart{display:block;margin:1em 0}
 .tx td{text-align:left;max-width:520px}"""
 
 
-def _flagged_windows(rows: Sequence[dict]) -> list[str]:
+def _flagged_windows(results: Sequence[RunResult]) -> list[str]:
     """One line per audio-LLM window with a coverage flag (details.windows[].flag)."""
-    labels = recipe_labels(rows)
-    return [f"{labels[recipe_key(r)]} on {r['recording']['id']} {w.get('start', 0):.1f}–{w.get('end', 0):.1f} s: {w['flag']}"
-            for r in rows for w in ((r.get("details") or {}).get("windows") or []) if w.get("flag")]
+    labels = recipe_labels(results)
+    return [f"{labels[recipe_key(r)]} on {r.recording.id} {w.get('start', 0):.1f}–{w.get('end', 0):.1f} s: {w['flag']}"
+            for r in results for w in r.details.get("windows") or () if w.get("flag")]
 
 
-def to_html(rows: Sequence[dict], run_id: str, analysis=None, references: Sequence[str | Path] = ()) -> str:
+def to_html(rows: Sequence[RunResult | dict], run_id: str, analysis=None, references: Sequence[str | Path] = ()) -> str:
     """``references``: the folders and files reference texts may be read from (the run folder, paths the user
     gave); a reference elsewhere gets a note instead of a diff view."""
     e = html.escape
-    labels = recipe_labels(rows)
-    figs, pairs, found, skipped = _analysed(rows, analysis)
+    results = as_results(rows)  # read once
+    labels = recipe_labels(results)
+    figs, pairs, found, skipped = _analysed(results, analysis)
     header, body = table_rows(figs)
     charts = [
         _bars("WER (lower is better)", [(f.label or f.recipe, f.wer) for f in figs], lambda v: f"{100 * v:.1f}%"),
@@ -262,14 +264,13 @@ def to_html(rows: Sequence[dict], run_id: str, analysis=None, references: Sequen
     if skipped := _not_run_lines(skipped):
         parts.append("<h2>Did not run</h2><p>In no figure on this page.</p><ul id=did-not-run>"
                      + "".join(f"<li>{e(x)}</li>" for x in skipped) + "</ul>")
-    if flagged := _flagged_windows(rows):
+    if flagged := _flagged_windows(results):
         parts.append("<h2>Coverage flags</h2><p>Windows whose output was cut short at the output cap, empty, or far "
                      "shorter than their speech (their words are missing from the figures above).</p><ul id=coverage>"
                      + "".join(f"<li>{e(x)}</li>" for x in flagged) + "</ul>")
     parts.append("<h2>Charts</h2>" + "".join(charts))
     parts.append("<h2>Per recording</h2><table id=recordings><tr><th>recording</th><th>recipe</th><th>WER</th><th>RTFx</th>"
                  "<th>error</th></tr>")
-    results = as_results(rows)
     for r in results:
         wer = r.scores.words.rate if r.scores and r.scores.words else None
         parts.append(f"<tr><td>{e(r.recording.id)}</td><td>{e(labels[recipe_key(r)])}</td>"

@@ -93,7 +93,7 @@ class RunResult:
     created_at: str = ""
     #: how it ran: executor, workers at once, CPU threads the models were given, cores
     execution: Execution = field(default_factory=Execution)
-    #: the derived figures as a results.jsonl row holds them (processing_s, cpu_s, rtfx, cost_usd_per_audio_hour),
+    #: the derived figures as a results.jsonl row holds them (processing_s, cpu_s, rtfx, cost_usd_per_audio_hour, cost),
     #: set by :meth:`from_json` only: a result read back reports exactly the figures that were written (rounded,
     #: priced with the table of its day), not figures recomputed from rounded timings
     written: dict = field(default_factory=dict, compare=False, repr=False)
@@ -255,7 +255,7 @@ class RunResult:
             "peak_rss_mb": _round(self.peak_rss_mb, 1),
             "usage": asdict(self.usage),
             "cost_usd_per_audio_hour": _round(self.cost_usd_per_audio_hour, 6),
-            "cost": self._cost_json(),
+            "cost": self.cost_json(),
             "error": self.error,
             "error_stage": self.error_stage,
             "error_kind": self.kind,
@@ -299,7 +299,7 @@ class RunResult:
         # a row without usage (hand-written, or older) did not count its calls: None, not 0
         usage = Usage(**{k: v for k, v in row["usage"].items() if k in Usage.__dataclass_fields__}) if row.get(
             "usage") else Usage(audio_s=0.0, calls=None)
-        written = {k: row[k] for k in ("processing_s", "cpu_s", "rtfx", "cost_usd_per_audio_hour") if k in row}
+        written = {k: row[k] for k in ("processing_s", "cpu_s", "rtfx", "cost_usd_per_audio_hour", "cost") if k in row}
         if transcript is not None and t.get("text") is not None and t["text"] != transcript.text:
             written["text"] = t["text"]  # a hand-written row whose text is not its segments' (see ``text``)
         metrics = row.get("metrics")
@@ -316,8 +316,11 @@ class RunResult:
             written=written,
         )
 
-    def _cost_json(self) -> dict | None:
-        """How the cost was priced: the API row, the hardware row (and whether it matches this machine), or both."""
+    def cost_json(self) -> dict | None:
+        """How the cost was priced: the API row, the hardware row (and whether it matches this machine), or both
+        (``cost`` in results.jsonl) — as the row held it, for a result read back."""
+        if "cost" in self.written:
+            return self.written["cost"]
         api = None if self.api_price is None else {
             "api": self.api_price.id, "usd_per_audio_minute": self.api_price.usd_per_audio_minute,
             "usd_per_1m_input_tokens": self.api_price.usd_per_1m_input_tokens,
@@ -340,7 +343,7 @@ class RunResult:
 
 
 def _prices_from_json(cost: dict | None) -> tuple[HardwarePrice | None, ApiPrice | None, str | None]:
-    """(hardware price, API price, the stage the API prices) from a row's ``cost`` (see ``RunResult._cost_json``)."""
+    """(hardware price, API price, the stage the API prices) from a row's ``cost`` (see ``RunResult.cost_json``)."""
     if not cost:
         return None, None, None
     hybrid = isinstance(cost.get("hardware"), dict)

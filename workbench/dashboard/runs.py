@@ -44,18 +44,19 @@ def _page() -> None:
     tags = right.multiselect("Tags", sorted({t for r in runs for t in r["tags"]} | {t for r in rows for t in r.get("tags") or []}),
                              key="runs-tags")
     kept = select(runs, rows, recipes, tags)
-    by_run: dict[str, list[dict]] = {}
-    for r in kept:
-        by_run.setdefault(r["run_id"], []).append(r)
-    listed = [u for u in reversed(runs) if u["run_id"] in by_run]  # newest first
-    from workbench.report import recipe_key, recipe_labels
+    from workbench.aggregate import as_results, recipe_key, recipe_labels, summarize
 
-    labels = recipe_labels(kept)  # name@short-hash where the selection holds several versions of a recipe
+    results = as_results(kept)  # read once; the report downloads embed the rows as the store holds them
+    by_run: dict[str, list] = {}
+    for r in results:
+        by_run.setdefault(r.run_id, []).append(r)
+    listed = [u for u in reversed(runs) if u["run_id"] in by_run]  # newest first
+    labels = recipe_labels(results)  # name@short-hash where the selection holds several versions of a recipe
     table = pd.DataFrame([{
         "run": u["run_id"], "created": u["created_at"],
         "recipes": ", ".join(sorted({labels[recipe_key(r)] for r in by_run[u["run_id"]]})),
-        "recordings": len({r["recording"]["path"] for r in by_run[u["run_id"]]}), "results": len(by_run[u["run_id"]]),
-        "failed": sum(1 for r in by_run[u["run_id"]] if r.get("error")), "tags": ", ".join(u["tags"]),
+        "recordings": len({r.recording.path for r in by_run[u["run_id"]]}), "results": len(by_run[u["run_id"]]),
+        "failed": sum(1 for r in by_run[u["run_id"]] if r.error), "tags": ", ".join(u["tags"]),
         "command": u["command"] or "",
     } for u in listed])
     st.caption(f"{len(listed)} run(s), {len(kept)} result(s) match.")
@@ -69,9 +70,7 @@ def _page() -> None:
     st.subheader("Across the selection")
     st.caption("Corpus figures over every result the filters keep (a recording in several runs counts each time), "
                "per recipe version: a recipe edited between runs shows as name@hash, one column per version.")
-    from workbench.aggregate import summarize
-
-    figs = summarize(kept)  # rows that did not run enter no figure: they are counted
-    views.metrics(kept, figs)
+    figs = summarize(results)  # results that did not run enter no figure: they are counted
+    views.metrics(results, figs)
     views.export_buttons(kept, "selection", key="runs")
     views.charts(figs, key="runs")

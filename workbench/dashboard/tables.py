@@ -1,5 +1,5 @@
-"""What the dashboard shows, computed from result rows (``RunResult.to_json()`` dicts, fresh or from the
-store): the metrics table with the best value of each row marked, chart data, timeline lanes, the waveform
+"""What the dashboard shows, computed from results (:class:`~workbench.result.RunResult` objects; results.jsonl /
+store rows are read through ``RunResult.from_json``): the metrics table with the best value of each row marked, chart data, timeline lanes, the waveform
 envelope. No Streamlit here, so all of it is unit-tested; every text that reaches HTML is escaped.
 """
 
@@ -12,8 +12,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from workbench.audio import SAMPLE_RATE
-from workbench.aggregate import MetricRow, RecipeSummary, metric_rows, summarize, verdict_lines
+from workbench.aggregate import MetricRow, RecipeSummary, as_results, metric_rows, summarize, verdict_lines
 from workbench.formatting import MISSING
+from workbench.result import RunResult
 
 DID_NOT_RUN = "did not run"
 NO_SPEAKER = "(no speaker)"
@@ -30,7 +31,7 @@ class MetricsTable:
         return next(r for r in self.rows if r.label == label)
 
 
-def metrics_table(rows: Sequence[dict], figs: Sequence[RecipeSummary] | None = None) -> MetricsTable:
+def metrics_table(rows: Sequence[RunResult | dict], figs: Sequence[RecipeSummary] | None = None) -> MetricsTable:
     """Metrics × recipes over all ``rows`` — the one metric table (:func:`workbench.aggregate.metric_rows`)
     of the one aggregation (``figs``: :func:`workbench.aggregate.summarize` of every row, when already computed).
     Rows that did not run (unavailable, load failed, bad input) enter no figure: a recipe with none that ran
@@ -39,7 +40,7 @@ def metrics_table(rows: Sequence[dict], figs: Sequence[RecipeSummary] | None = N
     return MetricsTable(tuple(s.shown for s in summaries), tuple(metric_rows(summaries)))
 
 
-def verdict_html(rows: Sequence[dict], figs: Sequence[RecipeSummary] | None = None) -> str:
+def verdict_html(rows: Sequence[RunResult | dict], figs: Sequence[RecipeSummary] | None = None) -> str:
     """The verdict (one sentence per axis) as an escaped HTML list."""
     lines = verdict_lines(rows, figs)
     return '<ul class="wb-verdict" data-testid="wb-verdict">' + "".join(f"<li>{html.escape(x)}</li>" for x in lines) + "</ul>"
@@ -75,7 +76,7 @@ def stage_records(figs: Sequence[RecipeSummary]) -> list[dict]:
     return [{"recipe": f.shown, "stage": stage, "seconds": s} for f in figs if f.ran for stage, s in f.stage_s.items()]
 
 
-def timeline(rows: Sequence[dict], reference=None) -> list[dict]:
+def timeline(results: Sequence[RunResult | dict], reference=None) -> list[dict]:
     """Lanes of timed segments: the reference's (when timed) and each recipe's, with speaker and text.
     Speaker turns stand in when a recipe's segments carry no speaker."""
     out = []
@@ -83,18 +84,18 @@ def timeline(rows: Sequence[dict], reference=None) -> list[dict]:
         for s in reference.segments:
             if s.start is not None and s.end is not None:
                 out.append({"lane": "reference", "start": s.start, "end": s.end, "speaker": s.speaker or NO_SPEAKER, "text": s.text})
-    one_recording = len({r["recording"]["path"] for r in rows}) == 1
-    for r in rows:
-        lane = r["recipe"] if one_recording else f"{r['recipe']} · {r['recording']['id']}"
-        segments = [s for s in (r.get("transcript") or {}).get("segments") or [] if s.get("start") is not None]
-        turns = (r.get("speakers") or {}).get("turns") or []
-        if segments and not any(s.get("speaker") for s in segments) and turns:
-            for start, end, speaker in turns:
-                out.append({"lane": lane, "start": start, "end": end, "speaker": speaker, "text": ""})
+    results = as_results(results)
+    one_recording = len({r.recording.path for r in results}) == 1
+    for r in results:
+        lane = r.recipe if one_recording else f"{r.recipe} · {r.recording.id}"
+        segments = [s for s in (r.transcript.segments if r.transcript else ()) if s.start is not None]
+        turns = r.transcript.turns if r.transcript else ()
+        if segments and not any(s.speaker for s in segments) and turns:
+            for t in turns:
+                out.append({"lane": lane, "start": t.start, "end": t.end, "speaker": t.speaker, "text": ""})
             continue
         for s in segments:
-            out.append({"lane": lane, "start": s["start"], "end": s["end"], "speaker": s.get("speaker") or NO_SPEAKER,
-                        "text": s.get("text") or ""})
+            out.append({"lane": lane, "start": s.start, "end": s.end, "speaker": s.speaker or NO_SPEAKER, "text": s.text})
     return out
 
 
@@ -110,12 +111,14 @@ def envelope(samples: np.ndarray, sample_rate: int = SAMPLE_RATE, points: int = 
     return [{"t": round(i * per / sample_rate, 3), "lo": float(a), "hi": float(b)} for i, (a, b) in enumerate(zip(lo, hi))]
 
 
-def final_text(row: dict) -> str:
-    """The text WER scored: the formatted output (speaker labels removed) when there is one, else the transcript."""
+def final_text(result: RunResult | dict) -> str:
+    """The text WER scored: the formatted output (its segments' speaker labels removed) when there is one, else
+    the transcript's text."""
     from workbench.scoring import strip_speaker_labels
 
-    t = row.get("transcript") or {}
-    if t.get("formatted") is not None:
-        speakers = tuple(sorted({s.get("speaker") for s in t.get("segments") or [] if s.get("speaker")}))
-        return strip_speaker_labels(t["formatted"], speakers)
-    return t.get("text") or ""
+    (r,) = as_results([result])
+    t = r.transcript
+    if t is not None and t.formatted is not None:
+        speakers = tuple(sorted({s.speaker for s in t.segments if s.speaker}))
+        return strip_speaker_labels(t.formatted, speakers)
+    return r.text

@@ -18,8 +18,8 @@ from pathlib import Path
 import streamlit as st
 
 from workbench.dashboard import tables
-from workbench.result import did_run
 from workbench.dashboard.settings import settings
+from workbench.result import RunResult
 
 log = logging.getLogger(__name__)
 
@@ -78,19 +78,19 @@ def export_buttons(rows: Sequence[dict], run_id: str, *, key: str) -> None:
                             width="stretch")
 
 
-def errors(rows: Sequence[dict]) -> None:
+def errors(results: Sequence[RunResult]) -> None:
     """One message per failed result; the other recipes' results still show below."""
-    for r in rows:
-        if not r.get("error"):
+    for r in results:
+        if not r.error:
             continue
-        where = f"{r['recipe']} on {r['recording']['id']}"
-        if not did_run(r):  # unavailable, load failed, bad input: in no figure
-            st.warning(f"**{plain(where)}** did not run: {plain(r['error'])}")
+        where = f"{r.recipe} on {r.recording.id}"
+        if not r.did_run:  # unavailable, load failed, bad input: in no figure
+            st.warning(f"**{plain(where)}** did not run: {plain(r.error)}")
         else:
-            st.error(f"**{plain(where)}** failed at stage *{plain(r.get('error_stage') or 'run')}*: {plain(r['error'])}")
+            st.error(f"**{plain(where)}** failed at stage *{plain(r.error_stage or 'run')}*: {plain(r.error)}")
 
 
-def metrics(rows: Sequence[dict], figs) -> None:
+def metrics(rows: Sequence[RunResult | dict], figs) -> None:
     """The verdict and the metrics table; ``figs``: the rows' corpus figures (:func:`workbench.aggregate.summarize`
     of every row, computed once per view, shared with the charts)."""
     st.html(CSS + tables.verdict_html(rows, figs) + tables.table_html(tables.metrics_table(rows, figs)))
@@ -155,7 +155,7 @@ def _seek_to(state_key: str, value: float) -> None:
     st.session_state[state_key] = float(value)
 
 
-def timeline(rows: Sequence[dict], *, key: str) -> None:
+def timeline(results: Sequence[RunResult], *, key: str) -> None:
     """Speech and speakers per lane over the waveform; a click on a segment (or the picker below) seeks the
     audio player to it."""
     import altair as alt
@@ -163,14 +163,14 @@ def timeline(rows: Sequence[dict], *, key: str) -> None:
 
     from workbench.dashboard.resources import recording_waveform
 
-    first = rows[0]
-    metrics = first.get("metrics") or {}
-    reference = _reference(metrics.get("speaker_reference") or metrics.get("reference"))
-    segments = pd.DataFrame(tables.timeline(rows, reference))
-    path = first["recording"]["path"]
+    first = results[0]
+    scores = first.scores
+    reference = _reference(scores and (scores.speaker_reference or scores.reference))
+    segments = pd.DataFrame(tables.timeline(results, reference))
+    path = first.recording.path
     # decoding hours of audio again just to draw it is not worth the memory: long recordings get lanes only
-    wave = recording_waveform(path) if first["recording"]["duration_s"] <= WAVEFORM_MAX_S else None
-    duration = wave[1] if wave else first["recording"]["duration_s"]
+    wave = recording_waveform(path) if first.recording.duration_s <= WAVEFORM_MAX_S else None
+    duration = wave[1] if wave else first.recording.duration_s
     seek_key = f"{key}-seek"
     x = alt.X("t:Q", title=None, scale=alt.Scale(domain=[0, duration]), axis=alt.Axis(labels=False, ticks=False))
     layers = []
@@ -228,15 +228,15 @@ def _side_by_side(items: Sequence, per_row: int = 3):
         yield from zip(st.columns(per_row), items[start:start + per_row])
 
 
-def transcripts(rows: Sequence[dict]) -> None:
+def transcripts(results: Sequence[RunResult]) -> None:
     """The reference and every recipe's scored text side by side, differences marked."""
     from workbench.report import diff_html
 
-    reference = _reference((rows[0].get("metrics") or {}).get("reference"))
+    reference = _reference(results[0].scores and results[0].scores.reference)
     ref_text = reference.text if reference is not None and reference.has_text else None
     columns = ([("reference", html.escape(ref_text))] if ref_text is not None else []) + [
-        (r["recipe"], diff_html(ref_text, tables.final_text(r)) if ref_text is not None
-         else html.escape(tables.final_text(r)) or "<em>(empty)</em>") for r in rows]
+        (r.recipe, diff_html(ref_text, tables.final_text(r)) if ref_text is not None
+         else html.escape(tables.final_text(r)) or "<em>(empty)</em>") for r in results]
     for col, (name, body) in _side_by_side(columns):
         with col:
             st.markdown(f"**{plain(name)}**")
@@ -246,52 +246,53 @@ def transcripts(rows: Sequence[dict]) -> None:
                 "(hover: the reference word), <del>deleted</del>, <ins>inserted</ins>.</p>")
 
 
-def formatted(rows: Sequence[dict]) -> None:
-    shown = [r for r in rows if (r.get("transcript") or {}).get("formatted") is not None
-             or (r.get("transcript") or {}).get("summary")]
+def formatted(results: Sequence[RunResult]) -> None:
+    shown = [(r, r.transcript) for r in results
+             if r.transcript is not None and (r.transcript.formatted is not None or r.transcript.summary)]
     if not shown:
         st.caption("No recipe here formats its output (no formatter stage).")
         return
-    for col, r in _side_by_side(shown):
-        t = r.get("transcript") or {}
+    for col, (r, t) in _side_by_side(shown):
         with col:
-            st.markdown(f"**{plain(r['recipe'])}**")
-            st.html(f'{CSS}<div class="wb-pre">{html.escape(t.get("formatted") or "") or "<em>(empty)</em>"}</div>')
-            if t.get("summary"):
+            st.markdown(f"**{plain(r.recipe)}**")
+            st.html(f'{CSS}<div class="wb-pre">{html.escape(t.formatted or "") or "<em>(empty)</em>"}</div>')
+            if t.summary:
                 st.markdown("*Summary*")
-                st.html(f'{CSS}<div class="wb-pre">{html.escape(t["summary"])}</div>')
+                st.html(f'{CSS}<div class="wb-pre">{html.escape(t.summary)}</div>')
 
 
-def provenance(rows: Sequence[dict]) -> None:
+def provenance(results: Sequence[RunResult]) -> None:
     seen = {}
-    for r in rows:
-        seen.setdefault(r["recipe"], {"recipe_hash": r.get("recipe_hash"), "recipe_path": r.get("recipe_path"),
-                                      "components": r.get("components"), "versions": r.get("versions"),
-                                      "hardware": r.get("hardware"), "cost": r.get("cost")})
+    for r in results:
+        seen.setdefault(r.recipe, {"recipe_hash": r.recipe_hash, "recipe_path": r.recipe_path,
+                                   "components": r.components, "versions": r.versions,
+                                   "hardware": r.hardware, "cost": r.cost_json()})
     st.json(seen, expanded=False)
 
 
 def render_run(rows: Sequence[dict], run_id: str, *, key: str) -> None:
-    """Everything about one set of results. ``key`` keeps widget ids apart between views."""
+    """Everything about one set of results (results.jsonl / store rows, read into objects once here; the report
+    downloads embed the rows as they are). ``key`` keeps widget ids apart between views."""
     if not rows:
         st.info("No results in this run.")
         return
-    recordings = list(dict.fromkeys(r["recording"]["path"] for r in rows))
-    ids = {r["recording"]["path"]: r["recording"]["id"] for r in rows}
-    st.markdown(f"Run {code(run_id)} · {len(recordings)} recording(s) · "
-                f"{len({(r['recipe'], r.get('recipe_hash')) for r in rows})} recipe(s)")
-    from workbench.aggregate import summarize
+    from workbench.aggregate import as_results, recipe_key, summarize
 
-    figs = summarize(rows)  # rows that did not run enter no figure: they are counted
-    errors(rows)
-    metrics(rows, figs)
+    results = as_results(rows)
+    recordings = list(dict.fromkeys(r.recording.path for r in results))
+    ids = {r.recording.path: r.recording.id for r in results}
+    st.markdown(f"Run {code(run_id)} · {len(recordings)} recording(s) · "
+                f"{len({recipe_key(r) for r in results})} recipe(s)")
+    figs = summarize(results)  # results that did not run enter no figure: they are counted
+    errors(results)
+    metrics(results, figs)
     export_buttons(rows, run_id, key=key)
     st.subheader("Charts")
     charts(figs, key=key)
     path = recordings[0]
     if len(recordings) > 1:
         path = st.selectbox("Recording", recordings, format_func=lambda p: ids[p], key=f"{key}-recording")
-    one = [r for r in rows if r["recording"]["path"] == path and did_run(r)]
+    one = [r for r in results if r.recording.path == path and r.did_run]
     st.subheader("Timeline")
     timeline(one, key=f"{key}-{recordings.index(path)}")
     st.subheader("Transcripts")
@@ -299,4 +300,4 @@ def render_run(rows: Sequence[dict], run_id: str, *, key: str) -> None:
     st.subheader("Formatted outputs and summaries")
     formatted(one)
     with st.expander("Provenance: recipes, models, versions, hardware"):
-        provenance(rows)
+        provenance(results)

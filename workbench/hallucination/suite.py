@@ -135,8 +135,9 @@ def padding_delta(recipes, item: Item, pads: list[Pad], *, writer: ResultWriter,
         else:
             row["metrics"]["hallucination"] = {"padding": padding}
         writer.write_json(row)
-        rows.append({"recipe": recipe.name, **padding, "padded_text": row["transcript"]["text"],
-                     "stock_phrases": (row["metrics"]["hallucination"] or {}).get("stock_phrases", [])})
+        h = with_pad.scores.hallucination if with_pad.scores else None
+        rows.append({"recipe": recipe.name, **padding, "padded_text": with_pad.text,
+                     "stock_phrases": list(h.stock_phrases) if h else []})
     return rows
 
 

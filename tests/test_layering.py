@@ -9,7 +9,8 @@ Layers, lowest first (a module may import from its own layer and the ones below,
   backends   each stage's backends and the audio-LLM model families
   pipelines  the pipelines (cascade, audio-LLM) and the recipe specification they are built from
   recipes    recipe files: loading, validating, listing
-  records    what is done with results: the store, the writers, summary.md, the reports, the exports
+  records    what is done with results: the store, the writers, summary.md, the reports, the exports, the
+             chart specifications (Vega-Lite as plain dicts; altair stays in the faces)
   runs       what produces them: the runner, batch, the hallucination suite, the run session
   faces      the command line and the dashboard (the only users of typer, rich, streamlit, altair)
 
@@ -44,6 +45,7 @@ LAYERS: dict[str, tuple[str, ...]] = {
     "pipelines": ("workbench.pipelines",),
     "recipes": ("workbench.recipes",),
     "records": ("workbench.store", "workbench.writers", "workbench.aggregate", "workbench.summary", "workbench.report",
+                "workbench.charts",
                 "workbench.exports", "workbench.catalogue", "workbench.tasks.summary"),
     "runs": ("workbench.runner", "workbench.batch", "workbench.hallucination.suite", "workbench.session"),
     "faces": ("workbench.cli", "workbench.__main__", "workbench.dashboard"),

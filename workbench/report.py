@@ -1,6 +1,9 @@
 """Reports of a run: Markdown, JSON, CSV and a self-contained HTML page (inline CSS and SVG charts, no
 scripts, no network) — all from the same corpus figures.
 
+The HTML charts are the dashboard's: one Vega-Lite specification per chart (:mod:`workbench.charts`), rendered
+here to static SVG by vl-convert (no script, no external reference, labels escaped by Vega's renderer).
+
 The verdict, the corpus figures, their intervals and the paired tests come from the one aggregation,
 :mod:`workbench.aggregate` (which documents them); this module only writes them out.
 
@@ -14,7 +17,6 @@ import csv
 import html
 import io
 import json
-import math
 from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
@@ -22,6 +24,8 @@ from pathlib import Path
 from workbench.aggregate import (BOOTSTRAP_SAMPLES, EXACT_UP_TO, MIN_RECORDINGS, PERMUTATIONS, Paired,
                                  RecipeSummary, Verdict, as_results, comparisons, holm, paired, recipe_key, recipe_labels,
                                  report_columns, summarize, too_few, verdict)
+from workbench.charts import specs as chart_specs
+from workbench.charts import to_svg
 from workbench.formatting import md as _md
 from workbench.formatting import num, p_value, pct, pct_interval
 from workbench.jsonsafe import finite
@@ -141,26 +145,6 @@ STATISTICS_NOTE = (
     f"least {MIN_RECORDINGS} recordings scored (fewer: \"too few recordings\").")
 
 
-def _bars(title: str, values: list[tuple[str, float | None]], fmt) -> str:
-    """A horizontal bar chart as inline SVG (missing values are labelled, not drawn as 0)."""
-    width, bar_h, label_w = 560, 22, 170
-    present = [v for _, v in values if v is not None and math.isfinite(v)]
-    top = max(present) if present else 1.0
-    height = 30 + bar_h * len(values)
-    parts = [f'<svg class="chart" role="img" aria-label="{html.escape(title)}" width="{width}" height="{height}" '
-             f'xmlns="http://www.w3.org/2000/svg"><text x="0" y="16" class="t">{html.escape(title)}</text>']
-    for i, (name, v) in enumerate(values):
-        y = 26 + i * bar_h
-        parts.append(f'<text x="0" y="{y + 15}">{html.escape(name)}</text>')
-        if v is None or not math.isfinite(v):
-            parts.append(f'<text x="{label_w}" y="{y + 15}" class="m">not measured</text>')
-            continue
-        w = max(1.0, (width - label_w - 90) * (v / top if top else 0))
-        parts.append(f'<rect x="{label_w}" y="{y + 3}" width="{w:.1f}" height="{bar_h - 8}" class="b"/>')
-        parts.append(f'<text x="{label_w + w + 6:.1f}" y="{y + 15}">{html.escape(fmt(v))}</text>')
-    return "".join(parts) + "</svg>"
-
-
 def diff_html(reference: str, hypothesis: str) -> str:
     """The hypothesis against the reference, word by word (Whisper-normalised): substitutions, deletions and
     insertions marked."""
@@ -216,8 +200,7 @@ def _reference_text(path: str | None, allowed: Sequence[str | Path]) -> tuple[st
 
 CSS = """body{font:14px/1.45 system-ui,sans-serif;margin:2em;max-width:1200px;color:#222}
 table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:4px 8px;text-align:right;vertical-align:top}
-td:first-child,th:first-child{text-align:left}.chart{display:block;margin:1em 0}.chart text{font:12px sans-serif}
-.chart .t{font-weight:bold}.chart .m{fill:#999;font-style:italic}.chart .b{fill:#4a78b5}
+td:first-child,th:first-child{text-align:left}.chart{display:block;margin:1em 0}
 .sub{background:#fde2a7}del{background:#f6c1c1}ins{background:#c8efc8;text-decoration:none}
 .tx td{text-align:left;max-width:520px}"""
 
@@ -237,16 +220,7 @@ def to_html(rows: Sequence[RunResult | dict], run_id: str, analysis=None, refere
     labels = recipe_labels(results)
     figs, pairs, found, skipped = _analysed(results, analysis)
     header, body = table_rows(figs)
-    charts = [
-        _bars("WER (lower is better)", [(f.label or f.recipe, f.wer) for f in figs], lambda v: f"{100 * v:.1f}%"),
-        _bars("RTFx: audio seconds per processing second (higher is faster)", [(f.label or f.recipe, f.rtfx) for f in figs], lambda v: f"{v:.1f}"),
-        _bars("Cost per audio hour ($)", [(f.label or f.recipe, f.cost_usd_per_audio_hour) for f in figs], lambda v: f"${v:.4f}"),
-        _bars("Words in reference non-speech per hour of it", [(f.label or f.recipe, f.nonspeech_words_per_hour) for f in figs], lambda v: f"{v:.1f}"),
-    ]
-    stages = sorted({s for f in figs for s in f.stage_s})
-    for stage in stages:
-        charts.append(_bars(f"Latency: {stage} (seconds, all recordings)", [(f.label or f.recipe, f.stage_s.get(stage)) for f in figs],
-                            lambda v: f"{v:.2f} s"))
+    charts = [f"<figure class=chart>{to_svg(spec)}</figure>" for spec in chart_specs(figs)]
     parts = [f"<!doctype html><html lang=en><head><meta charset=utf-8><title>Report {e(run_id)}</title>",
              "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'; img-src data:\">",
              f"<style>{CSS}</style></head><body><h1>Report {e(run_id)}</h1>",

@@ -13,6 +13,7 @@ import numpy as np
 
 from workbench.audio import SAMPLE_RATE
 from workbench.aggregate import MetricRow, RecipeSummary, as_results, metric_rows, summarize, verdict_lines
+from workbench.charts import chart_records, stage_records
 from workbench.formatting import MISSING
 from workbench.result import RunResult
 
@@ -56,24 +57,6 @@ def table_html(table: MetricsTable) -> str:
                         for c, b in zip(row.cells, row.best))
         body.append(f"<tr><th scope=row>{e(row.label)}</th>{cells}</tr>")
     return f'<table class="wb-metrics" data-testid="wb-metrics">{head}{"".join(body)}</table>'
-
-
-def chart_records(figs: Sequence[RecipeSummary]) -> list[dict]:
-    """Long-form records (recipe, metric, value) for the comparison charts; value None where not measured
-    (every figure of a recipe that did not run)."""
-    out = []
-    for f in figs:
-        for metric, value in (("WER % (lower is better)", None if f.wer is None else 100 * f.wer),
-                              ("RTFx (higher is faster)", f.rtfx),
-                              ("cost $/audio hour (lower is better)", f.cost_usd_per_audio_hour),
-                              ("words in non-speech per hour (lower is better)", f.nonspeech_words_per_hour)):
-            out.append({"recipe": f.label or f.recipe, "metric": metric, "value": value})
-    return out
-
-
-def stage_records(figs: Sequence[RecipeSummary]) -> list[dict]:
-    """(recipe, stage, seconds) for the stacked latency chart, stages in pipeline order."""
-    return [{"recipe": f.shown, "stage": stage, "seconds": s} for f in figs if f.ran for stage, s in f.stage_s.items()]
 
 
 def timeline(results: Sequence[RunResult | dict], reference=None) -> list[dict]:

@@ -103,35 +103,15 @@ def metrics(rows: Sequence[RunResult | dict], figs) -> None:
 
 
 def charts(figs, *, key: str) -> None:
-    """One faceted chart of the headline figures (each with its own scale) and one of latency per stage: two
+    """The comparison charts of :mod:`workbench.charts` (the HTML report renders the same specifications to
+    SVG): one faceted chart of the headline figures (each with its own scale) and one of latency per stage, two
     chart views, so a finished run renders fast. Unmeasured figures are named, never drawn as 0."""
-    import altair as alt
-    import pandas as pd
+    from workbench import charts as specs
 
-    records = pd.DataFrame(tables.chart_records(figs))
-    if records.empty:
-        return
-    measured = records.dropna(subset=["value"])
-    if not measured.empty:
-        chart = alt.Chart(measured).mark_bar().encode(
-            x=alt.X("value:Q", title=None), y=alt.Y("recipe:N", title=None, sort=None),
-            tooltip=["recipe", "metric", alt.Tooltip("value:Q", format=".4g")],
-        ).properties(height=alt.Step(24), width=380).facet(
-            facet=alt.Facet("metric:N", title=None, sort=list(dict.fromkeys(records["metric"]))), columns=2,
-        ).resolve_scale(x="independent")
-        st.altair_chart(chart, key=f"{key}-charts")
-    missing = records[records["value"].isna()]
-    if not missing.empty:
-        st.caption("Not measured: " + "; ".join(f"{plain(m)} for {', '.join(plain(r) for r in g['recipe'])}"
-                                                for m, g in missing.groupby("metric", sort=False)))
-    stages = pd.DataFrame(tables.stage_records(figs))
-    if not stages.empty:
-        chart = alt.Chart(stages, title="Latency per stage (seconds, load excluded)").mark_bar().encode(
-            x=alt.X("sum(seconds):Q", title="seconds"), y=alt.Y("recipe:N", title=None, sort=None),
-            color=alt.Color("stage:N", sort=None), order=alt.Order("stage_order:Q"),
-            tooltip=["recipe", "stage", alt.Tooltip("seconds:Q", format=".2f")],
-        ).transform_window(stage_order="row_number()", groupby=["recipe"]).properties(height=alt.Step(26))
-        st.altair_chart(chart, key=f"{key}-stages")
+    for i, spec in enumerate(specs.specs(figs)):
+        st.vega_lite_chart(spec=spec, key=f"{key}-chart{i}")
+    if missing := specs.not_measured(figs):
+        st.caption("Not measured: " + "; ".join(plain(m) for m in missing))
 
 
 def _reference(path: str | None):

@@ -146,7 +146,7 @@ def test_upload_compare_two_recipes_and_download_the_report(dashboard, tmp_path)
         page.goto(dashboard + "runs")
         expect(page.get_by_role("button", name="Open in compare view")).to_be_visible(timeout=30_000)
         nav = page.get_by_role("navigation")
-        assert [t.strip() for t in nav.get_by_role("link").all_inner_texts()] == ["Compare", "Runs"]
+        assert [t.strip() for t in nav.get_by_role("link").all_inner_texts()] == ["Compare", "Runs", "Models"]
         browser.close()
     assert not outside, f"the dashboard reached outside 127.0.0.1: {outside}"
     line = (f"dashboard: first page load {first_load:.2f} s (target < 3 s); "

@@ -186,7 +186,8 @@ def test_summary_prompt_is_substituted_and_called_after_formatting():
 
 
 def test_a_long_transcript_is_summarised_per_chunk_then_once_more():
-    llm = RecordingLLM(options(summary_prompt="S: {transcript}"))
+    # the summary's input is bounded by the context (not by the formatting chunks): a small context makes it chunk
+    llm = RecordingLLM(options(summary_prompt="S: {transcript}", context_tokens=256, summary_max_tokens=64))
     out = llm.format(long_transcript())
     formatting = sum(1 for _, u, _ in llm.calls if u.startswith("<<"))
     summaries = [u for _, u, _ in llm.calls if u.startswith("S: ")]

@@ -259,7 +259,7 @@ class LLMFormatter(FormatterBackend):
             system = "You are a helpful assistant."
             room = (self.context_window() - self.count_tokens(system) - TEMPLATE_TOKENS
                     - self.count_tokens(o.summary_prompt.replace("{transcript}", "")) - o.summary_max_tokens)
-            budget = max(MIN_CHUNK_TOKENS, min(chunk_tokens, room))
+            budget = max(MIN_CHUNK_TOKENS, room)  # a summary's input is bounded by the context, not by the formatting chunks
             pieces = [call(system, o.summary_prompt.replace("{transcript}", chunk), o.summary_max_tokens)
                       for chunk in self._chunks(formatted.split("\n\n") if formatted else paragraphs, budget)]
             if len(pieces) == 1:

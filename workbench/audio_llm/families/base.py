@@ -51,6 +51,16 @@ def sampling(temperature: float) -> dict:
     return {"do_sample": True, "temperature": temperature} if temperature > 0 else {"do_sample": False}
 
 
+def chat_inputs(processor, samples, *, system: str, prompt: str):
+    """Model inputs from the processor's own chat template: an optional system turn, then a user turn holding the
+    audio and the prompt (the families whose processors take the samples inside the conversation)."""
+    conversation = [{"role": "user", "content": [{"type": "audio", "audio": samples}, {"type": "text", "text": prompt}]}]
+    if system:
+        conversation.insert(0, {"role": "system", "content": [{"type": "text", "text": system}]})
+    return processor.apply_chat_template(conversation, add_generation_prompt=True, tokenize=True, return_dict=True,
+                                         return_tensors="pt")
+
+
 def generate_reply(model, processor, inputs, *, max_new_tokens: int, temperature: float, family: str, **decode):
     """Generate from prepared processor inputs and decode only the new tokens: the step every transformers
     family shares. ``finish_reason`` is "length" when the output stopped at ``max_new_tokens`` without an end

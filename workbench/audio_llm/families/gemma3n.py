@@ -27,7 +27,7 @@ import logging
 import numpy as np
 
 from workbench.audio import SAMPLE_RATE
-from workbench.audio_llm.families.base import FAMILIES, Family, generate_reply
+from workbench.audio_llm.families.base import FAMILIES, Family, chat_inputs, generate_reply
 from workbench.errors import BackendUnavailable
 
 log = logging.getLogger(__name__)
@@ -98,12 +98,7 @@ class Gemma3nRunner:
             raise ValueError(f"{len(samples) / SAMPLE_RATE:.1f} s of audio in one call: Gemma 3n's feature extractor "
                              f"keeps only the first {self.max_samples / SAMPLE_RATE:.0f} s "
                              "(set max_audio_s no higher than that)")
-        conversation = [{"role": "user", "content": [{"type": "audio", "audio": samples},
-                                                      {"type": "text", "text": prompt}]}]
-        if system:
-            conversation.insert(0, {"role": "system", "content": [{"type": "text", "text": system}]})
-        return self.processor.apply_chat_template(conversation, add_generation_prompt=True, tokenize=True,
-                                                  return_dict=True, return_tensors="pt")
+        return chat_inputs(self.processor, samples, system=system, prompt=prompt)
 
     def generate(self, samples: np.ndarray, *, system: str, prompt: str, task: str, language, max_new_tokens: int,
                  temperature: float):

@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from workbench.audio import SAMPLE_RATE
-from workbench.audio_llm.families.base import FAMILIES, Family, generate_reply
+from workbench.audio_llm.families.base import FAMILIES, Family, chat_inputs, generate_reply
 from workbench.audio_llm.families.qwen2_5_omni import torchvision_works
 from workbench.errors import BackendUnavailable
 
@@ -107,12 +107,7 @@ class Phi4MultimodalRunner:
 
     def inputs(self, samples: np.ndarray, *, system: str, prompt: str):
         samples = np.asarray(samples, dtype=np.float32)
-        conversation = [{"role": "user", "content": [{"type": "audio", "audio": samples},
-                                                      {"type": "text", "text": prompt}]}]
-        if system:
-            conversation.insert(0, {"role": "system", "content": [{"type": "text", "text": system}]})
-        return self.processor.apply_chat_template(conversation, add_generation_prompt=True, tokenize=True,
-                                                  return_dict=True, return_tensors="pt")
+        return chat_inputs(self.processor, samples, system=system, prompt=prompt)
 
     def generate(self, samples: np.ndarray, *, system: str, prompt: str, task: str, language, max_new_tokens: int,
                  temperature: float):

@@ -130,3 +130,16 @@ def test_minimal_rows_of_the_report_tests_read():
     r = RunResult.from_json(row)
     assert r.scores.words.rate == 0.1 and r.rtfx == 10.0 and r.cost_usd_per_audio_hour == 0.01 and r.load_s == 1.0
     assert r.kind is None and r.did_run
+
+
+def test_a_row_with_answered_questions_round_trips():
+    from workbench.tasks import Judge, TaskResult
+
+    tasks = (TaskResult("dog", "sound", "yesno", "Is a dog heard?", "Yes, it barks.", "yes", True, None, None,
+                        Judge("rules", "read 'yes'"), 0.42, Usage(audio_s=12.0, calls=1, input_tokens=30, output_tokens=4)),
+             TaskResult("when", "temporal", "locate", "When?", "at 0:57", 57.0, True, None, 0.0, Judge("rules"), 0.3),
+             TaskResult("gist", "summary", "open", "Summarise.", "They talk.", None, None))
+    row = {**copy.deepcopy(GOLDEN_ROWS[0]), "tasks": [t.to_json() for t in tasks]}
+    result = RunResult.from_json(row)
+    assert result.tasks == tasks
+    assert same(round_trip(row), row) == []

@@ -9,6 +9,7 @@ from workbench.datamodel import Recording, StageTiming, Transcript, Usage
 from workbench.execution import Execution
 from workbench.metrics import ErrorCounts
 from workbench.scoring import Scores
+from workbench.tasks.answers import TaskResult
 
 SCHEMA_VERSION = 1
 __all__ = ["RunResult", "Scores", "SCHEMA_VERSION", "ERROR_KINDS", "DID_NOT_RUN", "error_kind_of", "did_run"]
@@ -93,6 +94,9 @@ class RunResult:
     created_at: str = ""
     #: how it ran: executor, workers at once, CPU threads the models were given, cores
     execution: Execution = field(default_factory=Execution)
+    #: the questions asked of this recording and how each was answered and scored (``tasks`` in results.jsonl;
+    #: empty when the run asked none)
+    tasks: tuple[TaskResult, ...] = ()
     #: the derived figures as a results.jsonl row holds them (processing_s, cpu_s, rtfx, cost_usd_per_audio_hour, cost),
     #: set by :meth:`from_json` only: a result read back reports exactly the figures that were written (rounded,
     #: priced with the table of its day), not figures recomputed from rounded timings
@@ -264,6 +268,7 @@ class RunResult:
             "versions": self.versions,
             "hardware": self.hardware,
             "execution": self.execution.to_json(),
+            "tasks": [t.to_json() for t in self.tasks],
         }
 
     @classmethod
@@ -313,6 +318,7 @@ class RunResult:
             versions=row.get("versions") or {}, hardware=row.get("hardware") or {},
             recipe_path=row.get("recipe_path") or "", created_at=row.get("created_at") or "",
             execution=Execution.from_json(row["execution"]) if row.get("execution") else Execution(),
+            tasks=tuple(TaskResult.from_json(t) for t in row.get("tasks") or ()),
             written=written,
         )
 

@@ -268,14 +268,15 @@ def test_judged_kinds_are_not_judged_here_never_guessed(kind, key):
     assert r.note == "not judged"
 
 
-def test_a_task_result_round_trips_through_json_with_exactly_the_issues_fields():
+def test_a_task_result_round_trips_through_json_with_the_issues_fields_plus_key_and_error():
     from workbench.datamodel import Usage
 
     r = task_result(_question("locate", answer=(57.2, 62.2)), "between 55 and 60 s", latency_s=0.25,
                     usage=Usage(audio_s=0.0, calls=1, input_tokens=120, output_tokens=9))
     row = json.loads(json.dumps(r.to_json()))
     assert set(row) == {"id", "category", "kind", "prompt", "answer", "parsed", "correct", "score", "error_s",
-                        "judge", "latency_s", "usage"}
+                        "judge", "latency_s", "usage", "key", "error"}  # the issue's fields, plus what it is scored against
+    assert row["key"] == {"answer": [57.2, 62.2], "tolerance_s": 2.0} and row["error"] is None
     assert TaskResult.from_json(row) == r
     unjudged = task_result(_question("open", rubric="r"), "x")
     assert TaskResult.from_json(json.loads(json.dumps(unjudged.to_json()))) == unjudged
@@ -409,3 +410,19 @@ def test_the_counted_facts_of_the_sample_sets():
     assert pyannote["hello-count"].answer == sum(normalize(t).split().count("hello") for *_, t in sample)
     assert pyannote["first-speaker"].answer == min(sample, key=lambda x: x[1])[0]
     assert pyannote["speech-starts"].answer == min((s, e) for _, s, e, _ in sample)
+
+
+def test_a_task_result_carries_its_key_and_a_failed_answer_is_wrong_and_counted():
+    from workbench.tasks import TaskResult, parse_question_set, task_result
+
+    qs = parse_question_set({"name": "t", "question": [
+        {"id": "c", "category": "content", "kind": "choice", "prompt": "Which day?", "choices": ["Monday", "Sunday"],
+         "answer": "Sunday"},
+        {"id": "k", "category": "summary", "kind": "keypoints", "prompt": "Summarise.", "points": ["a", "b"]}]})
+    choice, points = qs.questions
+    r = task_result(choice, "(B)")
+    assert r.correct is True and r.key == {"answer": "Sunday", "choices": ["Monday", "Sunday"]}
+    assert TaskResult.from_json(r.to_json()) == r
+    failed = task_result(points, "", error="ConnectionError: refused")
+    assert failed.correct is False and failed.error == "ConnectionError: refused" and failed.key == {"answer": None, "points": ["a", "b"]}
+    assert TaskResult.from_json(failed.to_json()) == failed

@@ -84,6 +84,11 @@ class TaskResult:
     judge: Judge | None = None  # None: nobody judged it ("not judged")
     latency_s: float | None = None
     usage: Usage | None = None
+    #: what the answer is scored against, from the question (so a row is judged and shown without its question
+    #: file): ``answer`` (the key), ``tolerance``, ``tolerance_s``, ``choices``, ``points``, ``rubric`` — those set
+    key: dict | None = None
+    #: why there is no answer (the answering call failed); such an answer is wrong and counted
+    error: str | None = None
 
     @property
     def judged(self) -> bool:
@@ -101,7 +106,8 @@ class TaskResult:
         return {"id": self.id, "category": self.category, "kind": self.kind, "prompt": self.prompt,
                 "answer": self.answer, "parsed": parsed, "correct": self.correct, "score": self.score,
                 "error_s": self.error_s, "judge": self.judge.to_json() if self.judge else None,
-                "latency_s": self.latency_s, "usage": asdict(self.usage) if self.usage else None}
+                "latency_s": self.latency_s, "usage": asdict(self.usage) if self.usage else None,
+                "key": self.key, "error": self.error}
 
     @classmethod
     def from_json(cls, row: dict) -> TaskResult:
@@ -110,7 +116,7 @@ class TaskResult:
                    row.get("parsed"), row.get("correct"), row.get("score"), row.get("error_s"),
                    Judge.from_json(row.get("judge")), row.get("latency_s"),
                    Usage(**{k: v for k, v in usage.items() if k in Usage.__dataclass_fields__})
-                   if usage is not None else None)
+                   if usage is not None else None, row.get("key"), row.get("error"))
 
 
 # --- yes / no ---------------------------------------------------------------------------------------
@@ -392,10 +398,32 @@ def score_answer(question: Question, answer: str) -> Score:
     raise ValueError(f"unknown kind {kind!r}")
 
 
+def question_key(question: Question) -> dict:
+    """What an answer to ``question`` is scored against, as JSON (``TaskResult.key``)."""
+    answer = list(question.answer) if isinstance(question.answer, tuple) else question.answer
+    key = {"answer": answer}
+    if question.kind == "number":
+        key["tolerance"] = question.tolerance
+    if question.kind == "locate":
+        key["tolerance_s"] = question.tolerance_s
+    if question.choices:
+        key["choices"] = list(question.choices)
+    if question.points:
+        key["points"] = list(question.points)
+    if question.rubric:
+        key["rubric"] = question.rubric
+    return key
+
+
 def task_result(question: Question, answer: str, *, latency_s: float | None = None,
-                usage: Usage | None = None) -> TaskResult:
-    """A question's answer, scored (keyed kinds: by the rules; judged kinds: not judged)."""
+                usage: Usage | None = None, error: str | None = None) -> TaskResult:
+    """A question's answer, scored (keyed kinds: by the rules; judged kinds: not judged). With ``error`` (the
+    answering call failed) the answer is wrong and counted, whatever the kind."""
+    if error is not None:
+        return TaskResult(question.id, question.category, question.kind, question.prompt, answer or "", None,
+                          False, None, None, Judge(RULES, f"no answer: {error}"), latency_s, usage,
+                          question_key(question), error)
     s = score_answer(question, answer)
     judge = None if question.kind in JUDGED_KINDS else Judge(RULES, s.note)
     return TaskResult(question.id, question.category, question.kind, question.prompt, answer or "", s.parsed,
-                      s.correct, s.score, s.error_s, judge, latency_s, usage)
+                      s.correct, s.score, s.error_s, judge, latency_s, usage, question_key(question))

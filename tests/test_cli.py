@@ -137,3 +137,17 @@ def test_the_same_recipe_under_two_names_runs_once(tmp_path, monkeypatch):
 
     prepared = prepare(["whisper-raw", "raw-copy", "cascade-fast"])
     assert [r.name for r in prepared.recipes] == ["whisper-raw", "cascade-fast"]
+
+
+def test_the_terminal_metric_table_shows_markup_in_cells_as_text():
+    from rich.console import Console
+
+    from workbench.cli import BEST, metric_grid
+
+    grid = metric_grid(["metric", "[red]a[/]"], [["WER [b]x[/b]", BEST + "1.0 [i]"], ["note", "[link=http://x]y[/link]"]],
+                       title="rec [bold]1[/]")
+    console = Console(record=True, width=120)
+    console.print(grid)
+    text = console.export_text()
+    for literal in ("[red]a[/]", "WER [b]x[/b]", "1.0 [i]", "[link=http://x]y[/link]", "rec [bold]1[/]"):
+        assert literal in text

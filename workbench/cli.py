@@ -123,6 +123,20 @@ def _progress():
     return Progress(*columns, console=console, transient=False, disable=not console.is_terminal)
 
 
+BEST = "\x00"  # marks the best cell of a row (no figure or note holds it)
+
+
+def metric_grid(headers: list[str], body: list[list[str]], title: str) -> Table:
+    """The metric table for the terminal: every cell escaped (names, figures and notes alike: none is read as
+    markup), the best cell of a row (marked with ``BEST``) in bold green."""
+    grid = Table(title=escape(title))
+    for h in headers:
+        grid.add_column(escape(h), justify="left" if h == "metric" else "right")
+    for row in body:
+        grid.add_row(*(f"[bold green]{escape(c[1:])}[/]" if c.startswith(BEST) else escape(c) for c in row))
+    return grid
+
+
 def _compare(recipe_names: list[str], audio: Path, references: list[Path] | None, out_dir: Path, hardware: str | None,
              prices: Path | None, normalizer: str, max_duration: float, speakers: int | None = None,
              phrases: Path | None = None, store_path: Path = DEFAULT_STORE) -> None:
@@ -149,12 +163,9 @@ def _compare(recipe_names: list[str], audio: Path, references: list[Path] | None
         return
     if results:
         ran = [r for r in results if r.did_run]  # those that did not run are listed below instead, in no figure
-        headers, body = table(summarize(ran), mark_best=lambda c: f"[bold green]{c}[/]")
-        grid = Table(title=f"{escape(item.audio.recording.id)} ({item.audio.recording.duration_s:.1f} s)")
-        for h in headers:
-            grid.add_column(escape(h), justify="left" if h == "metric" else "right")
-        for row in body:
-            grid.add_row(escape(row[0]), *row[1:])
+        # every cell escaped (figures and notes alike: none is read as markup); the best one marked after
+        grid = metric_grid(*table(summarize(ran), mark_best=lambda c: BEST + c),
+                           title=f"{item.audio.recording.id} ({item.audio.recording.duration_s:.1f} s)")
         out.print("\n".join(escape(line) for line in verdict_lines(results)), soft_wrap=True)  # the verdict first
         out.print(grid)
         if (price := next((r.price for r in ran if r.price), None)) is not None and price.note:

@@ -279,3 +279,15 @@ def test_rows_without_questions_render_exactly_as_before(tmp_path):
     assert "questions" not in json.loads(report.render(rows, "r", "json"))
     paths = report.write_reports(rows, "r", tmp_path, ["csv"])
     assert [p.name for p in paths] == ["report.csv"]
+
+
+def test_the_terminal_prints_the_questions_tables_after_compare(capsys):
+    from workbench import cli
+
+    rows = paired_rows_for(8, 7, 1, 4, ("[bold]a", "b"))
+    cli._print_question_tables(rows)
+    printed = capsys.readouterr().out
+    assert "Accuracy per category" in printed and "Cost per correct answer" in printed and "McNemar" in printed
+    assert "[bold]a" in printed  # a recipe name is text, not rich markup
+    cli._print_question_tables([result("a", 0, [])])
+    assert capsys.readouterr().out == ""

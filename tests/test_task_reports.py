@@ -291,3 +291,22 @@ def test_the_terminal_prints_the_questions_tables_after_compare(capsys):
     assert "[bold]a" in printed  # a recipe name is text, not rich markup
     cli._print_question_tables([result("a", 0, [])])
     assert capsys.readouterr().out == ""
+
+
+def test_the_accuracy_chart_names_unjudged_categories_and_draws_intervals_only_where_there_are():
+    from workbench.charts import accuracy_records, accuracy_spec
+
+    rows = paired_rows_for(8, 7, 1, 4)
+    rows.append(result("c", 0, [task(0, None, kind="open", category="summary")]))
+    records = {(r["recipe"], r["category"]): r for r in accuracy_records(question_figures(rows))}
+    assert records[("a", "content")]["accuracy"] == 75.0 and records[("a", "content")]["low"] is not None
+    assert records[("c", "summary")]["accuracy"] is None and records[("c", "summary")]["shown"] == "not judged"
+    assert accuracy_spec(question_figures(rows))["layer"][1]["encoding"]["y"]["sort"][-1] == ALL
+    assert accuracy_spec(None) is None
+
+
+def test_the_html_report_draws_the_accuracy_chart_with_the_recipe_names_as_text():
+    rows = [r.to_json() for r in paired_rows_for(8, 7, 1, 4, ("<script>x</script>", "b"))]
+    page = report.render(rows, "r", "html")
+    assert "Accuracy per category (%, higher is better)" in page
+    assert "<script>" not in page and "&lt;script&gt;x&lt;/script&gt;" in page

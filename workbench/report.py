@@ -24,6 +24,7 @@ from pathlib import Path
 from workbench.aggregate import (BOOTSTRAP_SAMPLES, EXACT_UP_TO, MIN_RECORDINGS, PERMUTATIONS, Paired,
                                  RecipeSummary, Verdict, as_results, comparisons, holm, paired, recipe_key, recipe_labels,
                                  report_columns, summarize, too_few, verdict)
+from workbench.charts import accuracy_spec
 from workbench.charts import specs as chart_specs
 from workbench.charts import to_svg
 from workbench.formatting import md as _md
@@ -253,6 +254,8 @@ def to_html(rows: Sequence[RunResult | dict], run_id: str, analysis=None, refere
                      + "".join(f"<li>{e(x)}</li>" for x in flagged) + "</ul>")
     if asked is not None:
         parts.append(_questions_html(asked))
+        if (spec := accuracy_spec(asked)) is not None:
+            charts.append(f"<figure class=chart>{to_svg(spec)}</figure>")
     parts.append("<h2>Charts</h2>" + "".join(charts))
     parts.append("<h2>Per recording</h2><table id=recordings><tr><th>recording</th><th>recipe</th><th>WER</th><th>RTFx</th>"
                  "<th>error</th></tr>")

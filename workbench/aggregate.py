@@ -155,6 +155,17 @@ def holm(p_values: Sequence[float | None]) -> list[float | None]:
     return out
 
 
+def mcnemar_p(only_a: int, only_b: int) -> float:
+    """Two-sided exact McNemar p-value of two paired right/wrong records (questions answered by two recipes): the
+    binomial test (p = ½) of the discordant pairs — ``only_a`` right only for a, ``only_b`` right only for b —
+    by ``scipy.stats.binomtest`` (statsmodels, whose ``mcnemar(exact=True)`` is the same test, is not a
+    dependency); 1.0 when there is no discordant pair."""
+    n = only_a + only_b
+    if n == 0:
+        return 1.0
+    return float(min(1.0, _scipy_stats().binomtest(only_a, n, 0.5, alternative="two-sided").pvalue))
+
+
 def _permutation_p(errors: np.ndarray, lengths: np.ndarray, n: int) -> float:
     """Two-sided p-value of the paired permutation test of the corpus-rate difference. ``errors``/``lengths``
     hold recipe a's recordings at 0…n-1 and recipe b's at n…2n-1; a permutation swaps a recording's two

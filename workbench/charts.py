@@ -10,9 +10,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from typing import TYPE_CHECKING
+
 from workbench.aggregate import RecipeSummary
 
-__all__ = ["NOT_MEASURED", "chart_records", "stage_records", "figures_spec", "stages_spec", "specs", "to_svg"]
+if TYPE_CHECKING:
+    from workbench.tasks.summary import QuestionFigures
+
+__all__ = ["NOT_MEASURED", "accuracy_records", "accuracy_spec", "chart_records", "stage_records", "figures_spec",
+           "stages_spec", "specs", "to_svg"]
 
 NOT_MEASURED = "not measured"
 
@@ -95,6 +101,57 @@ def stages_spec(figs: Sequence[RecipeSummary]) -> dict | None:
             "tooltip": [{"field": "recipe"}, {"field": "stage"},
                         {"field": "seconds", "type": "quantitative", "format": ".2f"}],
         },
+    }
+
+
+def accuracy_records(asked: QuestionFigures | None) -> list[dict]:
+    """(recipe, category, accuracy %, interval %, shown) per recipe and category of the questions' figures
+    (:func:`workbench.tasks.summary.question_figures`), the ``all`` rows included; accuracy None where no answer
+    was scored (shown "not judged")."""
+    if asked is None:
+        return []
+    out = []
+    for a in asked.accuracy:
+        value = None if a.accuracy is None else 100 * a.accuracy
+        out.append({"recipe": a.recipe, "category": a.category, "accuracy": value,
+                    "low": 100 * a.ci[0] if a.ci else None, "high": 100 * a.ci[1] if a.ci else None,
+                    "shown": "not judged" if value is None else f"{value:.0f}% ({a.correct}/{a.questions})"})
+    return out
+
+
+def accuracy_spec(asked: QuestionFigures | None) -> dict | None:
+    """Accuracy per category per recipe: one bar per recipe within each category, its 95% bootstrap interval over
+    the questions as a line where there is one; a category no answer of a recipe was scored in is written
+    "not judged", with no bar. None when no question was asked."""
+    records = accuracy_records(asked)
+    if not records:
+        return None
+    from workbench.tasks.summary import ALL
+
+    categories = [c for c in dict.fromkeys(r["category"] for r in records) if c != ALL] + [ALL]
+    y = {"field": "category", "type": "nominal", "title": None, "sort": categories}
+    offset = {"field": "recipe", "type": "nominal", "sort": list(dict.fromkeys(r["recipe"] for r in records))}
+    color = {**offset, "title": "recipe"}
+    return {
+        "title": "Accuracy per category (%, higher is better)",
+        "data": {"values": records},
+        "width": 400, "height": {"step": 18},
+        "transform": [{"calculate": "max(isValid(datum.accuracy) ? datum.accuracy : 0, "
+                                    "isValid(datum.high) ? datum.high : 0)", "as": "at"}],  # the label: past the line
+        "layer": [
+            {"transform": [{"filter": "isValid(datum.accuracy)"}], "mark": "bar",
+             "encoding": {"x": {"field": "accuracy", "type": "quantitative", "title": "accuracy %",
+                                "scale": {"domain": [0, 100]}},
+                          "y": y, "yOffset": offset, "color": color,
+                          "tooltip": [{"field": "recipe"}, {"field": "category"}, {"field": "shown", "title": "accuracy"}]}},
+            {"transform": [{"filter": "isValid(datum.low)"}], "mark": {"type": "rule", "color": "#222"},
+             "encoding": {"x": {"field": "low", "type": "quantitative"}, "x2": {"field": "high"}, "y": y,
+                          "yOffset": offset}},
+            {"mark": {"type": "text", "align": "left", "dx": 4, "fontSize": 10},
+             "encoding": {"x": {"field": "at", "type": "quantitative"}, "y": y, "yOffset": offset,
+                          "text": {"field": "shown"},
+                          "color": {"condition": {"test": "isValid(datum.accuracy)", "value": "#222"}, "value": "#999"}}},
+        ],
     }
 
 

@@ -168,6 +168,7 @@ def _compare(recipe_names: list[str], audio: Path, references: list[Path] | None
                            title=f"{item.audio.recording.id} ({item.audio.recording.duration_s:.1f} s)")
         out.print("\n".join(escape(line) for line in verdict_lines(results)), soft_wrap=True)  # the verdict first
         out.print(grid)
+        _print_question_tables(ran)
         if (price := next((r.price for r in ran if r.price), None)) is not None and price.note:
             out.print(f"[yellow]cost: {escape(price.note)}[/]", soft_wrap=True)
         for r in results:
@@ -180,6 +181,20 @@ def _compare(recipe_names: list[str], audio: Path, references: list[Path] | None
         raise typer.Exit(130)
     if results and all(r.error for r in results):
         raise typer.Exit(EXIT_FAILED)
+
+
+def _print_question_tables(results) -> None:
+    """The Questions figures (accuracy per category per recipe, paired comparisons, cost per correct answer) when
+    the results carry questions; nothing otherwise."""
+    from workbench.summary import question_tables
+
+    for title, headers, body in question_tables(results):
+        grid = Table(title=escape(title))
+        for i, h in enumerate(headers):
+            grid.add_column(escape(h), justify="left" if i == 0 else "right")
+        for row in body:
+            grid.add_row(*(escape(c) for c in row))
+        out.print(grid)
 
 
 @app.command(help="Same as `workbench compare AUDIO --recipes RECIPE` (an alias kept for existing scripts).")

@@ -24,15 +24,20 @@ from pathlib import Path
 from workbench.aggregate import (BOOTSTRAP_SAMPLES, EXACT_UP_TO, MIN_RECORDINGS, PERMUTATIONS, Paired,
                                  RecipeSummary, Verdict, as_results, comparisons, holm, paired, recipe_key, recipe_labels,
                                  report_columns, summarize, too_few, verdict)
+from workbench.charts import accuracy_spec
 from workbench.charts import specs as chart_specs
 from workbench.charts import to_svg
 from workbench.formatting import md as _md
 from workbench.formatting import num, p_value, pct, pct_interval
 from workbench.jsonsafe import finite
 from workbench.result import RunResult
+from workbench.tasks.summary import (ACCURACY_HEADER, COST_HEADER, PAIRED_HEADER, QuestionFigures, accuracy_rows,
+                                     cost_rows, has_tasks, mark, paired_rows, question_figures, questions_markdown,
+                                     questions_note)
 
 __all__ = ["FORMATS", "MIN_RECORDINGS", "Paired", "comparisons", "figures", "holm", "paired", "render", "to_csv",
-           "to_html", "to_json", "to_markdown", "write_reports", "too_few", "recipe_key", "recipe_labels"]
+           "to_html", "to_json", "to_markdown", "to_questions_csv", "write_reports", "too_few", "recipe_key",
+           "recipe_labels"]
 FORMATS = ("html", "md", "json", "csv")
 
 
@@ -54,22 +59,25 @@ def did_not_run(summaries: Sequence[RecipeSummary]) -> list[dict]:
              "reasons": [x for x in s.not_run_reasons if x]} for s in summaries if s.not_run]
 
 
-def _analysed(rows: Sequence[RunResult | dict], analysis) -> tuple[list[RecipeSummary], list[Paired], Verdict, list[dict]]:
-    """Corpus figures of the recipe versions that ran, paired comparisons (bootstraps included), the verdict and
-    what did not run: computed once per report, shared by every format written together."""
+def _analysed(rows: Sequence[RunResult | dict],
+              analysis) -> tuple[list[RecipeSummary], list[Paired], Verdict, list[dict], QuestionFigures | None]:
+    """Corpus figures of the recipe versions that ran, paired comparisons (bootstraps included), the verdict,
+    what did not run and the questions' figures (None when no row carries questions): computed once per report,
+    shared by every format written together."""
     if analysis is not None:
         return analysis
     results = as_results(rows)  # read once
     summaries = summarize(results)
     return ([s for s in summaries if s.ran], comparisons(results, summaries), verdict(results, summaries),
-            did_not_run(summaries))
+            did_not_run(summaries), question_figures(results))
 
 
 def to_json(rows: Sequence[dict], run_id: str, analysis=None) -> str:
     """Strict JSON: non-finite numbers (rows written before results.jsonl was strict held Infinity) become null."""
-    figs, pairs, found, skipped = _analysed(rows, analysis)
+    figs, pairs, found, skipped, asked = _analysed(rows, analysis)
+    questions = {"questions": asked.to_json()} if asked is not None else {}  # only when questions were asked
     return json.dumps(finite({"run_id": run_id, "verdict": found.lines, "recipes": [f.to_json() for f in figs],
-                              "paired": [asdict(p) for p in pairs], "did_not_run": skipped,
+                              "paired": [asdict(p) for p in pairs], "did_not_run": skipped, **questions,
                               "results": list(rows)}),
                       indent=2, ensure_ascii=False, allow_nan=False, default=str)
 
@@ -119,7 +127,7 @@ def _csv_safe(value):
 
 def to_markdown(rows: Sequence[RunResult | dict], run_id: str, analysis=None) -> str:
     results = as_results(rows)  # read once
-    figs, pairs, found, skipped = _analysed(results, analysis)
+    figs, pairs, found, skipped, asked = _analysed(results, analysis)
     header, body = table_rows(figs)
     lines = [f"# Report {run_id}", "", "## Verdict", "", *(f"- {_md(x)}" for x in found.lines), "",
              f"{len({r.recording.path for r in results})} recordings, {len(figs)} recipes.", "",
@@ -134,6 +142,8 @@ def to_markdown(rows: Sequence[RunResult | dict], run_id: str, analysis=None) ->
     if skipped := _not_run_lines(skipped):
         lines += ["", "## Did not run (in no figure above)", ""] + [f"- {_md(x)}" for x in skipped]
     lines += ["", STATISTICS_NOTE + " — means not measured (no reference, or every run failed)."]
+    if asked is not None:
+        lines += ["", *questions_markdown(asked, _md)]
     return "\n".join(lines) + "\n"
 
 
@@ -218,7 +228,7 @@ def to_html(rows: Sequence[RunResult | dict], run_id: str, analysis=None, refere
     e = html.escape
     results = as_results(rows)  # read once
     labels = recipe_labels(results)
-    figs, pairs, found, skipped = _analysed(results, analysis)
+    figs, pairs, found, skipped, asked = _analysed(results, analysis)
     header, body = table_rows(figs)
     charts = [f"<figure class=chart>{to_svg(spec)}</figure>" for spec in chart_specs(figs)]
     parts = [f"<!doctype html><html lang=en><head><meta charset=utf-8><title>Report {e(run_id)}</title>",
@@ -242,6 +252,10 @@ def to_html(rows: Sequence[RunResult | dict], run_id: str, analysis=None, refere
         parts.append("<h2>Coverage flags</h2><p>Windows whose output was cut short at the output cap, empty, or far "
                      "shorter than their speech (their words are missing from the figures above).</p><ul id=coverage>"
                      + "".join(f"<li>{e(x)}</li>" for x in flagged) + "</ul>")
+    if asked is not None:
+        parts.append(_questions_html(asked))
+        if (spec := accuracy_spec(asked)) is not None:
+            charts.append(f"<figure class=chart>{to_svg(spec)}</figure>")
     parts.append("<h2>Charts</h2>" + "".join(charts))
     parts.append("<h2>Per recording</h2><table id=recordings><tr><th>recording</th><th>recipe</th><th>WER</th><th>RTFx</th>"
                  "<th>error</th></tr>")
@@ -271,6 +285,60 @@ def to_html(rows: Sequence[RunResult | dict], run_id: str, analysis=None, refere
     return "".join(parts)
 
 
+def _html_table(table_id: str, header: Sequence[str], body: Sequence[Sequence[str]]) -> str:
+    e = html.escape
+    return (f"<table id={table_id}><tr>" + "".join(f"<th>{e(h)}</th>" for h in header) + "</tr>"
+            + "".join("<tr>" + "".join(f"<td>{e(c)}</td>" for c in row) + "</tr>" for row in body) + "</table>")
+
+
+def _questions_html(f: QuestionFigures) -> str:
+    """The Questions section: accuracy per category per recipe, the paired comparisons, cost per correct answer,
+    and every answer (model output: escaped)."""
+    e = html.escape
+    parts = ["<h2>Questions</h2>", _html_table("question-accuracy", ACCURACY_HEADER, accuracy_rows(f))]
+    if f.paired:
+        parts += ["<h3>Paired comparisons (accuracy, the same questions)</h3>",
+                  _html_table("question-paired", PAIRED_HEADER, paired_rows(f))]
+    parts += ["<h3>Cost per correct answer</h3>", _html_table("question-cost", COST_HEADER, cost_rows(f)),
+              "<h3>Answers</h3><table id=question-answers class=tx><tr>"
+              + "".join(f"<th>{e(h)}</th>" for h in ("recording", "question", "category", "kind", "prompt", *f.recipes))
+              + "</tr>"]
+    for q in f.questions:
+        cells = [e(c) for c in (q.recording, q.id, q.category, q.kind, q.prompt)]
+        cells += [f"{e(t.answer) if t.answer else '<em>(no answer)</em>'}<br><small>{e(mark(t))}</small>" if t
+                  else "<em>not asked</em>" for t in q.answers]
+        parts.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
+    parts.append(f"</table><p>{e(questions_note())}</p>")
+    return "".join(parts)
+
+
+QUESTION_CSV_COLUMNS = ["run_id", "recipe", "recipe_hash", "recording", "path", "question", "category", "kind", "prompt",
+                        "answer", "parsed", "correct", "score", "error_s", "judge", "latency_s", "input_tokens",
+                        "output_tokens", "error"]
+
+
+def to_questions_csv(rows: Sequence[RunResult | dict]) -> str:
+    """One line per question answered (recipe × recording × question), every string cell guarded against
+    formulas (answers are model output); rows that did not run have none."""
+    buf = io.StringIO()
+    writer = csv.writer(buf)
+    writer.writerow(QUESTION_CSV_COLUMNS)
+    results = as_results(rows)
+    labels = recipe_labels(results)
+    for r in results:
+        if not r.did_run:
+            continue
+        for t in r.tasks:
+            parsed = json.dumps(list(t.parsed) if isinstance(t.parsed, tuple) else t.parsed, ensure_ascii=False) \
+                if t.parsed is not None else None
+            cells = [r.run_id, labels[recipe_key(r)], r.recipe_hash, r.recording.id, r.recording.path, t.id, t.category,
+                     t.kind, t.prompt, t.answer, parsed, t.correct, t.score, t.error_s,
+                     t.judge.by if t.judge else None, t.latency_s, t.usage.input_tokens if t.usage else None,
+                     t.usage.output_tokens if t.usage else None, t.error]
+            writer.writerow([_csv_safe(c) for c in cells])
+    return buf.getvalue()
+
+
 def render(rows: Sequence[dict], run_id: str, fmt: str, analysis=None, references: Sequence[str | Path] = ()) -> str:
     """One report format as text (``analysis``: corpus figures already computed for these rows, if any;
     ``references``: where the HTML report may read reference texts from, see :func:`to_html`)."""
@@ -283,7 +351,8 @@ def render(rows: Sequence[dict], run_id: str, fmt: str, analysis=None, reference
 
 def write_reports(rows: Sequence[dict], run_id: str, out_dir: Path, formats: Sequence[str], *,
                   run_dir: Path | None = None, references: Sequence[str | Path] = ()) -> list[Path]:
-    """Write ``report.<fmt>`` files to ``out_dir``. Reference texts (the HTML diff view) are read only from
+    """Write ``report.<fmt>`` files to ``out_dir`` (with CSV, ``report.questions.csv`` too when the rows carry
+    questions: one line per answer). Reference texts (the HTML diff view) are read only from
     ``run_dir`` (the folder the results belong to; ``out_dir`` when not given) and ``references`` (files or
     folders the user named)."""
     unknown = [f for f in formats if f not in FORMATS]
@@ -301,4 +370,8 @@ def write_reports(rows: Sequence[dict], run_id: str, out_dir: Path, formats: Seq
         # a reader never sees half a report
         write_atomic(path, render(rows, run_id, fmt, analysis, (run_dir or out_dir, *references)))
         paths.append(path)
+        if fmt == "csv" and has_tasks(rows):  # the answers, one line each, beside the results' CSV
+            questions = out_dir / "report.questions.csv"
+            write_atomic(questions, to_questions_csv(rows))
+            paths.append(questions)
     return paths

@@ -13,8 +13,10 @@ from workbench.aggregate import DID_NOT_RUN_CELL, RecipeSummary, metric_rows, su
 from workbench.formatting import MISSING
 from workbench.formatting import md as _md
 from workbench.result import RunResult
+from workbench.tasks.summary import accuracy_matrix, question_figures, questions_markdown
 
-__all__ = ["MISSING", "DID_NOT_RUN_CELL", "RecipeSummary", "summarize", "table", "markdown", "verdict_lines"]
+__all__ = ["MISSING", "DID_NOT_RUN_CELL", "RecipeSummary", "summarize", "table", "markdown", "question_tables",
+           "verdict_lines"]
 
 
 def table(summaries: Sequence[RecipeSummary], *, mark_best: Callable[[str], str] | None = None) -> tuple[list[str], list[list[str]]]:
@@ -24,6 +26,24 @@ def table(summaries: Sequence[RecipeSummary], *, mark_best: Callable[[str], str]
     body = [[row.label, *(mark_best(c) if mark_best and b else c for c, b in zip(row.cells, row.best))]
             for row in metric_rows(summaries)]
     return headers, body
+
+
+def question_tables(results: Sequence[RunResult | dict]) -> list[tuple[str, list[str], list[list[str]]]]:
+    """The Questions figures for the terminal (:mod:`workbench.tasks.summary`), as (title, headers, rows) tables:
+    accuracy per category (rows) per recipe (columns) with the bootstrap interval over questions and the
+    not-judged counts; the paired comparisons; cost per correct answer and median answer latency. Empty when no
+    result carries questions. Cells hold recipe and category names: escape them for the medium."""
+    from workbench.tasks.summary import COST_HEADER, PAIRED_HEADER, cost_rows, paired_rows
+
+    asked = question_figures(results)
+    if asked is None:
+        return []
+    out = [("Accuracy per category", *accuracy_matrix(asked))]
+    if asked.paired:
+        out.append(("Paired comparisons (accuracy, the same questions; exact McNemar, Holm)", PAIRED_HEADER,
+                    paired_rows(asked)))
+    out.append(("Cost per correct answer", COST_HEADER, cost_rows(asked)))
+    return out
 
 
 def markdown(results: Sequence[RunResult], *, title: str = "Comparison") -> str:
@@ -59,6 +79,8 @@ def markdown(results: Sequence[RunResult], *, title: str = "Comparison") -> str:
         lines.append(f"Hardware price: `{_md(p.id)}` ${p.usd_per_hour}/h ({_md(p.source)}, {_md(p.date)}).")
         if p.note:
             lines.append(f"**Cost is for the `{_md(p.id)}` row, not this machine**: {_md(p.note)}.")
+    if (asked := question_figures(results)) is not None:  # only when questions were asked
+        lines += ["", *questions_markdown(asked, _md)]
     skipped = [(s, e) for s in summaries for e in s.not_run_reasons if s.not_run]
     if skipped:
         lines += ["", "## Did not run", "", "In no figure above (neither WER nor speed nor cost).", ""]

@@ -16,6 +16,10 @@ Modes (what a POST gets):
 ``malformed``          200, ``application/json``, body ``{not json``
 ``wrong-shape``        200, valid JSON ``{"foo": 1}``
 ``html``               200, ``text/html``: a page echoing the request headers (a misrouted debug proxy)
+``judge``              a judge that reads the grading prompt of ``workbench.tasks.judge``: a keypoints prompt gets
+                       ``{"covered": [1]}`` (point 1 of those listed), an open prompt ``{"score": 4, "reason": …}``
+``scripted``           request N gets item N of the JSON list of reply texts in ``--replies FILE`` (the last one
+                       repeats once the list runs out)
 ``echo``               a completion echoing the transcript of the last user message (the text between
                        ``Transcript:\n`` and ``\n\nFormatted transcript:``, else the whole message): a perfect formatter
 
@@ -56,7 +60,8 @@ import wave
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 MODES = ("ok", "slow", "error500-then-ok", "error400", "error401", "error401-long", "malformed", "wrong-shape", "html",
-         "audio", "audio-empty-2", "audio-no-usage", "audio-first-30s", "audio-length", "echo")
+         "audio", "audio-empty-2", "audio-no-usage", "audio-first-30s", "audio-length", "echo", "judge", "scripted")
+JUDGE_REASON = "covers the main point"
 REPLY_TEXT = "SPEAKER_00: Hello there."
 SERVER_500_MESSAGE = "fake overload: the model is busy"
 CONTEXT_MESSAGE = "context length exceeded: 9999 tokens"
@@ -110,6 +115,12 @@ def echo_answer(request: dict, model: str) -> dict:
     return completion(model, text, (prompt, tokens(text)))
 
 
+def judge_answer(request: dict, model: str) -> dict:
+    user = next((m.get("content") or "" for m in reversed(request.get("messages") or []) if m.get("role") == "user"), "")
+    text = '{"covered": [1]}' if '"covered"' in user else json.dumps({"score": 4, "reason": JUDGE_REASON})
+    return completion(model, text)
+
+
 def wav_seconds(request: dict) -> float:
     """Seconds of the WAV in a chat request's input_audio part (0 when there is none)."""
     for message in request.get("messages", []):
@@ -139,8 +150,9 @@ def audio_answer(path: str, model: str, n: int, mode: str, request: dict) -> dic
 
 
 class State:
-    def __init__(self, mode: str, delay: float, max_bytes: int | None = None):
+    def __init__(self, mode: str, delay: float, max_bytes: int | None = None, replies: list[str] | None = None):
         self.mode = mode
+        self.replies = replies or [REPLY_TEXT]
         self.delay = delay
         self.max_bytes = max_bytes
         self.count = 0
@@ -215,6 +227,10 @@ def make_handler(state: State):
                 send_completion(completion(model))
             elif mode == "echo":
                 send_completion(echo_answer(request, model))
+            elif mode == "judge":
+                send_completion(judge_answer(request, model))
+            elif mode == "scripted":
+                send_completion(completion(model, state.replies[min(n, len(state.replies)) - 1]))
             elif mode == "error500-then-ok" and n == 1:
                 self.send_json(500, {"error": {"message": SERVER_500_MESSAGE, "type": "server_error"}})
             elif mode == "error400":
@@ -249,8 +265,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--mode", choices=MODES, default="ok")
     parser.add_argument("--delay", type=float, default=5.0, help="seconds the slow mode waits")
     parser.add_argument("--max-bytes", type=int, default=None, help="answer 413 to a POST body larger than this")
+    parser.add_argument("--replies", default=None, help="scripted mode: a JSON file holding a list of reply texts")
     args = parser.parse_args(argv)
-    server = ThreadingHTTPServer((args.host, args.port), make_handler(State(args.mode, args.delay, args.max_bytes)))
+    replies = None
+    if args.replies:
+        with open(args.replies, encoding="utf-8") as f:
+            replies = [str(r) for r in json.load(f)]
+    state = State(args.mode, args.delay, args.max_bytes, replies)
+    server = ThreadingHTTPServer((args.host, args.port), make_handler(state))
     server.daemon_threads = True
     print(f"listening on {server.server_address[1]}", flush=True)
     try:

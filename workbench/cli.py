@@ -444,6 +444,22 @@ def _run_rows(run: str, store_path: Path, *, check_id: bool = True) -> tuple[lis
     return rows, run_id, run_dir
 
 
+def _judged(rows: list[dict], judge_file: Path, store_path: Path) -> list[dict]:
+    """``rows`` with their keypoints/open answers judged by the judge in ``judge_file`` (cached in the store)."""
+    from workbench.judging import load_judge
+    from workbench.store import ResultStore
+    from workbench.tasks.judge import judge_rows, judged_counts
+
+    with load_judge(judge_file) as judge, ResultStore(store_path) as store:
+        if judge.remote:
+            console.print(f"[yellow]the judge sends the questions and answers to {escape(judge.remote)}[/]", soft_wrap=True)
+        rows = judge_rows(rows, judge, store)
+        judged, not_judged = judged_counts(rows)
+        console.print(escape(f"judge {judge.by}: {judged} answer(s) judged, {not_judged} not judged; {judge.calls} "
+                             "call(s) to the judge, the rest from the cache"), soft_wrap=True)
+    return rows
+
+
 @app.command()
 def report(
     run: RunArg,
@@ -454,6 +470,9 @@ def report(
     references: Annotated[Optional[list[Path]], typer.Option(
         "--reference", "-r", help="a reference file or folder the HTML report may read for its diff view, besides the "
                                   "run folder (repeatable)")] = None,
+    judge_file: Annotated[Optional[Path], typer.Option(
+        "--judge", help="a judge file (see pipelines/judges/): judge the keypoints/open answers not judged yet; "
+                        "judgements are cached in the store")] = None,
     verbose: VerboseOpt = 0,
 ) -> None:
     """Write a run's report: self-contained HTML with charts, Markdown, JSON and CSV (same numbers).
@@ -465,6 +484,8 @@ def report(
     _setup_logging(verbose)
     try:
         rows, run_id, run_dir = _run_rows(run, store_path, check_id=out_dir is None)
+        if judge_file is not None:
+            rows = _judged(rows, judge_file, store_path)
         target = out_dir or (run_dir if Path(run).suffix == ".jsonl" else Path("reports") / run)
         written = write_reports(rows, run_id, target, [f.strip() for f in formats.split(",") if f.strip()],
                                 run_dir=run_dir, references=references or ())

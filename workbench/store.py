@@ -10,13 +10,16 @@ One file (default ``reports/workbench.sqlite``) holds:
   with the columns a query filters on (recipe, pipeline, error, error_stage, rtfx, cost, peak RSS, created_at)
   and ``row``: the full ``RunResult.to_json()`` dict as JSON, stored as it is (model output included —
   escaping is the renderer's job, never the store's);
+* ``judgements`` — the judge's verdicts on keypoints/open answers (:mod:`workbench.tasks.judge`), keyed by a
+  hash of (judge identity, prompt version, judge settings, question, points or rubric, answer text): score,
+  correct, parsed, note, the judge and when; re-reporting reads them instead of calling the judge again;
 * ``metrics``    — one row per numeric figure in ``row["metrics"]``, flattened to dotted names
   (``wer``, ``asr.wer``, ``der.0.der``, ``cpwer.cpwer``, ``hallucination.words_per_hour_nonspeech``).
   A figure that could not be measured (``null``) is stored as NULL, never as 0. Text fields (normalizer,
   reference paths, examples) and booleans are not metrics and are left out; they stay in ``row``.
 
 The schema version is ``PRAGMA user_version``; a file written by a newer workbench is refused, an older one is
-upgraded in place (1 → 2: ``runs.source``).
+upgraded in place (1 → 2: ``runs.source``; 2 → 3: the ``judgements`` table).
 
 Concurrency: several processes (batch workers) may add to one file at once. The file is in WAL mode,
 every connection waits up to ``BUSY_TIMEOUT_S`` for a lock, and each ``add`` is one short
@@ -45,7 +48,7 @@ from workbench.errors import BadInputError, StoreError
 
 log = logging.getLogger(__name__)
 
-STORE_SCHEMA_VERSION = 2
+STORE_SCHEMA_VERSION = 3
 DEFAULT_PATH = Path("reports") / "workbench.sqlite"
 BUSY_TIMEOUT_S = 60.0
 #: what to do when the store cannot be written (the end of every StoreError message)
@@ -106,6 +109,17 @@ CREATE TABLE IF NOT EXISTS metrics (
     PRIMARY KEY (result, name)
 );
 CREATE INDEX IF NOT EXISTS metrics_name ON metrics(name);
+CREATE TABLE IF NOT EXISTS judgements (
+    key         TEXT PRIMARY KEY,
+    judge       TEXT NOT NULL,
+    version     TEXT,
+    kind        TEXT,
+    score       REAL,
+    correct     INTEGER,
+    parsed      TEXT,
+    note        TEXT,
+    created_at  TEXT NOT NULL
+);
 """
 
 
@@ -452,6 +466,34 @@ class ResultStore:
              "tags": json.loads(tags), "source": source, "results": results, "failed": failed}
             for run_id, created_at, command, hardware, tags, source, results, failed in rows
         ]
+
+    # --- judgements (workbench.tasks.judge's cache) -------------------------------------------------
+
+    def get_judgement(self, key: str) -> dict | None:
+        """The judgement stored under ``key`` (score, correct, parsed, note, by, version, kind), or None."""
+        found = self._conn.execute("SELECT score, correct, parsed, note, judge, version, kind FROM judgements "
+                                   "WHERE key = ?", (key,)).fetchone()
+        if found is None:
+            return None
+        score, correct, parsed, note, judge, version, kind = found
+        return {"score": score, "correct": None if correct is None else bool(correct),
+                "parsed": json.loads(parsed) if parsed is not None else None, "note": note, "by": judge,
+                "version": version, "kind": kind}
+
+    def put_judgement(self, key: str, judgement: dict) -> None:
+        """Store a judgement under ``key`` (replacing one stored there): ``by`` (the judge) is required; score,
+        correct, parsed, note, version, kind as :meth:`get_judgement` returns them."""
+        if not isinstance(judgement.get("by"), str) or not judgement["by"]:
+            raise BadInputError("a judgement needs 'by' (the judge's identity)")
+        correct = judgement.get("correct")
+        parsed = judgement.get("parsed")
+        with self._tx() as db:
+            db.execute(
+                "INSERT OR REPLACE INTO judgements (key, judge, version, kind, score, correct, parsed, note, created_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (key, judgement["by"], judgement.get("version"), judgement.get("kind"), _number(judgement.get("score")),
+                 None if correct is None else int(bool(correct)),
+                 None if parsed is None else json.dumps(parsed, ensure_ascii=False), judgement.get("note"), _now()))
 
     def metric_table(self, run_id: str) -> list[tuple[str, str, float | None]]:
         """(recipe, metric name, value) for every result of ``run_id``, results in the order added and

@@ -45,18 +45,24 @@ NOT_JUDGED = "not judged"
 
 @dataclass(frozen=True)
 class Judge:
-    """Who scored an answer and why: ``by`` is "rules" for the keyed kinds (a judge model's identity later);
-    ``note`` the reason when the answer could not be read, or how it was read."""
+    """Who scored an answer and why: ``by`` is "rules" for the keyed kinds, a judge model's identity
+    (``<backend>:<model>@<host or path>``, :mod:`workbench.tasks.judge`) for keypoints/open; ``note`` the reason
+    when the answer could not be read or judged, or how it was read; ``version`` the judge prompt's version
+    (a model judge only: a changed prompt is a different judge)."""
 
     by: str
     note: str | None = None
+    version: str | None = None
 
     def to_json(self) -> dict:
-        return {"by": self.by, "note": self.note}
+        out = {"by": self.by, "note": self.note}
+        if self.version is not None:
+            out["version"] = self.version
+        return out
 
     @classmethod
     def from_json(cls, row: dict | None) -> Judge | None:
-        return None if row is None else cls(row["by"], row.get("note"))
+        return None if row is None else cls(row["by"], row.get("note"), row.get("version"))
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,9 @@
 
 - :mod:`workbench.tasks.questions`: the TOML question-set format, validated (one error naming file, question, field);
 - :mod:`workbench.tasks.answers`: deterministic answer extraction and scoring for the keyed kinds, ``TaskResult``;
-- :mod:`workbench.tasks.summary`: accuracy per category per recipe with a bootstrap interval over questions.
+- :mod:`workbench.tasks.summary`: accuracy per category per recipe with a bootstrap interval over questions;
+- :mod:`workbench.tasks.ranking`: blind human judgement — the pairs of answers to judge, and recipes ranked from
+  the votes (Bradley–Terry via choix, bootstrap interval over votes); the dashboard's Judge panel shows it.
 
 Asking the recipes (the answer stages, ``workbench ask``), the judge and the blind panel are not built yet.
 """

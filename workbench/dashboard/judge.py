@@ -97,7 +97,12 @@ def _next(run_id: str) -> None:
 
 
 def panel(rows: Sequence[dict], run_id: str, *, key: str = "judge") -> None:
-    """The Judge panel over ``rows`` (one run's store rows)."""
+    """The Judge panel over ``rows`` (one run's store rows), in a container of class ``st-key-<key>-panel``."""
+    with st.container(key=f"{key}-panel"):
+        _panel(rows, run_id, key)
+
+
+def _panel(rows: Sequence[dict], run_id: str, key: str) -> None:
     from workbench.aggregate import recipe_labels
     from workbench.tasks.ranking import next_pair, pairs
 

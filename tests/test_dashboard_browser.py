@@ -2,7 +2,9 @@
 chromium driven by Playwright, the real bundled models. Upload the pyannote sample with its STM, run two recipes,
 read the metrics table, seek the player, download the HTML report and read it; open the run again from the Runs
 page. Prints the first page load and the render of a finished run (targets: < 3 s and < 1 s; not asserted).
-A screenshot of the compare page after the run is saved as reports/dashboard-compare.png (not committed)."""
+A screenshot of the compare page after the run is saved as reports/dashboard-compare.png (not committed).
+The blind Judge panel runs on answers written by hand into the store (no model): names hidden until the vote, the
+vote stored, the ranking updated."""
 
 from __future__ import annotations
 

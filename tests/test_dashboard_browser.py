@@ -2,7 +2,9 @@
 chromium driven by Playwright, the real bundled models. Upload the pyannote sample with its STM, run two recipes,
 read the metrics table, seek the player, download the HTML report and read it; open the run again from the Runs
 page. Prints the first page load and the render of a finished run (targets: < 3 s and < 1 s; not asserted).
-A screenshot of the compare page after the run is saved as reports/dashboard-compare.png (not committed)."""
+A screenshot of the compare page after the run is saved as reports/dashboard-compare.png (not committed).
+The blind Judge panel runs on answers written by hand into the store (no model): names hidden until the vote, the
+vote stored, the ranking updated."""
 
 from __future__ import annotations
 
@@ -153,3 +155,67 @@ def test_upload_compare_two_recipes_and_download_the_report(dashboard, tmp_path)
             f"render of a finished run {render:.2f} s, median of {', '.join(f'{r:.2f}' for r in renders)} (target < 1 s)")
     MEASURED.append(line)
     print("\n" + line)
+
+
+def test_blind_judge_panel_hides_names_until_voted_stores_the_vote_and_updates_the_ranking(dashboard, tmp_path):
+    """The Judge panel of the Compare page on a run with answers written by hand (no model runs): the names are
+    hidden until the vote, the vote lands in the store, the ranking appears and changes with the next vote."""
+    from playwright.sync_api import expect, sync_playwright
+    from test_dashboard_judge import ANSWERS, NAMES, rows
+
+    from workbench.store import ResultStore
+
+    store_path = tmp_path / "store.sqlite"
+    with ResultStore(store_path) as store:
+        store.add_run("run-q", command="workbench ask call.wav --tasks call.toml")
+        store.add_many(rows())
+
+    def recipe_of(answer: str) -> str:
+        return next(NAMES[i] for per in ANSWERS.values() for i, a in enumerate(per) if a == answer)
+
+    def votes():
+        with ResultStore(store_path) as store:
+            return store.votes()
+
+    outside: list[str] = []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=LAUNCH_ARGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 2600})
+        page.on("request", lambda r: outside.append(r.url) if not r.url.startswith(("http://127.0.0.1", "ws://127.0.0.1", "data:", "blob:")) else None)
+        page.goto(dashboard + "?run=run-q")
+        panel = page.locator(".st-key-judge-panel")
+        expect(panel.get_by_role("heading", name="Judge answers blind")).to_be_visible(timeout=60_000)
+        expect(panel.get_by_role("button", name="A is better")).to_be_visible(timeout=30_000)
+        before = panel.inner_text()
+        assert "Answer A" in before and "Answer B" in before
+        assert not any(name in before for name in NAMES), before  # blind
+        a = page.locator("[data-testid=wb-answer-a]").inner_text()
+        b = page.locator("[data-testid=wb-answer-b]").inner_text()
+        winner, loser = recipe_of(a), recipe_of(b)
+        assert winner != loser and votes() == []
+        expect(panel.get_by_text("No votes yet")).to_be_visible()
+
+        panel.get_by_label("Your name (optional, stored with the vote)").fill("ann")
+        panel.get_by_label("Your name (optional, stored with the vote)").press("Enter")
+        panel.get_by_role("button", name="A is better").click()
+        expect(panel.get_by_text(f"Answer A was {winner}, Answer B was {loser}")).to_be_visible(timeout=30_000)
+        [vote] = votes()
+        assert (vote.winner[0], vote.loser[0], vote.vote, vote.voter) == (winner, loser, "A", "ann")
+        ranking = panel.locator("[data-testid=wb-ranking]")
+        expect(ranking).to_be_visible(timeout=30_000)
+        first = ranking.locator("tr").nth(1).inner_text()
+        assert winner in first and "too few votes (n=1)" in first
+
+        panel.get_by_role("button", name="Next pair").click()
+        expect(panel.get_by_role("button", name="B is better")).to_be_visible(timeout=30_000)
+        assert "Answer A was" not in panel.inner_text()  # the new pair's names are hidden again
+        (a2, b2) = (page.locator("[data-testid=wb-answer-a]").inner_text(), page.locator("[data-testid=wb-answer-b]").inner_text())
+        assert {a2, b2} != {a, b}  # the pair with fewer votes: another question
+        panel.get_by_role("button", name="B is better").click()
+        expect(panel.get_by_text("Answer A was")).to_be_visible(timeout=30_000)
+        assert [v.vote for v in votes()] == ["A", "B"]
+        # the ranking now counts both votes for each recipe
+        expect(ranking.locator("tr").nth(1)).to_contain_text("too few votes (n=2)", timeout=30_000)
+        assert page.locator("[data-testid=stException]").count() == 0
+        browser.close()
+    assert not outside, f"the dashboard reached outside 127.0.0.1: {outside}"

@@ -260,7 +260,7 @@ def test_a_version_2_store_is_upgraded_in_place_with_a_judgements_table(tmp_path
     db.executescript("DROP TABLE judgements; PRAGMA user_version = 2;")
     db.close()
     with ResultStore(path) as s:
-        assert s.schema_version == STORE_SCHEMA_VERSION == 3
+        assert s.schema_version == STORE_SCHEMA_VERSION == 4
         assert [r["run_id"] for r in s.runs()] == ["old"]
         s.put_judgement("k", {"by": "j", "score": 4.0, "correct": True})
         assert s.get_judgement("k")["score"] == 4.0

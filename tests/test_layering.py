@@ -5,9 +5,9 @@ Layers, lowest first (a module may import from its own layer and the ones below,
 
   core       data model, errors, audio decoding and its constants, JSON safety, timing, prices, clients
   inputs     references, metrics, scoring, hallucination measures and probes, the result model, question sets
-             and answer scoring (workbench.tasks; its summary, which uses the aggregation, is a record; the judge's
-             prompts and reply reading are inputs, the judge model that asks a formatter backend, workbench.judging,
-             is a record)
+             and answer scoring (workbench.tasks; its summary and its ranking of votes, which use the aggregation and
+             the store, are records; the judge's prompts and reply reading are inputs, the judge model that asks a
+             formatter backend, workbench.judging, is a record)
   backends   each stage's backends and the audio-LLM model families
   pipelines  the pipelines (cascade, audio-LLM) and the recipe specification they are built from
   recipes    recipe files: loading, validating, listing
@@ -48,7 +48,8 @@ LAYERS: dict[str, tuple[str, ...]] = {
     "recipes": ("workbench.recipes",),
     "records": ("workbench.store", "workbench.writers", "workbench.aggregate", "workbench.summary", "workbench.report",
                 "workbench.charts",
-                "workbench.exports", "workbench.catalogue", "workbench.tasks.summary", "workbench.judging"),
+                "workbench.exports", "workbench.catalogue", "workbench.tasks.summary", "workbench.judging",
+                "workbench.tasks.ranking"),
     "runs": ("workbench.runner", "workbench.batch", "workbench.hallucination.suite", "workbench.session"),
     "faces": ("workbench.cli", "workbench.__main__", "workbench.dashboard"),
 }

@@ -16,7 +16,7 @@ from workbench.errors import BadInputError
 from workbench.metrics import ErrorCounts, char_errors, word_errors
 from workbench.metrics.diarization import CpWer, DerCounts
 from workbench.result import RunResult, Scores
-from workbench.store import STORE_SCHEMA_VERSION, ResultStore, flatten_metrics
+from workbench.store import STORE_SCHEMA_VERSION, ResultStore, Vote, flatten_metrics
 
 PRICE = HardwarePrice("test-box", 0.36, "a test", "2026-01-01", "a box")
 REFERENCE = "the cat sat on the mat"
@@ -394,6 +394,57 @@ def test_a_version_1_store_is_upgraded_in_place(tmp_path):
         assert s.runs()[1]["source"] == "/x"
 
 
+def test_a_version_2_store_is_upgraded_in_place_and_takes_votes(tmp_path):
+    path = tmp_path / "v2.sqlite"
+    with ResultStore(path) as s:
+        s.add(make_row())
+    db = sqlite3.connect(path)  # as a workbench before the votes table left it
+    db.executescript("DROP INDEX votes_run; DROP TABLE votes; PRAGMA user_version = 2;")
+    db.close()
+    with ResultStore(path) as s:
+        assert s.schema_version == STORE_SCHEMA_VERSION == 4
+        assert s.rows() == [make_row()] and s.votes() == []
+        s.add_vote(Vote.cast("run-1", "a", "a.wav", "dog", ("whisper", "h1"), ("cascade", "h2"), "A"))
+        [vote] = s.votes()
+        assert vote.winner == ("whisper", "h1") and vote.loser == ("cascade", "h2")
+
+
+# --- votes --------------------------------------------------------------------------------------
+
+
+def test_votes_round_trip_with_the_order_shown(store):
+    store.add(make_row())
+    store.add(make_row(run_id="run-2"))
+    cast = [Vote.cast("run-1", "a", "a.wav", "dog", ("whisper", "h1"), ("cascade", "h2"), "A", voter="ann"),
+            Vote.cast("run-1", "a", "a.wav", "dog", ("cascade", "h2"), ("whisper", "h1"), "B"),
+            Vote.cast("run-2", "a", "a.wav", "count", ("cascade", "h2"), ("whisper", "h1"), "tie", voter="")]
+    ids = [store.add_vote(v) for v in cast]
+    assert ids == sorted(ids)
+    back = store.votes()
+    assert [(v.first, v.second, v.shown_a, v.vote, v.voter) for v in back] == [
+        (("cascade", "h2"), ("whisper", "h1"), "second", "A", "ann"),
+        (("cascade", "h2"), ("whisper", "h1"), "first", "B", None),
+        (("cascade", "h2"), ("whisper", "h1"), "first", "tie", None)]
+    assert [v.winner for v in back] == [("whisper", "h1"), ("whisper", "h1"), None]
+    assert [v.a for v in back] == [("whisper", "h1"), ("cascade", "h2"), ("cascade", "h2")]
+    assert all(v.created_at for v in back) and back[0].pair == back[1].pair != back[2].pair
+    assert [v.question_id for v in store.votes("run-2")] == ["count"]
+    assert [(v.run_id, v.recording_id, v.recording_path) for v in store.votes("run-1")] == [("run-1", "a", "a.wav")] * 2
+
+
+@pytest.mark.parametrize("vote, problem", [
+    (Vote.cast("run-1", "a", "a.wav", "dog", ("x", "1"), ("y", "2"), "C"), "the vote must be one of A, B, tie"),
+    (Vote.cast("run-1", "a", "a.wav", "dog", ("x", "1"), ("x", "1"), "A"), "the same recipe version"),
+    (Vote.cast("run-1", "a", "a.wav", "", ("x", "1"), ("y", "2"), "A"), "'question_id'"),
+    (Vote.cast("nope", "a", "a.wav", "dog", ("x", "1"), ("y", "2"), "A"), "run 'nope' is not in the store"),
+])
+def test_a_bad_vote_is_one_clear_error_and_nothing_is_stored(store, vote, problem):
+    store.add(make_row())
+    with pytest.raises(BadInputError, match=problem):
+        store.add_vote(vote)
+    assert store.votes() == []
+
+
 # --- torn results.jsonl ---------------------------------------------------------------------------
 
 
@@ -492,3 +543,17 @@ def test_four_processes_add_at_once(tmp_path):
         assert store._conn.execute("SELECT COUNT(*) FROM recordings").fetchone()[0] == 1
         assert len(store.runs()) == 1
     assert time.perf_counter() - began < 30
+
+
+@pytest.mark.parametrize("lacking", ["votes", "judgements"])
+def test_a_version_3_store_with_one_of_the_two_new_tables_gains_the_other(tmp_path, lacking):
+    """Two branches each called their new table (votes, judgements) schema 3: a file of either is upgraded to 4."""
+    path = tmp_path / "v3.sqlite"
+    with ResultStore(path) as s:
+        s.add(make_row())
+    db = sqlite3.connect(path)
+    db.executescript(f"DROP TABLE {lacking}; PRAGMA user_version = 3;")
+    db.close()
+    with ResultStore(path) as s:
+        assert s.schema_version == 4 and s.rows() == [make_row()]
+        assert s.votes() == [] and s.get_judgement("k") is None

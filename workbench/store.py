@@ -13,13 +13,18 @@ One file (default ``reports/workbench.sqlite``) holds:
 * ``judgements`` — the judge's verdicts on keypoints/open answers (:mod:`workbench.tasks.judge`), keyed by a
   hash of (judge identity, prompt version, judge settings, question, points or rubric, answer text): score,
   correct, parsed, note, the judge and when; re-reporting reads them instead of calling the judge again;
+* ``votes``      — one row per blind human judgement (the dashboard's Judge panel): two recipes' answers to one
+  question on one recording of one run, shown as "Answer A" / "Answer B" with the names hidden; the two results'
+  keys (recipe name and hash; ``first`` is the smaller key), which of them was shown as A, the vote (``A``, ``B``
+  or ``tie``), the voter (optional free text) and created_at;
 * ``metrics``    — one row per numeric figure in ``row["metrics"]``, flattened to dotted names
   (``wer``, ``asr.wer``, ``der.0.der``, ``cpwer.cpwer``, ``hallucination.words_per_hour_nonspeech``).
   A figure that could not be measured (``null``) is stored as NULL, never as 0. Text fields (normalizer,
   reference paths, examples) and booleans are not metrics and are left out; they stay in ``row``.
 
 The schema version is ``PRAGMA user_version``; a file written by a newer workbench is refused, an older one is
-upgraded in place (1 → 2: ``runs.source``; 2 → 3: the ``judgements`` table).
+upgraded in place (1 → 2: ``runs.source``; 2 → 3: the ``judgements`` table or the ``votes`` table — two
+branches each called their table schema 3; 3 → 4: whichever of the two a version 3 file lacks).
 
 Concurrency: several processes (batch workers) may add to one file at once. The file is in WAL mode,
 every connection waits up to ``BUSY_TIMEOUT_S`` for a lock, and each ``add`` is one short
@@ -48,7 +53,7 @@ from workbench.errors import BadInputError, StoreError
 
 log = logging.getLogger(__name__)
 
-STORE_SCHEMA_VERSION = 3
+STORE_SCHEMA_VERSION = 4
 DEFAULT_PATH = Path("reports") / "workbench.sqlite"
 BUSY_TIMEOUT_S = 60.0
 #: what to do when the store cannot be written (the end of every StoreError message)
@@ -120,6 +125,22 @@ CREATE TABLE IF NOT EXISTS judgements (
     note        TEXT,
     created_at  TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS votes (
+    id              INTEGER PRIMARY KEY AUTOINCREMENT,
+    run_id          TEXT NOT NULL REFERENCES runs(run_id),
+    recording_id    TEXT NOT NULL,
+    recording_path  TEXT NOT NULL,
+    question_id     TEXT NOT NULL,
+    first_recipe    TEXT NOT NULL,
+    first_hash      TEXT NOT NULL,
+    second_recipe   TEXT NOT NULL,
+    second_hash     TEXT NOT NULL,
+    shown_a         TEXT NOT NULL CHECK (shown_a IN ('first', 'second')),
+    vote            TEXT NOT NULL CHECK (vote IN ('A', 'B', 'tie')),
+    voter           TEXT,
+    created_at      TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS votes_run ON votes(run_id, question_id);
 """
 
 
@@ -166,6 +187,79 @@ class JsonlRows:
 
     rows: list[tuple[int, object]]
     torn_line: int | None = None
+
+
+VOTES = ("A", "B", "tie")
+
+
+@dataclass(frozen=True)
+class Vote:
+    """One blind judgement: which of two recipes' answers to a question on a recording was better. ``first`` and
+    ``second`` are the two results' keys (recipe name, recipe hash), ``first`` the smaller; ``shown_a`` says which
+    of them the voter saw as "Answer A" ("first" or "second"); ``vote`` is "A", "B" or "tie"."""
+
+    run_id: str
+    recording_id: str
+    recording_path: str
+    question_id: str
+    first: tuple[str, str]
+    second: tuple[str, str]
+    shown_a: str
+    vote: str
+    voter: str | None = None
+    created_at: str = ""
+
+    @classmethod
+    def cast(cls, run_id: str, recording_id: str, recording_path: str, question_id: str, a: tuple[str, str],
+             b: tuple[str, str], vote: str, voter: str | None = None) -> Vote:
+        """A vote as the voter saw it: ``a`` the key shown as "Answer A", ``b`` the one shown as "Answer B"."""
+        a, b = tuple(a), tuple(b)
+        first, second = sorted((a, b))
+        return cls(run_id, recording_id, recording_path, question_id, first, second,
+                   "first" if a == first else "second", vote, voter or None)
+
+    @property
+    def a(self) -> tuple[str, str]:
+        return self.first if self.shown_a == "first" else self.second
+
+    @property
+    def b(self) -> tuple[str, str]:
+        return self.second if self.shown_a == "first" else self.first
+
+    @property
+    def winner(self) -> tuple[str, str] | None:
+        """The key voted better; None for a tie."""
+        return {"A": self.a, "B": self.b}.get(self.vote)
+
+    @property
+    def loser(self) -> tuple[str, str] | None:
+        return {"A": self.b, "B": self.a}.get(self.vote)
+
+    @property
+    def pair(self) -> tuple:
+        """What the vote was about, whichever way round it was shown: (run, recording path, question, first, second)."""
+        return self.run_id, self.recording_path, self.question_id, self.first, self.second
+
+    def check(self) -> None:
+        """BadInputError (one line naming the field) when the vote cannot be stored."""
+        for name in ("run_id", "recording_id", "recording_path", "question_id"):
+            if not isinstance(getattr(self, name), str) or (name != "recording_id" and not getattr(self, name)):
+                raise BadInputError(f"vote: {name!r} is missing or not a string")
+        for name in ("first", "second"):
+            key = getattr(self, name)
+            if (not isinstance(key, tuple) or len(key) != 2 or not all(isinstance(k, str) for k in key)
+                    or not key[0]):
+                raise BadInputError(f"vote: {name!r} must be a (recipe name, recipe hash) pair")
+        if self.first == self.second:
+            raise BadInputError("vote: the two answers come from the same recipe version")
+        if self.first > self.second:
+            raise BadInputError("vote: 'first' must be the smaller key (use Vote.cast)")
+        if self.shown_a not in ("first", "second"):
+            raise BadInputError(f"vote: shown_a must be 'first' or 'second', not {self.shown_a!r}")
+        if self.vote not in VOTES:
+            raise BadInputError(f"vote: the vote must be one of {', '.join(VOTES)}, not {self.vote!r}")
+        if self.voter is not None and not isinstance(self.voter, str):
+            raise BadInputError("vote: 'voter' must be text")
 
 
 def read_jsonl(path: str | Path) -> JsonlRows:
@@ -282,6 +376,7 @@ class ResultStore:
                 for statement in _SCHEMA.split(";"):
                     if statement.strip():
                         self._conn.execute(statement)
+                # the tables a version added (votes, judgements) came with CREATE ... IF NOT EXISTS above
                 if version == 1:  # written before runs had a source
                     self._conn.execute("ALTER TABLE runs ADD COLUMN source TEXT")
                 self._conn.execute(f"PRAGMA user_version = {STORE_SCHEMA_VERSION}")
@@ -370,6 +465,22 @@ class ResultStore:
                 raise BadInputError(f"{path}:{number}: {exc}") from None
         with self._tx():
             return sum(self._add(c)[1] for c in checked)
+
+    def add_vote(self, vote: Vote) -> int:
+        """Store one blind judgement (its created_at is now when not given); returns its id. The run must be in
+        the store. Every vote is kept: the same pair voted twice counts twice."""
+        vote.check()
+        try:
+            with self._tx() as db:
+                cur = db.execute(
+                    "INSERT INTO votes (run_id, recording_id, recording_path, question_id, first_recipe, first_hash, "
+                    "second_recipe, second_hash, shown_a, vote, voter, created_at) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (vote.run_id, vote.recording_id, vote.recording_path, vote.question_id, *vote.first,
+                     *vote.second, vote.shown_a, vote.vote, vote.voter, vote.created_at or _now()))
+        except sqlite3.IntegrityError:
+            raise BadInputError(f"vote: run {vote.run_id!r} is not in the store") from None
+        return cur.lastrowid
 
     def _add(self, r: _Row) -> tuple[int, bool]:
         """(result id, whether anything changed)."""
@@ -503,3 +614,12 @@ class ResultStore:
             "WHERE r.run_id = ? ORDER BY r.id, m.rowid",
             (run_id,),
         ))
+
+    def votes(self, run_id: str | None = None) -> list[Vote]:
+        """The stored votes in the order cast, optionally only those of one run."""
+        sql = ("SELECT run_id, recording_id, recording_path, question_id, first_recipe, first_hash, second_recipe, "
+               "second_hash, shown_a, vote, voter, created_at FROM votes")
+        rows = self._conn.execute(sql + (" WHERE run_id = ?" if run_id is not None else "") + " ORDER BY id",
+                                  (run_id,) if run_id is not None else ())
+        return [Vote(run, rec_id, rec_path, question, (fr, fh), (sr, sh), shown, vote, voter, created)
+                for run, rec_id, rec_path, question, fr, fh, sr, sh, shown, vote, voter, created in rows]

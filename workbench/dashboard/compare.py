@@ -1,5 +1,6 @@
 """The Compare page: upload a recording (and optionally a reference and a speaker count), pick recipes, run them
-with live per-stage progress, and see the results — or a run opened from the Runs page.
+with live per-stage progress, and see the results — or a run opened from the Runs page. Below them, the blind Judge
+panel (:mod:`workbench.dashboard.judge`) for the run's answers to questions.
 
 Each comparison is a run in the result store (tag ``dashboard``) with its uploads, ``results.jsonl`` and
 ``summary.md`` under ``<out>/<run-id>/``: results are stored as each recipe finishes, so a run cut short
@@ -226,3 +227,6 @@ def _page() -> None:
             st.info(f"Run {views.code(shown['run'])} has no results in the store.")
             return
         views.render_run(rows, shown["run"], key="compare")
+        from workbench.dashboard.judge import panel
+
+        panel(rows, shown["run"])

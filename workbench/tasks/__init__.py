@@ -4,9 +4,11 @@
 - :mod:`workbench.tasks.answers`: deterministic answer extraction and scoring for the keyed kinds, ``TaskResult``;
 - :mod:`workbench.tasks.judge`: judging keypoints/open answers with a model (prompts, reading its reply, cache
   keys, ``judge_tasks``/``judge_rows``); the judge model itself is :mod:`workbench.judging`;
-- :mod:`workbench.tasks.summary`: accuracy per category per recipe with a bootstrap interval over questions.
+- :mod:`workbench.tasks.summary`: accuracy per category per recipe with a bootstrap interval over questions;
+- :mod:`workbench.tasks.ranking`: blind human judgement — the pairs of answers to judge, and recipes ranked from
+  the votes (Bradley–Terry via choix, bootstrap interval over votes); the dashboard's Judge panel shows it.
 
-Asking the recipes (the answer stages, ``workbench ask``) and the blind panel are not built yet.
+Asking the recipes (the answer stages, ``workbench ask``) is not built yet.
 """
 
 from workbench.tasks.answers import Judge, Score, TaskResult, score_answer, task_result

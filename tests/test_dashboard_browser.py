@@ -100,7 +100,7 @@ def test_upload_compare_two_recipes_and_download_the_report(dashboard, tmp_path)
         run_id = re.search(r"[?&]run=([\w-]+)", page.url).group(1)
 
         # the timeline: click a segment of whisper-raw's lane, the player seeks to its start
-        expect(page.get_by_text("Player at 0.00 s.")).to_be_visible()
+        expect(page.get_by_text("Player at 0.00 s.")).to_be_visible(timeout=30_000)  # drawn after the charts
         marks = page.locator('[data-testid=stVegaLiteChart] [role=graphics-symbol][aria-label*="lane: whisper-raw"]')
         expect(marks.first).to_be_visible(timeout=30_000)
         segment = marks.nth(min(4, marks.count() - 1))
@@ -193,7 +193,7 @@ def test_blind_judge_panel_hides_names_until_voted_stores_the_vote_and_updates_t
         b = page.locator("[data-testid=wb-answer-b]").inner_text()
         winner, loser = recipe_of(a), recipe_of(b)
         assert winner != loser and votes() == []
-        expect(panel.get_by_text("No votes yet")).to_be_visible()
+        expect(panel.get_by_text("No votes yet")).to_be_visible(timeout=30_000)
 
         panel.get_by_label("Your name (optional, stored with the vote)").fill("ann")
         panel.get_by_label("Your name (optional, stored with the vote)").press("Enter")

@@ -377,3 +377,14 @@ def test_ask_the_meeting_questions_with_the_real_cascade(tmp_path):
         assert t["correct"] in (True, False) or t["kind"] in ("keypoints", "open")
     assert row["details"]["answering"]["transcriptions"] == 1
     assert "accuracy per category" in result.output
+
+
+def test_ask_when_no_question_applies_to_the_recording_exits_2_before_any_model_loads(tmp_path):
+    from workbench.cli import app
+
+    # meeting.toml's questions name the recording "meeting": none applies to sample.wav
+    result = CliRunner().invoke(app, ["ask", str(WAV), "--tasks", str(ROOT / "pipelines" / "tasks" / "meeting.toml"),
+                                      "--recipes", "cascade-plain", "--out", str(tmp_path / "o")])
+    assert result.exit_code == 2, result.output
+    assert "no question of" in result.output and "'sample'" in result.output
+    assert not (tmp_path / "o").exists()

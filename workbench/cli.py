@@ -302,6 +302,10 @@ def ask(
         with _start_run(out_dir, names, settings, store_path, command, tags=["ask"]) as run:
             _say_same(run)
             item = run.load_item(audio, reference or [])
+            questions = run.prepared.questions
+            if not questions.questions_for(item.audio.recording.id):
+                raise BadInputError(f"no question of {questions.path or 'the question set'} applies to recording "
+                                    f"{item.audio.recording.id!r} (their `recordings` name others)")
             try:
                 with _progress() as progress:
                     run.call(runner.run_recipes, [item], hook=ProgressHook(progress))

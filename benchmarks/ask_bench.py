@@ -93,7 +93,14 @@ def main(argv: list[str] | None = None) -> None:
         item = load_item(str(wav))
         qs = questions(args.questions)
         start = time.perf_counter()
-        [result] = run_recipes([recipe], [item], writer=MemoryWriter(), run_id="ask-bench", questions=qs)
+
+        def progress(step, artifact=None, *, total=None, completed=None):  # as it goes, in case it is stopped
+            if artifact is not None:
+                print(f"  {step}: {artifact.wall_s:.1f} s ({time.perf_counter() - start:.0f} s in)", flush=True)
+            elif step.endswith("/answer") and completed is not None:
+                print(f"  answered {completed}/{total} ({time.perf_counter() - start:.0f} s in)", flush=True)
+
+        [result] = run_recipes([recipe], [item], writer=MemoryWriter(), run_id="ask-bench", questions=qs, hook=progress)
         wall = time.perf_counter() - start
     if result.error:
         sys.exit(f"{args.recipe} failed: {result.error}")

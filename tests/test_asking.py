@@ -388,3 +388,16 @@ def test_ask_when_no_question_applies_to_the_recording_exits_2_before_any_model_
     assert result.exit_code == 2, result.output
     assert "no question of" in result.output and "'sample'" in result.output
     assert not (tmp_path / "o").exists()
+
+
+def test_a_refused_question_records_the_strategy_and_a_recipe_without_an_answer_stage_says_so(fake):
+    from workbench.pipelines.answering import ANSWER_BACKENDS, AnswerRefused
+
+    r = fake_recipe("fa", text="hello", answers={"dog": AnswerRefused("recording longer than the per-call limit (70 s > 30 s)")})
+    [result] = run_recipes([r], items(1), writer=MemoryWriter(), run_id="t", questions=QUESTIONS)
+    dog = next(t for t in result.tasks if t.id == "dog")
+    assert (dog.correct, dog.strategy, dog.error) == (False, "refuse", "recording longer than the per-call limit (70 s > 30 s)")
+    none = ANSWER_BACKENDS.get("none")(ANSWER_BACKENDS.get("none").Options())
+    with pytest.raises(AnswerRefused, match=r"no \[answer\] stage") as raised:
+        none.answer(CONVERSATION, 200.0, YESNO)
+    assert raised.value.strategy is None

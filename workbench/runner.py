@@ -475,7 +475,7 @@ class RecipeRun:
                 log.info("%s: question %s: %s", self.recipe.name, question.id, exc)
                 refused = isinstance(exc, AnswerRefused)
                 tasks.append(task_result(question, "", latency_s=latency, error=str(exc) if refused else
-                                         f"{type(exc).__name__}: {exc}", strategy="refuse" if refused else None))
+                                         f"{type(exc).__name__}: {exc}", strategy=exc.strategy if refused else None))
                 record["answer_s"] += latency
                 continue
             latency = round(time.perf_counter() - start, 3)

@@ -41,7 +41,12 @@ REFUSE = "refuse"  # too long for one call, and the recipe says refuse: an error
 
 
 class AnswerRefused(Exception):
-    """The recording (or its transcript) is longer than one call takes and the recipe says refuse."""
+    """No answer is asked for: the recording (or its transcript) is longer than one call takes and the recipe says
+    refuse (``strategy`` "refuse"), or the recipe has no answer stage (``strategy`` None)."""
+
+    def __init__(self, message: str, strategy: str | None = "refuse"):
+        super().__init__(message)
+        self.strategy = strategy
 
 
 @dataclass(frozen=True)
@@ -102,7 +107,7 @@ ANSWER_BACKENDS: Registry[AnswerBackend] = Registry("answer backend")
 class NoAnswer(AnswerBackend):
     def answer(self, transcript: Transcript, duration_s: float, question: Question) -> Answer:
         raise AnswerRefused("this recipe has no [answer] stage: add one (backend = \"llama-cpp\", model = \"smollm2\") "
-                            "to answer questions")
+                            "to answer questions", strategy=None)
 
 
 class LLMAnswerer(AnswerBackend):

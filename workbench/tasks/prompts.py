@@ -25,7 +25,8 @@ INSTRUCTIONS = {
     "number": "Answer with a number only.",
     "short": "Answer in a few words only.",
     "choice": "Answer with the letter of one option only.",
-    "locate": "Answer with the time in seconds from the start of the recording (for example: 42.5 seconds).",
+    # no example time: a small model repeats it as its answer (SmolLM2 answered "42.5 seconds" to every locate)
+    "locate": "Answer with the time in seconds from the start of the recording.",
     "keypoints": "Answer in a short paragraph.",
     "open": "Answer in a short paragraph.",
 }

@@ -43,6 +43,13 @@ Audio modes that behave like real servers do:
 ``audio-length``       200 with :data:`LONG_REPLY` and ``finish_reason: "length"`` (the output hit ``max_tokens``);
                        ``completion_tokens`` is the request's ``max_tokens``
 
+A question-answering mode (issue 13), for audio and text chat alike:
+
+``qa``                 answers by the instruction in the last user message: "yes or no" → "Yes, it is.", "a number"
+                       → "2", "letter" → "(B)", "seconds" → "42 seconds", else "Friday"; a message holding
+                       "The answers from the parts:" (a combining call) → "Yes, combined."; a message holding
+                       ``[fail]`` → 500 every time
+
 ``--max-bytes N`` (any mode): a POST whose body is larger than N bytes gets 413 with
 :data:`TOO_LARGE_MESSAGE`, as nginx, OpenAI and Gemini answer payloads above their limit.
 """
@@ -60,7 +67,7 @@ import wave
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 MODES = ("ok", "slow", "error500-then-ok", "error400", "error401", "error401-long", "malformed", "wrong-shape", "html",
-         "audio", "audio-empty-2", "audio-no-usage", "audio-first-30s", "audio-length", "echo", "judge", "scripted")
+         "audio", "audio-empty-2", "audio-no-usage", "audio-first-30s", "audio-length", "echo", "judge", "scripted", "qa")
 JUDGE_REASON = "covers the main point"
 REPLY_TEXT = "SPEAKER_00: Hello there."
 SERVER_500_MESSAGE = "fake overload: the model is busy"
@@ -119,6 +126,26 @@ def judge_answer(request: dict, model: str) -> dict:
     user = next((m.get("content") or "" for m in reversed(request.get("messages") or []) if m.get("role") == "user"), "")
     text = '{"covered": [1]}' if '"covered"' in user else json.dumps({"score": 4, "reason": JUDGE_REASON})
     return completion(model, text)
+
+
+def last_user_text(request: dict) -> str:
+    for message in reversed(request.get("messages") or []):
+        if message.get("role") == "user":
+            content = message.get("content")
+            if isinstance(content, list):
+                return " ".join(p.get("text") or "" for p in content if p.get("type") == "text")
+            return content or ""
+    return ""
+
+
+def qa_answer(request: dict) -> str:
+    text = last_user_text(request)
+    if "The answers from the parts:" in text:
+        return "Yes, combined."
+    for marker, reply in (("yes or no", "Yes, it is."), ("a number", "2"), ("letter", "(B)"), ("seconds", "42 seconds")):
+        if marker in text:
+            return reply
+    return "Friday"
 
 
 def wav_seconds(request: dict) -> float:
@@ -225,6 +252,10 @@ def make_handler(state: State):
             elif mode == "slow":
                 time.sleep(state.delay)
                 send_completion(completion(model))
+            elif mode == "qa" and "[fail]" in last_user_text(request):
+                self.send_json(500, {"error": {"message": SERVER_500_MESSAGE, "type": "server_error"}})
+            elif mode == "qa":
+                send_completion(completion(model, qa_answer(request)))
             elif mode == "echo":
                 send_completion(echo_answer(request, model))
             elif mode == "judge":

@@ -18,7 +18,8 @@ FAKE = "test-fake"
 
 #: recipe name -> behaviour of the fake pipeline:
 #: {"load": exc, "run": {item_index: exc}, "text": str, "formatted": str, "summary": str, "before_run": callable,
-#:  "segments": (Segment, ...) instead of one segment of "text", "turns": (Turn, ...) — a diarization's output}
+#:  "segments": (Segment, ...) instead of one segment of "text", "turns": (Turn, ...) — a diarization's output,
+#:  "answers": {question id: text, or an exception to raise} (default: the transcript's text)}
 BEHAVIOUR: dict[str, dict] = {}
 #: what the fakes did, in order
 EVENTS: list[tuple] = []
@@ -90,6 +91,19 @@ class FakePipeline:
                                 summary=self.behaviour.get("summary"), turns=turns,
                                 speaker_count_estimated=True if turns else None)
         return PipelineOutput(transcript, Usage(audio_s=duration, calls=1))
+
+    def load_answering(self) -> bool:
+        EVENTS.append(("load_answering", self.recipe.name))
+        return True
+
+    def answer(self, samples: np.ndarray, output: PipelineOutput, question):
+        from workbench.pipelines.answering import Answer
+
+        EVENTS.append(("answer", self.recipe.name, question.id))
+        reply = self.behaviour.get("answers", {}).get(question.id, output.transcript.text)
+        if isinstance(reply, BaseException):
+            raise reply
+        return Answer(reply, calls=1, input_tokens=10, output_tokens=2)
 
     def unload(self) -> None:
         EVENTS.append(("unload", self.recipe.name))

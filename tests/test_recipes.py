@@ -71,7 +71,8 @@ def test_shipped_recipe_parses_and_validates(path):
     assert len(recipe.hash) == 16
     if path in CASCADES:
         assert recipe.pipeline == "cascade"
-        assert [s.stage for s in recipe.stages] == ["vad", "asr", "diarization", "formatter"]
+        # the shipped cascades answer questions too (issue 13: the [answer] stage)
+        assert [s.stage for s in recipe.stages] == ["vad", "asr", "diarization", "formatter", "answer"]
         assert recipe.stage("asr").backend == "faster-whisper"
     else:
         assert recipe.pipeline == "audio-llm"

@@ -74,6 +74,8 @@ PhrasesOpt = Annotated[Optional[Path], typer.Option("--phrases", help="extra sto
 RecipesOpt = Annotated[Optional[str], typer.Option(
     "--recipes", help="comma-separated recipe names (default: those that run here without a server or a download)")]
 SpeakersOpt = Annotated[Optional[int], typer.Option("--speakers", help="number of speakers for diarization (default: the recipe's, else estimated)")]
+TasksOpt = Annotated[Optional[Path], typer.Option(
+    "--tasks", help="a question set (TOML, see pipelines/tasks/): every recipe answers its questions about the recording")]
 RunArg = Annotated[str, typer.Argument(help="a run id in the store, or a results.jsonl file")]
 StoreOpt = Annotated[Path, typer.Option("--store", envvar="WORKBENCH_STORE", show_envvar=True,
                                         help="SQLite results store (every command adds its runs to it)")]
@@ -81,11 +83,12 @@ DEFAULT_STORE = Path("reports") / "workbench.sqlite"
 
 
 def _settings(hardware: str | None, prices: Path | None, normalizer: str = "whisper-english",
-              phrases: Path | None = None, max_duration: float | None = None, speakers: int | None = None):
+              phrases: Path | None = None, max_duration: float | None = None, speakers: int | None = None,
+              tasks: Path | None = None, question: str | None = None):
     from workbench.session import RunSettings
 
     return RunSettings(hardware=hardware, prices=prices, normalizer=normalizer, phrases=phrases,
-                       max_duration_s=max_duration, speakers=speakers)
+                       max_duration_s=max_duration, speakers=speakers, tasks=tasks, question=question)
 
 
 def _start_run(out_dir: Path, recipe_names: list[str], settings, store_path: Path, command: list, **kw):
@@ -139,11 +142,11 @@ def metric_grid(headers: list[str], body: list[list[str]], title: str) -> Table:
 
 def _compare(recipe_names: list[str], audio: Path, references: list[Path] | None, out_dir: Path, hardware: str | None,
              prices: Path | None, normalizer: str, max_duration: float, speakers: int | None = None,
-             phrases: Path | None = None, store_path: Path = DEFAULT_STORE) -> None:
+             phrases: Path | None = None, store_path: Path = DEFAULT_STORE, tasks: Path | None = None) -> None:
     from workbench import runner
     from workbench.summary import markdown, summarize, table, verdict_lines
 
-    settings = _settings(hardware, prices, normalizer, phrases, max_duration, speakers)
+    settings = _settings(hardware, prices, normalizer, phrases, max_duration, speakers, tasks)
     interrupted = False
     try:
         with _start_run(out_dir, recipe_names, settings, store_path, ["compare", audio, "--recipes", ",".join(recipe_names)]) as run:
@@ -230,12 +233,128 @@ def compare(
     max_duration: MaxDurOpt = 4 * 3600,
     speakers: SpeakersOpt = None,
     phrases: PhrasesOpt = None,
+    tasks: TasksOpt = None,
     verbose: VerboseOpt = 0,
 ) -> None:
     """Run recipes on one recording and print them side by side (one recipe: --recipes NAME)."""
     _setup_logging(verbose)
     _compare(_recipe_names(recipes), audio, reference, out_dir, hardware, prices, normalizer, max_duration, speakers,
-             phrases, store_path)
+             phrases, store_path, tasks)
+
+
+def _mark(t) -> str:
+    """A task's verdict as a table cell: correct, wrong (with why), or not judged."""
+    if t.correct is True:
+        return "[green]correct[/]"
+    if t.correct is False:
+        why = t.error or (t.judge.note if t.judge else None)
+        return "[red]wrong[/]" + (f" ({escape(why)})" if why else "")
+    return "[dim]not judged[/]"
+
+
+def _print_answers(results) -> None:
+    """Each question, then every recipe's answer to it (model output escaped) and whether it is correct."""
+    answered = [r for r in results if r.tasks]
+    questions: dict[tuple[str, str], object] = {}
+    for r in answered:
+        for t in r.tasks:
+            questions.setdefault((r.recording.id, t.id), t)
+    recordings = {r.recording.id for r in answered}
+    for (recording, qid), q in questions.items():
+        where = f"{escape(recording)} · " if len(recordings) > 1 else ""
+        out.print(f"\n[bold]{where}{escape(qid)}[/] [dim]({escape(q.category)}, {escape(q.kind)})[/] {escape(q.prompt)}",
+                  soft_wrap=True)
+        if q.key and q.key.get("answer") is not None:
+            out.print(f"  [dim]expected: {escape(str(q.key['answer']))}[/]", soft_wrap=True)
+        for r in answered:
+            if r.recording.id != recording:
+                continue
+            for t in r.tasks:
+                if t.id == qid:
+                    answer = " ".join((t.answer or "").split()) or "—"
+                    how = f" [dim][{t.strategy}, {t.windows} parts][/]" if t.strategy == "combine" else ""
+                    out.print(f"  [cyan]{escape(r.recipe)}[/]: {escape(answer)}  → {_mark(t)}{how}", soft_wrap=True)
+
+
+def _print_accuracy(results) -> None:
+    """Accuracy per category per recipe (keyed kinds; judged kinds not judged are counted apart)."""
+    from workbench.tasks.summary import accuracy_from_rows
+
+    figures = accuracy_from_rows([r.to_json() for r in results])
+    if not figures:
+        return
+    grid = Table(title="accuracy per category")
+    for col in ("recipe", "category", "correct", "accuracy", "95% interval", "not judged"):
+        grid.add_column(col, justify="left" if col in ("recipe", "category") else "right")
+    for a in figures:
+        acc = "—" if a.accuracy is None else f"{a.accuracy:.0%}"
+        ci = f"{a.ci[0]:.0%}–{a.ci[1]:.0%}" if a.ci else escape(a.ci_note or "—")
+        grid.add_row(escape(a.recipe), escape(a.category), f"{a.correct}/{a.questions}", acc, ci, str(a.not_judged))
+    out.print(grid)
+
+
+@app.command()
+def ask(
+    audio: Annotated[Path, typer.Argument(help="audio or video file (anything FFmpeg decodes)")],
+    question: Annotated[Optional[str], typer.Argument(help="a free question every recipe answers (kind open)")] = None,
+    tasks: TasksOpt = None,
+    reference: ReferenceOpt = None,
+    recipes: RecipesOpt = None,
+    out_dir: OutOpt = Path("reports"),
+    store_path: StoreOpt = DEFAULT_STORE,
+    hardware: HardwareOpt = None,
+    prices: PricesOpt = None,
+    normalizer: NormOpt = "whisper-english",
+    max_duration: MaxDurOpt = 4 * 3600,
+    speakers: SpeakersOpt = None,
+    verbose: VerboseOpt = 0,
+) -> None:
+    """Ask every recipe questions about a recording (--tasks FILE, or one free question): each recipe transcribes
+    it once, then answers; prints every answer side by side, whether it is correct, and accuracy per category."""
+    from workbench import runner
+    from workbench.summary import markdown
+
+    _setup_logging(verbose)
+    names = _recipe_names(recipes)
+    interrupted = False
+    try:
+        if tasks is None and question is None:
+            raise BadInputError("nothing to ask: pass --tasks FILE (a question set) or a question in quotes")
+        settings = _settings(hardware, prices, normalizer, None, max_duration, speakers, tasks, question)
+        command = ["ask", audio, *([question] if question else []), *(["--tasks", tasks] if tasks else []),
+                   "--recipes", ",".join(names)]
+        with _start_run(out_dir, names, settings, store_path, command, tags=["ask"]) as run:
+            _say_same(run)
+            item = run.load_item(audio, reference or [])
+            questions = run.prepared.questions
+            if not questions.questions_for(item.audio.recording.id):
+                raise BadInputError(f"no question of {questions.path or 'the question set'} applies to recording "
+                                    f"{item.audio.recording.id!r} (their `recordings` name others)")
+            try:
+                with _progress() as progress:
+                    run.call(runner.run_recipes, [item], hook=ProgressHook(progress))
+            except KeyboardInterrupt:
+                interrupted = True
+                console.print("[yellow]interrupted: results finished so far are kept[/]")
+            results = run.results
+            if results:
+                run.write_summary(markdown(results, title=f"Questions {run.run_id}"))
+    except WorkbenchError as exc:
+        _fail(exc)
+        return
+    if results:
+        _print_answers(results)
+        _print_accuracy(results)
+        for r in results:
+            if r.error and not r.did_run:
+                out.print(f"[yellow]{escape(r.recipe)} did not run:[/] {escape(r.error)}", soft_wrap=True)
+            elif r.error:
+                out.print(f"[red]{escape(r.recipe)} failed:[/] {escape(r.error)}", soft_wrap=True)
+        out.print(escape(run.paths()), soft_wrap=True)
+    if interrupted:
+        raise typer.Exit(130)
+    if results and all(r.error for r in results):
+        raise typer.Exit(EXIT_FAILED)
 
 
 @app.command()
@@ -350,6 +469,7 @@ def batch(
     prices: PricesOpt = None,
     normalizer: NormOpt = "whisper-english",
     phrases: PhrasesOpt = None,
+    tasks: TasksOpt = None,
     verbose: VerboseOpt = 0,
 ) -> None:
     """Run recipes over a folder or manifest; results go to results.jsonl and the store as they finish."""
@@ -366,8 +486,8 @@ def batch(
             runner.check_run_id(run_id)
         if executor not in ("local", "ray"):
             raise BadInputError(f"unknown executor {executor!r}; known: local, ray")
-        with _start_run(out_dir, names, _settings(hardware, prices, normalizer, phrases), store_path, ["batch", source],
-                        run_id=run_id, source=resolved) as run:
+        with _start_run(out_dir, names, _settings(hardware, prices, normalizer, phrases, tasks=tasks), store_path,
+                        ["batch", source, *(["--tasks", tasks] if tasks else [])], run_id=run_id, source=resolved) as run:
             _say_same(run)
             entries = discover(source)
             if resume and run_id is None:

@@ -275,18 +275,21 @@ def run_recipes(
     phrases=None,
     pool: PipelinePool | None = None,
     execution: Execution | None = None,
+    questions=None,
 ) -> list[RunResult]:
     """Every recipe on every item; models load once per recipe and are released before the next — or, with a
     ``pool``, kept loaded for the next call. A ``PendingItem`` is decoded when its recipe reaches it and released
     after (so once per recipe); one that cannot be decoded is recorded as a failed result for that recipe.
     ``api_prices`` maps price-table ids to API prices, for recipes whose backend names one (``price = …``).
     ``execution`` says how this call runs (recorded in every result; default: in this process, alone, every core);
-    when it names a thread count, this process's models get that many CPU threads."""
+    when it names a thread count, this process's models get that many CPU threads. ``questions`` (a
+    ``tasks.QuestionSet``): after each recording is transcribed (once), every recipe answers the questions that
+    apply to it (``RunResult.tasks``; see :meth:`RecipeRun.ask`)."""
     # the cores of the machine this runs on (a Ray task's host may not be the driver's)
     execution = replace(execution or Execution(), cpu_count=os.cpu_count())
     if execution.threads:
         limit_threads(execution.threads)
-    context = RunContext(writer, run_id, price, normalizer, hook, api_prices or {}, phrases, pool, execution)
+    context = RunContext(writer, run_id, price, normalizer, hook, api_prices or {}, phrases, pool, execution, questions)
     results: list[RunResult] = []
     for recipe in recipes:
         results.extend(RecipeRun(recipe, context).run(items))
@@ -324,6 +327,7 @@ class RunContext:
     phrases: object
     pool: PipelinePool | None
     execution: Execution
+    questions: object = None  # a tasks.QuestionSet, or None: no questions asked
 
 
 class RecipeRun:
@@ -421,13 +425,77 @@ class RecipeRun:
                              usage=partial.usage if partial else Usage(), error=f"{type(cause).__name__}: {cause}",
                              error_stage=stage, error_kind="transient" if getattr(cause, "transient", False) else "failed",
                              timings=(item_load, *clock.timings), versions=loaded.versions, components=loaded.components,
-                             peak_rss_mb=peak_rss_mb())
+                             peak_rss_mb=peak_rss_mb(),
+                             tasks=self.unanswered(item, f"the recipe failed on this recording ({stage}): {type(cause).__name__}: {cause}"))
             del cause, partial  # their tracebacks hold the recording's samples
             return r
         item_load = _with_reseed(loaded.load, fresh)
+        peak = peak_rss_mb()  # of the transcription: answering runs after, outside every stage figure
+        tasks, asked = self.ask(loaded.pipeline, item, output)
+        details = {**output.details, "answering": asked} if asked else output.details
         return self._result(item, transcript=output.transcript, usage=output.usage, timings=(item_load, *clock.timings),
-                            scores=self._score(item, output.transcript), details=output.details, versions=loaded.versions,
-                            components=loaded.components, peak_rss_mb=peak_rss_mb())
+                            scores=self._score(item, output.transcript), details=details, versions=loaded.versions,
+                            components=loaded.components, peak_rss_mb=peak, tasks=tasks)
+
+    def ask(self, pipeline, item: Item, output) -> tuple[tuple, dict | None]:
+        """Every question of the run that applies to this recording, answered by the recipe from the output it
+        just produced (the transcript is computed once, whatever the number of questions): (task results, what
+        ``details["answering"]`` records: questions, transcriptions, answer calls, answering seconds, and the
+        answer model's load seconds when it loaded for this recording). Outside the stage clock: answering changes
+        no transcription figure (processing time, RTFx, cost). A failing answer is that question's error (wrong
+        and counted); the others go on."""
+        from workbench.pipelines.answering import AnswerRefused
+        from workbench.tasks.answers import task_result
+
+        questions = self.context.questions
+        asked = questions.questions_for(item.audio.recording.id) if questions is not None else ()
+        if not asked:
+            return (), None
+        record: dict = {"questions": len(asked), "transcriptions": 1, "answer_calls": 0, "answer_s": 0.0, "load_s": None}
+        loader = getattr(pipeline, "load_answering", None)
+        if loader is None or not hasattr(pipeline, "answer"):
+            return self.unanswered(item, f"the {self.recipe.pipeline} pipeline does not answer questions"), record
+        start = time.perf_counter()
+        try:
+            if loader():
+                record["load_s"] = round(time.perf_counter() - start, 3)
+        except Exception as exc:  # noqa: BLE001 - the transcription result stands; its questions are errors
+            log.warning("%s: the answer model did not load: %s", self.recipe.name, exc)
+            return self.unanswered(item, f"the answer model did not load: {type(exc).__name__}: {exc}"), record
+        tasks = []
+        for i, question in enumerate(asked):
+            self.hook("answer", None, total=len(asked), completed=i)
+            start = time.perf_counter()
+            try:
+                answer = pipeline.answer(item.audio.samples, output, question)
+            except KeyboardInterrupt:
+                raise
+            except Exception as exc:  # noqa: BLE001 - one failing answer must not stop the others
+                latency = round(time.perf_counter() - start, 3)
+                log.info("%s: question %s: %s", self.recipe.name, question.id, exc)
+                refused = isinstance(exc, AnswerRefused)
+                tasks.append(task_result(question, "", latency_s=latency, error=str(exc) if refused else
+                                         f"{type(exc).__name__}: {exc}", strategy=exc.strategy if refused else None))
+                record["answer_s"] += latency
+                continue
+            latency = round(time.perf_counter() - start, 3)
+            record["answer_calls"] += answer.calls
+            record["answer_s"] += latency
+            tasks.append(task_result(question, answer.text, latency_s=latency,
+                                     usage=Usage(answer.audio_s, answer.calls, answer.input_tokens, answer.output_tokens),
+                                     strategy=answer.strategy, windows=answer.windows))
+        self.hook("answer", None, total=len(asked), completed=len(asked))
+        record["answer_s"] = round(record["answer_s"], 3)
+        return tuple(tasks), record
+
+    def unanswered(self, item: Item, why: str) -> tuple:
+        """The run's questions for this recording, each an error (wrong and counted): the recipe gave no answer."""
+        from workbench.tasks.answers import task_result
+
+        questions = self.context.questions
+        if questions is None:
+            return ()
+        return tuple(task_result(q, "", error=why) for q in questions.questions_for(item.audio.recording.id))
 
     def fail_all(self, items: Iterator[Item], message: str, stage: str, kind: str, timings=()) -> list[RunResult]:
         """The same failure recorded for every recording (the recipe did not run, or its models did not load)."""

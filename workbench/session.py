@@ -42,6 +42,8 @@ class RunSettings:
     phrases: Path | None = None  # extra stock hallucination phrases
     max_duration_s: float | None = None  # longest recording accepted (None: the library's default)
     speakers: int | None = None  # speaker count for diarization (None: the recipe's, else estimated)
+    tasks: Path | None = None  # a question set (TOML) every recipe answers about each recording
+    question: str | None = None  # one free question (kind open), asked besides (or instead of) ``tasks``
 
 
 @dataclass(frozen=True)
@@ -55,22 +57,28 @@ class Prepared:
     phrases: object = None
     #: (name, the recipe it is the same as): recipes with the same content as an earlier one run once
     same: tuple[tuple[str, str], ...] = ()
+    #: the questions every recipe answers (a tasks.QuestionSet), or None
+    questions: object = None
 
     def runner_options(self) -> dict:
         """The keyword arguments ``run_recipes`` (and what wraps it) takes from the settings."""
-        return {"price": self.price, "normalizer": self.normalizer, "api_prices": dict(self.api_prices),
-                "phrases": self.phrases}
+        options = {"price": self.price, "normalizer": self.normalizer, "api_prices": dict(self.api_prices),
+                   "phrases": self.phrases}
+        if self.questions is not None:
+            options["questions"] = self.questions
+        return options
 
 
 def prepare(recipe_names: Sequence[str], settings: RunSettings = RunSettings()) -> Prepared:
-    """Validate everything a run needs before any model loads (recipes, price rows, normaliser, phrase list).
-    Raises WorkbenchError."""
+    """Validate everything a run needs before any model loads (recipes, price rows, normaliser, phrase list, the
+    question set). Raises WorkbenchError."""
     from workbench.cost import load_prices
     from workbench.hallucination.measures import load_phrases
     from workbench.metrics import get_normalizer
     from workbench.recipes import load_recipe
 
     get_normalizer(settings.normalizer)
+    questions = question_set(settings.tasks, settings.question)
     recipes, same = distinct_recipes([load_recipe(name) for name in recipe_names])
     price_table = load_prices(settings.prices)
     # no hardware named: the row of the machine this runs on, else the default row marked as such (price.note)
@@ -79,7 +87,33 @@ def prepare(recipe_names: Sequence[str], settings: RunSettings = RunSettings()) 
         if api_price_id(recipe):
             price_table.pick_api(api_price_id(recipe))
     return Prepared(tuple(recipes), price, settings.normalizer, price_table.api,
-                    load_phrases(settings.phrases) if settings.phrases else None, tuple(same))
+                    load_phrases(settings.phrases) if settings.phrases else None, tuple(same), questions)
+
+
+#: the id and category of the free question of ``workbench ask AUDIO "question"``
+FREE_QUESTION_ID = "question"
+
+
+def question_set(tasks: Path | None, question: str | None):
+    """The question set a run asks: the file's (validated: one line naming file, question, field), plus the free
+    question as one ``open`` question; None when neither is given."""
+    from dataclasses import replace
+
+    from workbench.errors import BadInputError
+    from workbench.tasks import Question, QuestionSet, load_question_set
+
+    found = load_question_set(tasks) if tasks is not None else None
+    if question is None:
+        return found
+    if not question.strip():
+        raise BadInputError("the question is empty: ask something, or pass --tasks FILE")
+    free = Question(FREE_QUESTION_ID, "open", "open", question.strip())
+    if found is None:
+        return QuestionSet("ask", (free,))
+    if any(q.id == FREE_QUESTION_ID for q in found.questions):
+        raise BadInputError(f"{found.path}: question {FREE_QUESTION_ID!r}: field 'id': taken by the free question; "
+                            "rename it in the file")
+    return replace(found, questions=(*found.questions, free))
 
 
 class RunSession:

@@ -69,6 +69,9 @@ class AudioLLMOptions(BackendOptions):
     summary_max_new_tokens: int = Field(512, ge=1, description="output budget of a summary call")
     temperature: float = Field(0.0, ge=0, description="0 = deterministic (greedy) decoding")
     max_audio_s: float | None = Field(None, gt=0, description="per-call audio limit; default: the model family's")
+    long_audio: Literal["combine", "refuse"] = Field(
+        "combine", description="questions about a recording longer than max_audio_s: ask each window, then one "
+                               "text-only combining call (combine); or each question gets an error (refuse)")
     strip_wrappers: bool = Field(True, description='remove answer wrappers ("The speech said was: \'…\'") from '
                                                    "transcripts; the raw output stays in details.windows")
     wrapper_patterns: list[str] | None = Field(
@@ -110,6 +113,10 @@ class AudioLLMBackend(Backend):
                  summary: bool = False) -> Reply:
         """One call. ``max_new_tokens``: the output budget (default: from the audio's length). ``summary``: a
         summary call — always a chat call, never a transcription request."""
+        raise NotImplementedError
+
+    def generate_text(self, system: str, prompt: str, *, max_new_tokens: int) -> Reply:
+        """One text-only call to the same model (no audio): combining the answers of a long recording's windows."""
         raise NotImplementedError
 
     def budget(self, samples: np.ndarray, max_new_tokens: int | None) -> int:
@@ -345,6 +352,24 @@ class OpenAIAudio(AudioLLMBackend):
         return Reply(reply.text, reply.input_tokens, reply.output_tokens, reply.finish_reason,
                      budget if (o.endpoint == "chat" or summary) else None)
 
+    def generate_text(self, system: str, prompt: str, *, max_new_tokens: int) -> Reply:
+        """A chat call without an audio part (with endpoint = transcriptions: to ``summary_model``)."""
+        from workbench.llm_client import ServerConfig, chat
+
+        if self._client is None:
+            self.load()
+        o: OpenAIAudioOptions = self.options  # type: ignore[assignment]
+        server = self.server
+        if o.endpoint == "transcriptions" and o.summary_model:
+            server = ServerConfig(server.base_url, o.summary_model, server.api_key_env, server.timeout_s,
+                                  server.max_retries)
+        text = prompt if (o.sends_system_message or not system) else f"{system}\n\n{prompt}"
+        messages = [{"role": "user", "content": text}]
+        if o.sends_system_message and system:
+            messages.insert(0, {"role": "system", "content": system})
+        reply = chat(self._client, server, messages, max_tokens=max_new_tokens, temperature=o.temperature)
+        return Reply(reply.text, reply.input_tokens, reply.output_tokens, reply.finish_reason, max_new_tokens)
+
     def describe(self) -> dict:
         info = super().describe()
         info["base_url"] = self.server.shown_url
@@ -448,6 +473,20 @@ class TransformersAudio(AudioLLMBackend):
         reply = self._runner.generate(samples, system=system, prompt=prompt, task="summary" if summary else o.task,
                                       language=o.language, max_new_tokens=budget, temperature=o.temperature)
         return Reply(reply.text, reply.input_tokens, reply.output_tokens, getattr(reply, "finish_reason", None), budget)
+
+    def generate_text(self, system: str, prompt: str, *, max_new_tokens: int) -> Reply:
+        """A text-only call: the family's own ``generate_text`` where it has one, else the processor's chat
+        template without an audio part (:func:`workbench.audio_llm.families.base.text_reply`)."""
+        from workbench.audio_llm.families.base import text_reply
+
+        if self._runner is None:
+            self.load()
+        o: TransformersAudioOptions = self.options  # type: ignore[assignment]
+        own = getattr(self._runner, "generate_text", None)
+        if own is not None:
+            return own(system=system, prompt=prompt, max_new_tokens=max_new_tokens, temperature=o.temperature)
+        return text_reply(self._runner.model, self._runner.processor, system=system, prompt=prompt,
+                          max_new_tokens=max_new_tokens, temperature=o.temperature)
 
     def describe(self) -> dict:
         from workbench.audio_llm.families import family_for

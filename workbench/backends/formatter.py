@@ -123,7 +123,16 @@ class PlainFormatter(FormatterBackend):
         return Formatted("\n\n".join(speaker_paragraphs(transcript)), None)
 
 
-class LLMOptions(BackendOptions):
+class LLMCallOptions(BackendOptions):
+    """What every LLM call of a backend needs (its model options add to these); the formatter's prompts and
+    budgets are :class:`LLMOptions`, an answer stage's are in :mod:`workbench.pipelines.answering`."""
+
+    temperature: float = Field(0.0, ge=0)
+    context_tokens: int | None = Field(None, ge=256, description=f"the model's context (prompt + output); unset = "
+                                       f"what the backend knows, else {DEFAULT_CONTEXT_TOKENS}")
+
+
+class LLMOptions(LLMCallOptions):
     system_prompt: str = DEFAULT_SYSTEM
     user_prompt: str = DEFAULT_USER
     summary_prompt: str = Field(DEFAULT_SUMMARY, description='"" = no summary')
@@ -131,11 +140,8 @@ class LLMOptions(BackendOptions):
                                    "unset = max_output_ratio × chunk + 16 (when set, chunks shrink to fit it)")
     max_output_ratio: float = Field(1.5, gt=0, description="cap on output tokens per input token (stops runaway loops)")
     summary_max_tokens: int = Field(200, ge=1)
-    temperature: float = Field(0.0, ge=0)
     chunk_tokens: int | None = Field(None, ge=MIN_CHUNK_TOKENS, description="transcript tokens per call; unset = the "
                                      "most the context holds with the prompt and the output budget")
-    context_tokens: int | None = Field(None, ge=256, description=f"the model's context (prompt + output); unset = "
-                                       f"what the backend knows, else {DEFAULT_CONTEXT_TOKENS}")
 
     @model_validator(mode="after")
     def _output_holds_a_chunk(self):
@@ -272,12 +278,16 @@ class LLMFormatter(FormatterBackend):
                          max_tokens=max_tokens)
 
 
-class LlamaCppOptions(LLMOptions):
+class LlamaCppModelOptions(LLMCallOptions):
     model: str = Field("smollm2", description='"smollm2" (bundled), a .gguf file path, or "hub-repo:file.gguf"')
     context_tokens: int = Field(2048, ge=256)
     threads: int = Field(0, ge=0, description="0 = all cores (with batch --workers N / Ray: this worker's share)")
     repeat_penalty: float = Field(1.15, gt=0)
     seed: int = 0
+
+
+class LlamaCppOptions(LlamaCppModelOptions, LLMOptions):
+    pass
 
 
 def bundled_smollm2() -> Path | None:
@@ -388,7 +398,7 @@ class LlamaCppFormatter(LLMFormatter):
         return info
 
 
-class OpenAICompatibleOptions(LLMOptions):
+class OpenAICompatibleModelOptions(LLMCallOptions):
     base_url: str = Field("http://127.0.0.1:8000/v1", description="the server's /v1 URL")
     model: str = Field("default", description="model name the server knows")
     api_key_env: str = Field("OPENAI_API_KEY", description="environment variable holding the key (never stored); *_API_KEY or *_TOKEN")
@@ -402,6 +412,10 @@ class OpenAICompatibleOptions(LLMOptions):
         from workbench.llm_client import check_key_env
 
         return check_key_env(name)
+
+
+class OpenAICompatibleOptions(OpenAICompatibleModelOptions, LLMOptions):
+    pass
 
 
 @FORMATTER_BACKENDS.register("openai-compatible")
@@ -450,11 +464,15 @@ class OpenAICompatibleFormatter(LLMFormatter):
         return Completion(reply.text, reply.input_tokens, reply.output_tokens, cut)
 
 
-class TransformersOptions(LLMOptions):
+class TransformersModelOptions(LLMCallOptions):
     model: str = Field("smollm2", description='"smollm2" (bundled GGUF), a hub id, a local folder, or a .gguf file')
     device: str = Field("auto", description="auto = CUDA when present, else CPU")
     dtype: str = Field("auto", description="auto = float16 on CUDA, float32 on CPU; or bfloat16 / float16 / float32")
     repetition_penalty: float = Field(1.15, gt=0)
+
+
+class TransformersOptions(TransformersModelOptions, LLMOptions):
+    pass
 
 
 @FORMATTER_BACKENDS.register("transformers")

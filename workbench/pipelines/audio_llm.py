@@ -18,6 +18,7 @@ from workbench.audio_llm.prompts import parse_output, strip_wrappers, wrapper_pa
 from workbench.audio_llm.windows import split_windows
 from workbench.datamodel import Span, Transcript, Usage
 from workbench.measure import StageClock
+from workbench.pipelines.answering import Answer, answer_from_audio
 from workbench.pipelines.base import PIPELINES, PipelineOutput, Traits, calls_api
 from workbench.pipelines.spec import Recipe
 from workbench.registry import Registry
@@ -89,6 +90,15 @@ class AudioLLMPipeline:
         details = {"windows": coverage, "calls": usage.calls, "per_call_limit_s": limit,
                    "coverage_flags": sum(1 for c in coverage if c["flag"])}
         return PipelineOutput(transcript, usage, details)
+
+    def load_answering(self) -> bool:
+        """The model that transcribes also answers: nothing more to load."""
+        return False
+
+    def answer(self, samples: np.ndarray, output: PipelineOutput, question) -> Answer:
+        """Answer ``question`` from the audio (windows and a combining call when it is longer than one call takes,
+        or refused: the model stage's ``long_audio``)."""
+        return answer_from_audio(self.backend, samples, question, long_audio=self.backend.options.long_audio)
 
     def unload(self) -> None:
         self.backend.unload()

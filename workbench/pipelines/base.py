@@ -56,6 +56,15 @@ class Pipeline(Protocol):
 
     def unload(self) -> None: ...
 
+    def load_answering(self) -> bool:
+        """Load what answering questions needs beyond the transcription's models (optional; True when it loaded
+        something: the runner times it apart from every stage)."""
+        ...
+
+    def answer(self, samples: np.ndarray, output: PipelineOutput, question):
+        """Answer one question about the recording (optional): an ``answering.Answer``; raises on failure."""
+        ...
+
     def fresh_random_state(self) -> list[str]:
         """Stages that rebuilt state so the next run starts from the seed (optional; see runner.fresh_random_state)."""
         ...

@@ -1,5 +1,7 @@
 """The classic cascade: VAD → ASR → speaker diarization → formatting. Each stage is a registry backend;
-a stage set to ``none`` is skipped (and not timed)."""
+a stage set to ``none`` is skipped (and not timed). An ``[answer]`` stage answers questions about the recording
+from the cascade's output (:mod:`workbench.pipelines.answering`): it is no part of the transcription — loaded
+only when a run asks questions (:meth:`CascadePipeline.load_answering`), and run outside the stage clock."""
 
 from __future__ import annotations
 
@@ -14,6 +16,7 @@ from workbench.backends.formatter import FORMATTER_BACKENDS
 from workbench.backends.vad import VAD_BACKENDS
 from workbench.datamodel import Usage
 from workbench.measure import StageClock
+from workbench.pipelines.answering import ANSWER_BACKENDS, Answer
 from workbench.pipelines.base import PIPELINES, PipelineOutput, StageFailed, Traits, calls_api
 from workbench.pipelines.spec import Recipe
 from workbench.registry import Registry
@@ -30,22 +33,38 @@ class CascadePipeline:
 
     @classmethod
     def stage_registries(cls) -> dict[str, Registry]:
-        return {"vad": VAD_BACKENDS, "asr": ASR_BACKENDS, "diarization": DIARIZATION_BACKENDS, "formatter": FORMATTER_BACKENDS}
+        return {"vad": VAD_BACKENDS, "asr": ASR_BACKENDS, "diarization": DIARIZATION_BACKENDS, "formatter": FORMATTER_BACKENDS,
+                "answer": ANSWER_BACKENDS}
 
     @classmethod
     def traits(cls, recipe: Recipe) -> Traits:
         """Local models (a formatter may call an API server); diarizes and formats when those stages are set."""
         active = {s.stage for s in recipe.stages if s.backend != "none"}
         registries = cls.stage_registries()
-        return Traits(remote=False, calls_api=any(calls_api(registries, s) for s in recipe.stages),
+        # the answer stage is not part of a transcription run (nor of its warm-up)
+        return Traits(remote=False, calls_api=any(calls_api(registries, s) for s in recipe.stages if s.stage != "answer"),
                       diarizes="diarization" in active, formats="formatter" in active)
 
     def _active(self, stage: str) -> bool:
         return self.recipe.stage(stage).backend != "none"
 
     def load(self) -> None:
-        for backend in self.backends.values():
-            backend.load()
+        for stage, backend in self.backends.items():
+            if stage != "answer":  # loaded only when a run asks questions (load_answering)
+                backend.load()
+        self._answer_loaded = False
+
+    def load_answering(self) -> bool:
+        """Load the answer stage's model (once); True when this call loaded it (the runner times it apart)."""
+        if getattr(self, "_answer_loaded", False) or not self._active("answer"):
+            return False
+        self.backends["answer"].load()
+        self._answer_loaded = True
+        return True
+
+    def answer(self, samples: np.ndarray, output: PipelineOutput, question) -> Answer:
+        """Answer ``question`` from this cascade's output (its transcript, with times, speakers and gaps)."""
+        return self.backends["answer"].answer(output.transcript, len(samples) / SAMPLE_RATE, question)
 
     def run(self, samples: np.ndarray, clock: StageClock, *, num_speakers: int | None = None) -> PipelineOutput:
         duration = len(samples) / SAMPLE_RATE
@@ -90,6 +109,7 @@ class CascadePipeline:
     def unload(self) -> None:
         for backend in self.backends.values():
             backend.unload()
+        self._answer_loaded = False
 
     def fresh_random_state(self) -> list[str]:
         """The stages whose backend had to rebuild state so the next run starts from the seed."""

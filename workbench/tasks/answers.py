@@ -95,6 +95,11 @@ class TaskResult:
     key: dict | None = None
     #: why there is no answer (the answering call failed); such an answer is wrong and counted
     error: str | None = None
+    #: how the recording was covered: "whole" (one call saw all of it), "combine" (each part / window asked, then
+    #: one combining call), "refuse" (too long for one call, refused: ``error`` says so); None: not recorded
+    strategy: str | None = None
+    #: the parts (cascade: transcript parts; audio-LLM: audio windows) the answer was asked over
+    windows: int | None = None
 
     @property
     def judged(self) -> bool:
@@ -113,7 +118,7 @@ class TaskResult:
                 "answer": self.answer, "parsed": parsed, "correct": self.correct, "score": self.score,
                 "error_s": self.error_s, "judge": self.judge.to_json() if self.judge else None,
                 "latency_s": self.latency_s, "usage": asdict(self.usage) if self.usage else None,
-                "key": self.key, "error": self.error}
+                "key": self.key, "error": self.error, "strategy": self.strategy, "windows": self.windows}
 
     @classmethod
     def from_json(cls, row: dict) -> TaskResult:
@@ -122,7 +127,8 @@ class TaskResult:
                    row.get("parsed"), row.get("correct"), row.get("score"), row.get("error_s"),
                    Judge.from_json(row.get("judge")), row.get("latency_s"),
                    Usage(**{k: v for k, v in usage.items() if k in Usage.__dataclass_fields__})
-                   if usage is not None else None, row.get("key"), row.get("error"))
+                   if usage is not None else None, row.get("key"), row.get("error"), row.get("strategy"),
+                   row.get("windows"))
 
 
 # --- yes / no ---------------------------------------------------------------------------------------
@@ -422,14 +428,17 @@ def question_key(question: Question) -> dict:
 
 
 def task_result(question: Question, answer: str, *, latency_s: float | None = None,
-                usage: Usage | None = None, error: str | None = None) -> TaskResult:
+                usage: Usage | None = None, error: str | None = None, strategy: str | None = None,
+                windows: int | None = None) -> TaskResult:
     """A question's answer, scored (keyed kinds: by the rules; judged kinds: not judged). With ``error`` (the
-    answering call failed) the answer is wrong and counted, whatever the kind."""
+    answering call failed) the answer is wrong and counted, whatever the kind. ``strategy``/``windows``: how the
+    recording was covered (see :class:`TaskResult`)."""
     if error is not None:
         return TaskResult(question.id, question.category, question.kind, question.prompt, answer or "", None,
                           False, None, None, Judge(RULES, f"no answer: {error}"), latency_s, usage,
-                          question_key(question), error)
+                          question_key(question), error, strategy, windows)
     s = score_answer(question, answer)
     judge = None if question.kind in JUDGED_KINDS else Judge(RULES, s.note)
     return TaskResult(question.id, question.category, question.kind, question.prompt, answer or "", s.parsed,
-                      s.correct, s.score, s.error_s, judge, latency_s, usage, question_key(question))
+                      s.correct, s.score, s.error_s, judge, latency_s, usage, question_key(question), None,
+                      strategy, windows)

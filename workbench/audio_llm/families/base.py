@@ -87,3 +87,24 @@ def _end_tokens(model) -> set[int]:
     """The token ids that end generation (the generation config's eos_token_id, one id or a list)."""
     eos = getattr(getattr(model, "generation_config", None), "eos_token_id", None)
     return set(eos) if isinstance(eos, (list, tuple)) else ({eos} if isinstance(eos, int) else set())
+
+
+def text_reply(model, processor, *, system: str, prompt: str, max_new_tokens: int, temperature: float):
+    """A text-only call (no audio): the processor's chat template with text parts only, else its tokenizer's
+    chat template with plain messages, else the plain prompt."""
+    conversation = [{"role": "user", "content": [{"type": "text", "text": prompt}]}]
+    if system:
+        conversation.insert(0, {"role": "system", "content": [{"type": "text", "text": system}]})
+    tokenizer = getattr(processor, "tokenizer", processor)
+    try:
+        inputs = processor.apply_chat_template(conversation, add_generation_prompt=True, tokenize=True,
+                                               return_dict=True, return_tensors="pt")
+    except Exception:  # noqa: BLE001 - a processor whose template needs audio: the tokenizer's, or none
+        plain = [{"role": m["role"], "content": m["content"][0]["text"]} for m in conversation]
+        if getattr(tokenizer, "chat_template", None):
+            inputs = tokenizer.apply_chat_template(plain, add_generation_prompt=True, tokenize=True,
+                                                   return_dict=True, return_tensors="pt")
+        else:
+            inputs = tokenizer(f"{system}\n\n{prompt}" if system else prompt, return_tensors="pt")
+    return generate_reply(model, tokenizer if not hasattr(processor, "batch_decode") else processor, inputs,
+                          max_new_tokens=max_new_tokens, temperature=temperature, family="text-only")

@@ -76,6 +76,9 @@ RecipesOpt = Annotated[Optional[str], typer.Option(
 SpeakersOpt = Annotated[Optional[int], typer.Option("--speakers", help="number of speakers for diarization (default: the recipe's, else estimated)")]
 TasksOpt = Annotated[Optional[Path], typer.Option(
     "--tasks", help="a question set (TOML, see pipelines/tasks/): every recipe answers its questions about the recording")]
+JudgeOpt = Annotated[Optional[Path], typer.Option(
+    "--judge", help="a judge file (see pipelines/judges/): keypoints/open answers are judged as they are written; "
+                    "judgements are cached in the store")]
 RunArg = Annotated[str, typer.Argument(help="a run id in the store, or a results.jsonl file")]
 StoreOpt = Annotated[Path, typer.Option("--store", envvar="WORKBENCH_STORE", show_envvar=True,
                                         help="SQLite results store (every command adds its runs to it)")]
@@ -84,11 +87,13 @@ DEFAULT_STORE = Path("reports") / "workbench.sqlite"
 
 def _settings(hardware: str | None, prices: Path | None, normalizer: str = "whisper-english",
               phrases: Path | None = None, max_duration: float | None = None, speakers: int | None = None,
-              tasks: Path | None = None, question: str | None = None):
+              tasks: Path | None = None, question: str | None = None, judge: Path | None = None):
     from workbench.session import RunSettings
 
+    if judge is not None and tasks is None and question is None:
+        raise BadInputError("--judge judges the answers to questions: pass --tasks FILE too")
     return RunSettings(hardware=hardware, prices=prices, normalizer=normalizer, phrases=phrases,
-                       max_duration_s=max_duration, speakers=speakers, tasks=tasks, question=question)
+                       max_duration_s=max_duration, speakers=speakers, tasks=tasks, question=question, judge=judge)
 
 
 def _start_run(out_dir: Path, recipe_names: list[str], settings, store_path: Path, command: list, **kw):
@@ -103,6 +108,10 @@ def _say_same(run) -> None:
     for name, original in run.prepared.same:
         console.print(f"[yellow]{escape(name)} is the same recipe as {escape(original)} (same stages and settings): "
                       "it runs once[/]", soft_wrap=True)
+    judge = run.prepared.judge
+    if judge is not None and judge.remote:
+        console.print(f"[yellow]the judge ({escape(judge.by)}) is sent the questions and answers: {escape(judge.remote)}[/]",
+                      soft_wrap=True)
 
 
 def _recipe_names(recipes: str | None) -> list[str]:
@@ -142,11 +151,16 @@ def metric_grid(headers: list[str], body: list[list[str]], title: str) -> Table:
 
 def _compare(recipe_names: list[str], audio: Path, references: list[Path] | None, out_dir: Path, hardware: str | None,
              prices: Path | None, normalizer: str, max_duration: float, speakers: int | None = None,
-             phrases: Path | None = None, store_path: Path = DEFAULT_STORE, tasks: Path | None = None) -> None:
+             phrases: Path | None = None, store_path: Path = DEFAULT_STORE, tasks: Path | None = None,
+             judge: Path | None = None) -> None:
     from workbench import runner
     from workbench.summary import markdown, summarize, table, verdict_lines
 
-    settings = _settings(hardware, prices, normalizer, phrases, max_duration, speakers, tasks)
+    try:
+        settings = _settings(hardware, prices, normalizer, phrases, max_duration, speakers, tasks, judge=judge)
+    except WorkbenchError as exc:
+        _fail(exc)
+        return
     interrupted = False
     try:
         with _start_run(out_dir, recipe_names, settings, store_path, ["compare", audio, "--recipes", ",".join(recipe_names)]) as run:
@@ -234,12 +248,13 @@ def compare(
     speakers: SpeakersOpt = None,
     phrases: PhrasesOpt = None,
     tasks: TasksOpt = None,
+    judge: JudgeOpt = None,
     verbose: VerboseOpt = 0,
 ) -> None:
     """Run recipes on one recording and print them side by side (one recipe: --recipes NAME)."""
     _setup_logging(verbose)
     _compare(_recipe_names(recipes), audio, reference, out_dir, hardware, prices, normalizer, max_duration, speakers,
-             phrases, store_path, tasks)
+             phrases, store_path, tasks, judge)
 
 
 def _mark(t) -> str:
@@ -298,6 +313,7 @@ def ask(
     audio: Annotated[Path, typer.Argument(help="audio or video file (anything FFmpeg decodes)")],
     question: Annotated[Optional[str], typer.Argument(help="a free question every recipe answers (kind open)")] = None,
     tasks: TasksOpt = None,
+    judge: JudgeOpt = None,
     reference: ReferenceOpt = None,
     recipes: RecipesOpt = None,
     out_dir: OutOpt = Path("reports"),
@@ -320,7 +336,7 @@ def ask(
     try:
         if tasks is None and question is None:
             raise BadInputError("nothing to ask: pass --tasks FILE (a question set) or a question in quotes")
-        settings = _settings(hardware, prices, normalizer, None, max_duration, speakers, tasks, question)
+        settings = _settings(hardware, prices, normalizer, None, max_duration, speakers, tasks, question, judge)
         command = ["ask", audio, *([question] if question else []), *(["--tasks", tasks] if tasks else []),
                    "--recipes", ",".join(names)]
         with _start_run(out_dir, names, settings, store_path, command, tags=["ask"]) as run:
@@ -470,6 +486,7 @@ def batch(
     normalizer: NormOpt = "whisper-english",
     phrases: PhrasesOpt = None,
     tasks: TasksOpt = None,
+    judge: JudgeOpt = None,
     verbose: VerboseOpt = 0,
 ) -> None:
     """Run recipes over a folder or manifest; results go to results.jsonl and the store as they finish."""
@@ -486,7 +503,7 @@ def batch(
             runner.check_run_id(run_id)
         if executor not in ("local", "ray"):
             raise BadInputError(f"unknown executor {executor!r}; known: local, ray")
-        with _start_run(out_dir, names, _settings(hardware, prices, normalizer, phrases, tasks=tasks), store_path,
+        with _start_run(out_dir, names, _settings(hardware, prices, normalizer, phrases, tasks=tasks, judge=judge), store_path,
                         ["batch", source, *(["--tasks", tasks] if tasks else [])], run_id=run_id, source=resolved) as run:
             _say_same(run)
             entries = discover(source)

@@ -44,6 +44,7 @@ class RunSettings:
     speakers: int | None = None  # speaker count for diarization (None: the recipe's, else estimated)
     tasks: Path | None = None  # a question set (TOML) every recipe answers about each recording
     question: str | None = None  # one free question (kind open), asked besides (or instead of) ``tasks``
+    judge: Path | None = None  # a judge file (pipelines/judges/): keypoints/open answers judged as they are written
 
 
 @dataclass(frozen=True)
@@ -59,6 +60,8 @@ class Prepared:
     same: tuple[tuple[str, str], ...] = ()
     #: the questions every recipe answers (a tasks.QuestionSet), or None
     questions: object = None
+    #: the judge of keypoints/open answers (a judging.ModelJudge; its model loads on its first call), or None
+    judge: object = None
 
     def runner_options(self) -> dict:
         """The keyword arguments ``run_recipes`` (and what wraps it) takes from the settings."""
@@ -86,8 +89,13 @@ def prepare(recipe_names: Sequence[str], settings: RunSettings = RunSettings()) 
     for recipe in recipes:
         if api_price_id(recipe):
             price_table.pick_api(api_price_id(recipe))
+    judge = None
+    if settings.judge is not None:
+        from workbench.judging import load_judge
+
+        judge = load_judge(settings.judge)  # checked here, before any model loads (it loads none itself)
     return Prepared(tuple(recipes), price, settings.normalizer, price_table.api,
-                    load_phrases(settings.phrases) if settings.phrases else None, tuple(same), questions)
+                    load_phrases(settings.phrases) if settings.phrases else None, tuple(same), questions, judge)
 
 
 #: the id and category of the free question of ``workbench ask AUDIO "question"``
@@ -161,6 +169,8 @@ class RunSession:
         if self._writer is None:
             self.store.add_run(self.run_id, self.command, environment.hardware(), tags=self.tags, source=self.source)
             self._writer = StoreWriter(self.folder, self.store)
+            if self.prepared.judge is not None:  # judgements cached in the store
+                self._writer.judge_with(self.prepared.judge, self.store)
         return self._writer
 
     @property
@@ -194,6 +204,8 @@ class RunSession:
         return "\n".join(lines)
 
     def close(self) -> None:
+        if self.prepared.judge is not None:
+            self.prepared.judge.close()
         if self._store is not None:
             self._store.close()
             self._store = None

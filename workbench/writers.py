@@ -49,16 +49,42 @@ class ResultWriter:
 
     out_dir: Path
     results: list[RunResult] = field(default_factory=list)
+    #: judges the keypoints/open answers of each result before it is written (see :meth:`judge_with`)
+    judge: object = None
+    judge_cache: object = None
 
     def __post_init__(self) -> None:
         self.out_dir.mkdir(parents=True, exist_ok=True)
         self.path = self.out_dir / RESULTS_FILE
 
+    def judge_with(self, judge, cache=None) -> None:
+        """Judge every result's keypoints/open answers with ``judge`` (a :class:`workbench.judging.ModelJudge`,
+        judgements from and into ``cache``) before it is written, so the rows on disk hold the judgements."""
+        self.judge, self.judge_cache = judge, cache
+
     def write(self, result: RunResult) -> None:
-        self.write_json(result.to_json())
+        if self.judge is not None and result.tasks:
+            from dataclasses import replace
+
+            from workbench.tasks.judge import judge_tasks
+
+            result = replace(result, tasks=judge_tasks(result.tasks, self.judge, self.judge_cache))
+        self.write_json(result.to_json())  # (already judged: no second call to the judge)
         self.results.append(result)
 
     def write_json(self, row: dict) -> None:
+        self._append(self._judged(row))
+
+    def _judged(self, row: dict) -> dict:
+        """``row`` with its keypoints/open answers judged, when this writer has a judge."""
+        if self.judge is None or not row.get("tasks"):
+            return row
+        from workbench.tasks.judge import judge_rows
+
+        [row] = judge_rows([row], self.judge, self.judge_cache)
+        return row
+
+    def _append(self, row: dict) -> None:
         with open(self.path, "a", encoding="utf-8") as f:
             f.write(json.dumps(finite(row), ensure_ascii=False, allow_nan=False) + "\n")
             f.flush()
@@ -95,9 +121,9 @@ class StoreWriter(ResultWriter):
         self.tags: dict[str, tuple[str, ...]] = {}  # recording path → the manifest's tags for it
 
     def write_json(self, row: dict) -> None:
-        row = plain_row(row)
+        row = self._judged(plain_row(row))
         row["tags"] = list(self.tags.get((row.get("recording") or {}).get("path"), ()))
-        super().write_json(row)
+        self._append(row)
         if self.failure is not None:
             raise self.failure
         for attempt in range(1, self.attempts + 1):

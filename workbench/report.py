@@ -19,6 +19,7 @@ import io
 import json
 from collections.abc import Sequence
 from dataclasses import asdict
+from functools import lru_cache
 from pathlib import Path
 
 from workbench.aggregate import (BOOTSTRAP_SAMPLES, EXACT_UP_TO, MIN_RECORDINGS, PERMUTATIONS, Paired,
@@ -68,10 +69,12 @@ def _analysed(rows: Sequence[RunResult | dict], analysis) -> tuple[list[RecipeSu
 def to_json(rows: Sequence[dict], run_id: str, analysis=None) -> str:
     """Strict JSON: non-finite numbers (rows written before results.jsonl was strict held Infinity) become null."""
     figs, pairs, found, skipped = _analysed(rows, analysis)
-    return json.dumps(finite({"run_id": run_id, "verdict": found.lines, "recipes": [f.to_json() for f in figs],
-                              "paired": [asdict(p) for p in pairs], "did_not_run": skipped,
-                              "results": list(rows)}),
-                      indent=2, ensure_ascii=False, allow_nan=False, default=str)
+    payload = {"run_id": run_id, "verdict": found.lines, "recipes": [f.to_json() for f in figs],
+               "paired": [asdict(p) for p in pairs], "did_not_run": skipped, "results": list(rows)}
+    try:  # the rows are nearly always finite already: walk them (finite) only when the strict encoder refuses
+        return json.dumps(payload, indent=2, ensure_ascii=False, allow_nan=False, default=str)
+    except ValueError:
+        return json.dumps(finite(payload), indent=2, ensure_ascii=False, allow_nan=False, default=str)
 
 
 CSV_COLUMNS = ["run_id", "recipe", "recipe_hash", "recording", "path", "duration_s", "error", "wer", "cer", "substitutions",
@@ -152,7 +155,7 @@ def diff_html(reference: str, hypothesis: str) -> str:
 
     from workbench.metrics import normalize
 
-    ref, hyp = normalize(reference), normalize(hypothesis)
+    ref, hyp = _normalized_reference(reference), normalize(hypothesis)
     if not ref or not hyp:
         return html.escape(hyp) or "<em>(empty)</em>"
     out = jiwer.process_words(ref, hyp)
@@ -169,6 +172,14 @@ def diff_html(reference: str, hypothesis: str) -> str:
         else:
             parts.append(f'<ins>{html.escape(" ".join(h[chunk.hyp_start_idx:chunk.hyp_end_idx]))}</ins>')
     return " ".join(parts)
+
+
+@lru_cache(maxsize=16)
+def _normalized_reference(text: str) -> str:
+    """A reference normalised once for all the recipes shown against it (the normaliser costs ~1 ms a text)."""
+    from workbench.metrics import normalize
+
+    return normalize(text)
 
 
 def reference_allowed(path: str | Path, allowed: Sequence[str | Path]) -> bool:
@@ -294,11 +305,13 @@ def write_reports(rows: Sequence[dict], run_id: str, out_dir: Path, formats: Seq
     from workbench.files import write_atomic
 
     out_dir.mkdir(parents=True, exist_ok=True)
-    analysis = _analysed(rows, None) if set(formats) - {"csv"} else None  # computed once for every format
+    results = as_results(rows)  # read once for every format (the JSON report embeds the rows as given)
+    analysis = _analysed(results, None) if set(formats) - {"csv"} else None  # computed once for every format
     paths = []
     for fmt in formats:
         path = out_dir / f"report.{fmt}"
         # a reader never sees half a report
-        write_atomic(path, render(rows, run_id, fmt, analysis, (run_dir or out_dir, *references)))
+        write_atomic(path, render(rows if fmt == "json" else results, run_id, fmt, analysis,
+                                  (run_dir or out_dir, *references)))
         paths.append(path)
     return paths

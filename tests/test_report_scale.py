@@ -60,3 +60,13 @@ def test_json_report_still_nulls_non_finite_numbers_in_rows(tmp_path):
     [out] = report.write_reports(rows, "r", tmp_path / "out", ["json"])
     data = json.loads(out.read_text())
     assert data["results"][0]["rtfx"] is None and data["results"][1]["rtfx"] == 10.0
+
+
+def test_json_report_indents_the_figures_and_writes_one_line_per_row(tmp_path):
+    rows = _rows(tmp_path / "ref.txt")
+    text = report.to_json(rows, "r")
+    assert json.loads(text)["results"] == rows
+    lines = [line.strip().rstrip(",") for line in text.splitlines()]
+    assert all(json.dumps(r, ensure_ascii=False) in lines for r in rows)  # was indented over ~30 lines each
+    assert '  "run_id": "r",' in text.splitlines()  # the figures stay indented
+    assert json.loads(report.to_json([], "r"))["results"] == []

@@ -513,3 +513,56 @@ def test_a_reply_the_reader_chokes_on_is_not_judged_never_a_crash(monkeypatch):
     monkeypatch.setattr(J, "read_reply", boom)
     (t,) = J.judge_tasks(tasks()[:1], ScriptedJudge("[" * 10000))
     assert t.correct is None and "could not be read (RecursionError)" in t.judge.note
+
+
+# --- --judge on a run: answers judged as they are written ---------------------------------------------------
+
+
+def test_ask_with_a_judge_writes_judged_rows_and_a_second_run_asks_the_judge_nothing(server, tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from fake_pipeline import BEHAVIOUR, EVENTS, FAKE, register
+    from workbench.cli import app
+
+    register(monkeypatch)
+    monkeypatch.delenv("JUDGE_API_KEY", raising=False)
+    folder = tmp_path / "recipes"
+    folder.mkdir()
+    (folder / "one.toml").write_text(f'name = "one"\npipeline = "{FAKE}"\n[model]\nbackend = "fake"\n', encoding="utf-8")
+    monkeypatch.setenv("WORKBENCH_RECIPES", str(folder))
+    BEHAVIOUR["one"] = {"answers": {"plan": "They plan a trip."}}
+    tasks_file = tmp_path / "q.toml"  # (a free question has no rubric: it stays not judged, for people to judge)
+    tasks_file.write_text('name = "q"\n[[question]]\nid = "plan"\ncategory = "summary"\nkind = "open"\n'
+                          'prompt = "What is the plan?"\nrubric = "Names the trip."\n', encoding="utf-8")
+    s = server("judge")
+    judge_file = s.judge_file(tmp_path)
+    wav = ROOT / "samples" / "pyannote" / "sample.wav"
+    store = tmp_path / "store.sqlite"
+    try:
+        for out in ("a", "b"):
+            result = CliRunner().invoke(app, ["ask", str(wav), "--tasks", str(tasks_file), "--recipes", "one", "--judge",
+                                              str(judge_file), "--out", str(tmp_path / out), "--store", str(store)])
+            assert result.exit_code == 0, result.output
+            [run_dir] = [p for p in (tmp_path / out).iterdir() if p.is_dir()]
+            [row] = [json.loads(line) for line in (run_dir / "results.jsonl").read_text().splitlines()]
+            [task] = row["tasks"]
+            assert (task["score"], task["correct"]) == (4.0, True)
+            assert task["judge"]["by"] == f"openai-compatible:fake-judge@127.0.0.1:{s.port}/v1"
+            with ResultStore(store) as st:  # the store holds the judged row too
+                [stored] = [r for r in st.rows() if r["run_id"] == row["run_id"]]
+                assert stored["tasks"][0]["score"] == 4.0
+        assert s.count() == 1  # the second run's judgement came from the store's cache
+    finally:
+        BEHAVIOUR.clear()
+        EVENTS.clear()
+
+
+def test_a_judge_without_questions_is_bad_input(tmp_path):
+    from typer.testing import CliRunner
+
+    from workbench.cli import app
+
+    result = CliRunner().invoke(app, ["compare", str(ROOT / "samples" / "pyannote" / "sample.wav"), "--recipes",
+                                      "whisper-raw", "--judge", str(ROOT / "pipelines" / "judges" / "smollm2.toml"),
+                                      "--out", str(tmp_path / "o"), "--store", str(tmp_path / "s.sqlite")])
+    assert result.exit_code == 2 and "--judge judges the answers to questions" in result.output

@@ -41,7 +41,7 @@ LAYERS: dict[str, tuple[str, ...]] = {
     "inputs": (
         "workbench.references", "workbench.metrics", "workbench.scoring", "workbench.result",
         "workbench.hallucination", "workbench.hallucination.measures", "workbench.hallucination.padding",
-        "workbench.hallucination.probes", "workbench.tasks",
+        "workbench.hallucination.probes", "workbench.hallucination.understanding", "workbench.tasks",
     ),
     "backends": ("workbench.backends", "workbench.audio_llm", "workbench.environment"),
     "pipelines": ("workbench.pipelines",),

@@ -77,6 +77,12 @@ def test_probe_writes_one_result_per_clip_and_recipe(generated_run):
     assert (run_dir / "summary.md").exists()
     for label in ("words / min", "repeats agree", "whisper-raw", "cascade-fast", f"0/{len(GENERATED)}"):
         assert label in output  # the printed table (wrapped at 80 columns here)
+    # every clip was also asked about (by each recipe's [answer] stage, the bundled SmolLM2), and each answer is
+    # read for a claim of speech — whatever SmolLM2 answers
+    for r in rows:
+        assert {t["id"] for t in r["tasks"]} == {"probe-say", "probe-describe"}, r["tasks"]
+        assert all(t["error"] is None for t in r["tasks"]), r["tasks"]
+    assert "## Asked about the clips" in (run_dir / "summary.md").read_text(encoding="utf-8")
 
 
 def test_whisper_raw_writes_you_on_digital_silence(generated_run):

@@ -379,6 +379,9 @@ def probe(
     nonspeech: Annotated[Optional[Path], typer.Option("--nonspeech", help="a folder of real non-speech recordings to add")] = None,
     generated: Annotated[bool, typer.Option("--generated/--no-generated", help="the generated clips (silence, noise, hum, clicks)")] = True,
     repeats: Annotated[int, typer.Option("--repeats", min=1, help="run each clip N times and report the spread")] = 1,
+    questions: Annotated[bool, typer.Option("--questions/--no-questions", help="also ask every clip \"What does the "
+                                            "speaker say?\" and \"Describe what you hear.\" (an answer claiming "
+                                            "speech counts)")] = True,
     out_dir: OutOpt = Path("reports"),
     store_path: StoreOpt = DEFAULT_STORE,
     hardware: HardwareOpt = None,
@@ -389,6 +392,7 @@ def probe(
     """Run recipes on clips with no speech (hallucination probes) and report what they invent."""
     from workbench.hallucination.probes import folder_probes, generated_probes
     from workbench.hallucination.suite import probe_markdown, run_probes, summarize_probes
+    from workbench.hallucination.understanding import PROBE_QUESTIONS
 
     _setup_logging(verbose)
     names = _recipe_names(recipes)
@@ -401,7 +405,8 @@ def probe(
                 raise BadInputError("no probe clips: keep the generated ones or pass --nonspeech DIR")
             try:
                 with _progress() as progress:
-                    run.call(run_probes, clips, repeats=repeats, hook=ProgressHook(progress))
+                    run.call(run_probes, clips, repeats=repeats, hook=ProgressHook(progress),
+                             **({"questions": PROBE_QUESTIONS} if questions else {}))
             except KeyboardInterrupt:
                 console.print("[yellow]interrupted: results finished so far are kept[/]")
             if run.results:
@@ -412,13 +417,15 @@ def probe(
     if not run.results:
         raise typer.Exit(EXIT_FAILED)
     grid = Table(title=f"{len(clips)} clips with no speech ({sum(c.audio().duration_s for c in clips) / 60:.1f} min) × {repeats}")
-    for col in ("recipe", "clips with output", "words / min", "stock phrases", "repeats agree"):
+    for col in ("recipe", "clips with output", "words / min", "stock phrases", "repeats agree",
+                *(("answers claiming speech",) if questions else ())):
         grid.add_column(col)
     for s in summarize_probes(run.results):
         share = ("did not run" if s.not_run else "—") if s.share_with_output is None else f"{s.clips_with_output}/{s.clips}"
         wpm = "—" if s.words_per_minute is None else f"{s.words_per_minute:.1f}"
+        claimed = "—" if s.share_claiming_speech is None else f"{s.answers_claiming_speech}/{s.answers}"
         grid.add_row(escape(s.recipe), share, wpm, escape(", ".join(sorted(s.stock_phrases)) or "none"),
-                     "yes" if s.repeatable else "no")
+                     "yes" if s.repeatable else "no", *((claimed,) if questions else ()))
     out.print(grid)
     out.print(escape(run.paths()), soft_wrap=True)
 

@@ -2,7 +2,9 @@
 
 Probe results are ordinary results (one per clip × recipe × repeat in results.jsonl; the reference is
 "no speech"), so every other measure applies too. The summary per recipe: share of clips with any output,
-words per minute of non-speech, the strings produced, stock phrases by name, and whether repeats agreed.
+words per minute of non-speech, the strings produced, stock phrases by name, whether repeats agreed — and, when
+the clips were asked about (:data:`workbench.hallucination.understanding.PROBE_QUESTIONS`), how many answers
+claimed speech where there is none.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from dataclasses import dataclass, replace
 from workbench.audio import SAMPLE_RATE, Audio
 from workbench.hallucination.padding import Pad, pad_recording
 from workbench.hallucination.probes import NO_SPEECH, Probe
+from workbench.hallucination.understanding import claims_speech
 from workbench.metrics import normalize
 from workbench.result import RunResult
 from workbench.formatting import md as _md
@@ -43,6 +46,14 @@ class ProbeSummary:
     words_per_minute_spread: tuple[float, float] | None  # min, max over repeats (None with one repeat)
     not_run: int = 0  # results that did not run (unavailable, load failed): counted in no figure
     not_run_reasons: tuple[str, ...] = ()
+    #: the probe questions answered (an answer that never came is not counted) and those that claimed speech
+    answers: int = 0
+    answers_claiming_speech: int = 0
+    claim_examples: tuple[str, ...] = ()  # a few of those answers, as written
+
+    @property
+    def share_claiming_speech(self) -> float | None:
+        return self.answers_claiming_speech / self.answers if self.answers else None
 
     @property
     def share_with_output(self) -> float | None:
@@ -72,6 +83,8 @@ def summarize_probes(results: Sequence[RunResult]) -> list[ProbeSummary]:
         clips = {r.recording.id: r for r in rs if r.did_run}  # a clip it did not run on is not a clip without output
         skipped = [r for r in rs if not r.did_run]
         with_output = sum(1 for clip, v in texts.items() if any(normalize(t) for t in v))
+        claims = [(t, claims_speech(t)) for r in rs if r.did_run for t in r.tasks]
+        counted = [(t, c) for t, c in claims if c is not None]
         out.append(ProbeSummary(
             recipe=recipe,
             clips=len(clips),
@@ -85,6 +98,9 @@ def summarize_probes(results: Sequence[RunResult]) -> list[ProbeSummary]:
             words_per_minute_spread=(min(per_repeat_wpm), max(per_repeat_wpm)) if repeats > 1 and per_repeat_wpm else None,
             not_run=len(skipped),
             not_run_reasons=tuple(dict.fromkeys(r.error or "" for r in skipped)),
+            answers=len(counted),
+            answers_claiming_speech=sum(1 for _, c in counted if c),
+            claim_examples=tuple(dict.fromkeys(t.answer.strip() for t, c in counted if c))[:3],
         ))
     return out
 
@@ -102,6 +118,16 @@ def probe_markdown(results: Sequence[RunResult], title: str) -> str:
             wpm += f" (range {s.words_per_minute_spread[0]:.1f}–{s.words_per_minute_spread[1]:.1f})"
         phrases = ", ".join(f"{_md(k)} ×{v}" for k, v in sorted(s.stock_phrases.items())) or "none"
         lines.append(f"| {_md(s.recipe)} | {share} | {wpm} | {phrases} | {'yes' if s.repeatable else 'no'} | {s.failed} |")
+    if any(s.answers for s in summaries):
+        lines += ["", "## Asked about the clips", "",
+                  "Each clip was asked “What does the speaker say?” and “Describe what you hear.”: an answer that "
+                  "claims speech (reports words, someone speaking) invents it.", "",
+                  "| recipe | answers claiming speech | for example |", "|---|---|---|"]
+        for s in summaries:
+            share = "—" if s.share_claiming_speech is None else \
+                f"{s.answers_claiming_speech}/{s.answers} ({100 * s.share_claiming_speech:.0f}%)"
+            examples = " / ".join(f"“{_md(' '.join(e.split())[:120])}”" for e in s.claim_examples) or "—"
+            lines.append(f"| {_md(s.recipe)} | {share} | {examples} |")
     lines += ["", "## What each recipe wrote", ""]
     for s in summaries:
         lines.append(f"### {_md(s.recipe)}")

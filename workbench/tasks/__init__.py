@@ -2,9 +2,10 @@
 
 - :mod:`workbench.tasks.questions`: the TOML question-set format, validated (one error naming file, question, field);
 - :mod:`workbench.tasks.answers`: deterministic answer extraction and scoring for the keyed kinds, ``TaskResult``;
-- :mod:`workbench.tasks.summary`: accuracy per category per recipe with a bootstrap interval over questions.
+- :mod:`workbench.tasks.summary`: accuracy per category per recipe with a bootstrap interval over questions;
+- :mod:`workbench.tasks.prompts`: what a recipe is asked (per-kind instructions, the rendered transcript).
 
-Asking the recipes (the answer stages, ``workbench ask``), the judge and the blind panel are not built yet.
+The recipes answer through :mod:`workbench.pipelines.answering` (``run_recipes(questions=…)``, ``workbench ask``).
 """
 
 from workbench.tasks.answers import Judge, Score, TaskResult, score_answer, task_result

@@ -376,7 +376,7 @@ def test_ask_the_meeting_questions_with_the_real_cascade(tmp_path):
         assert t["answer"].strip()
         assert t["correct"] in (True, False) or t["kind"] in ("keypoints", "open")
     assert row["details"]["answering"]["transcriptions"] == 1
-    assert "accuracy per category" in result.output
+    assert "Accuracy per category" in result.output
 
 
 def test_ask_when_no_question_applies_to_the_recording_exits_2_before_any_model_loads(tmp_path):

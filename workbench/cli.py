@@ -291,23 +291,6 @@ def _print_answers(results) -> None:
                     out.print(f"  [cyan]{escape(r.recipe)}[/]: {escape(answer)}  → {_mark(t)}{how}", soft_wrap=True)
 
 
-def _print_accuracy(results) -> None:
-    """Accuracy per category per recipe (keyed kinds; judged kinds not judged are counted apart)."""
-    from workbench.tasks.summary import accuracy_from_rows
-
-    figures = accuracy_from_rows([r.to_json() for r in results])
-    if not figures:
-        return
-    grid = Table(title="accuracy per category")
-    for col in ("recipe", "category", "correct", "accuracy", "95% interval", "not judged"):
-        grid.add_column(col, justify="left" if col in ("recipe", "category") else "right")
-    for a in figures:
-        acc = "—" if a.accuracy is None else f"{a.accuracy:.0%}"
-        ci = f"{a.ci[0]:.0%}–{a.ci[1]:.0%}" if a.ci else escape(a.ci_note or "—")
-        grid.add_row(escape(a.recipe), escape(a.category), f"{a.correct}/{a.questions}", acc, ci, str(a.not_judged))
-    out.print(grid)
-
-
 @app.command()
 def ask(
     audio: Annotated[Path, typer.Argument(help="audio or video file (anything FFmpeg decodes)")],
@@ -360,7 +343,7 @@ def ask(
         return
     if results:
         _print_answers(results)
-        _print_accuracy(results)
+        _print_question_tables([r for r in results if r.did_run])
         for r in results:
             if r.error and not r.did_run:
                 out.print(f"[yellow]{escape(r.recipe)} did not run:[/] {escape(r.error)}", soft_wrap=True)

@@ -8,7 +8,9 @@
 - :mod:`workbench.tasks.ranking`: blind human judgement — the pairs of answers to judge, and recipes ranked from
   the votes (Bradley–Terry via choix, bootstrap interval over votes); the dashboard's Judge panel shows it.
 
-Asking the recipes (the answer stages, ``workbench ask``) is not built yet.
+- :mod:`workbench.tasks.prompts`: what a recipe is asked (per-kind instructions, the rendered transcript).
+
+The recipes answer through :mod:`workbench.pipelines.answering` (``run_recipes(questions=…)``, ``workbench ask``).
 """
 
 from workbench.tasks.answers import Judge, Score, TaskResult, score_answer, task_result

@@ -208,16 +208,15 @@ class FasterWhisper(AsrBackend):
         merged), the way WhisperX's ``merge_chunks`` prepares its batches. As in the sequential path, only the
         speech is decoded (regions concatenated) and timestamps, words included, are mapped back."""
         from faster_whisper.transcribe import restore_speech_timestamps
-        from faster_whisper.vad import collect_chunks
 
         if speech is None:  # no VAD: the whole recording is one region, cut at pauses into ≤ 30 s clips
             chunks = [{"start": 0, "end": len(samples)}]
             joined = samples
         else:
             chunks = [{"start": int(s.start * SAMPLE_RATE), "end": int(s.end * SAMPLE_RATE)} for s in speech]
-            audio_chunks, _ = collect_chunks(samples, chunks)
-            joined = np.concatenate(audio_chunks)
-        clips = plan_clips(joined, [len(a) for a in ([joined] if speech is None else audio_chunks)])
+            # one copy of the speech (faster-whisper's collect_chunks grows it region by region: quadratic)
+            joined = _Joined(samples, [(c["start"], c["end"]) for c in chunks]).read(0, None)
+        clips = plan_clips(joined, [c["end"] - c["start"] for c in chunks])
         segments, info = self._batched.transcribe(
             joined, vad_filter=False, batch_size=self.options.batch_size,
             clip_timestamps=[{"start": a / SAMPLE_RATE, "end": b / SAMPLE_RATE} for a, b in clips], **self._kwargs(),
@@ -297,8 +296,8 @@ class _Joined:
         self.offsets = np.concatenate(([0], np.cumsum(lengths)))
         self.length = int(self.offsets[-1])
 
-    def read(self, a: int, b: int) -> np.ndarray:
-        a, b = max(a, 0), min(b, self.length)
+    def read(self, a: int, b: int | None) -> np.ndarray:
+        a, b = max(a, 0), self.length if b is None else min(b, self.length)
         if b <= a:
             return np.zeros(0, np.float32)
         first = int(np.searchsorted(self.offsets, a, side="right")) - 1

@@ -278,9 +278,11 @@ def _quietest(audio: np.ndarray, lo: int, hi: int) -> int:
     return int(centres[int(np.argmin(energy))])
 
 
-#: Past this many seconds of (gated) audio, the sequential path computes Whisper's log-mel features a window at a
-#: time (:class:`_LazyMel`) instead of for the whole recording at once (whose STFT takes ~2 GB per hour of audio).
-LAZY_FEATURES_MIN_S = 60.0
+#: Past this many seconds of (gated) audio, the sequential path computes Whisper's log-mel features a block at a
+#: time (:class:`_LazyMel`) instead of for the whole recording at once (whose STFT takes ~2 GB per hour of audio;
+#: ~170 MB at this bound). Below it the path is faster-whisper's own, bit for bit: the block-wise mel product rounds
+#: the last bit differently (BLAS), which can change a word (the meeting sample: 19.0 % vs 19.5 % WER).
+LAZY_FEATURES_MIN_S = 300.0
 _BLOCK_FRAMES = 3000  # features computed (and cached) 30 s at a time
 
 

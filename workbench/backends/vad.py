@@ -2,8 +2,9 @@
 
 ``silero`` runs Silero VAD v6 in one of two real implementations:
 ``runtime = "onnx"`` (default) — the ONNX model shipped inside faster-whisper, scored in batches; the
-same code path as faster-whisper's own ``vad_filter``, so a gated cascade transcribes exactly what
-faster-whisper would. ``runtime = "torch"`` — the silero-vad package's TorchScript model, streamed
+same regions as faster-whisper's own ``vad_filter`` (its model, batches and post-processing), so a gated cascade
+transcribes exactly what faster-whisper would, but each batch is read from the recording in place
+(:func:`speech_timestamps`): faster-whisper pads a copy of the whole recording and frames a second one. ``runtime = "torch"`` — the silero-vad package's TorchScript model, streamed
 window by window as its authors ship it (about 4× slower here).
 Default thresholds are faster-whisper's ``VadOptions`` defaults: the field's default for gating Whisper.
 """

@@ -119,7 +119,8 @@ class FasterWhisper(AsrBackend):
             local_files_only=hub_offline(),
         )
         self._model.model = _SamplingWatch(self._model.model)
-        self._model.feature_extractor = _Features(self._model.feature_extractor)
+        if hasattr(self._model, "feature_extractor"):
+            self._model.feature_extractor = _Features(self._model.feature_extractor)
         self._batched = BatchedInferencePipeline(self._model) if self.options.batch_size else None
 
     def unload(self) -> None:
@@ -192,8 +193,9 @@ class FasterWhisper(AsrBackend):
         chunks = None if speech is None else [
             {"start": int(s.start * SAMPLE_RATE), "end": int(s.end * SAMPLE_RATE)} for s in speech]
         source = _Joined(samples, None if chunks is None else [(c["start"], c["end"]) for c in chunks])
-        if source.length > LAZY_FEATURES_MIN_S * SAMPLE_RATE:
-            audio = self._model.feature_extractor.lazy(source)
+        features = getattr(self._model, "feature_extractor", None)
+        if isinstance(features, _Features) and source.length > LAZY_FEATURES_MIN_S * SAMPLE_RATE:
+            audio = features.lazy(source)
         else:
             audio = samples if chunks is None else source.read(0, source.length)
         segments, info = self._model.transcribe(audio, vad_filter=False, **self._kwargs())

@@ -119,6 +119,8 @@ class FasterWhisper(AsrBackend):
             local_files_only=hub_offline(),
         )
         self._model.model = _SamplingWatch(self._model.model)
+        if hasattr(self._model, "feature_extractor"):
+            self._model.feature_extractor = _Features(self._model.feature_extractor)
         self._batched = BatchedInferencePipeline(self._model) if self.options.batch_size else None
 
     def unload(self) -> None:
@@ -182,14 +184,23 @@ class FasterWhisper(AsrBackend):
         return Transcript(tuple(out), info.language)
 
     def _transcribe_sequential(self, samples: np.ndarray, speech: tuple[Span, ...] | None):
-        if speech is None:
-            return self._model.transcribe(samples, vad_filter=False, **self._kwargs())
+        """As faster-whisper's own ``vad_filter`` path: the speech regions decoded as one signal, timestamps mapped
+        back. Past :data:`LAZY_FEATURES_MIN_S` the signal is neither concatenated nor turned into features at once:
+        the regions are read in place and features computed a window at a time (:class:`_LazyMel`), so memory
+        does not grow with the recording."""
         from faster_whisper.transcribe import restore_speech_timestamps
-        from faster_whisper.vad import collect_chunks
 
-        chunks = [{"start": int(s.start * SAMPLE_RATE), "end": int(s.end * SAMPLE_RATE)} for s in speech]
-        audio_chunks, _ = collect_chunks(samples, chunks)
-        segments, info = self._model.transcribe(np.concatenate(audio_chunks), vad_filter=False, **self._kwargs())
+        chunks = None if speech is None else [
+            {"start": int(s.start * SAMPLE_RATE), "end": int(s.end * SAMPLE_RATE)} for s in speech]
+        source = _Joined(samples, None if chunks is None else [(c["start"], c["end"]) for c in chunks])
+        features = getattr(self._model, "feature_extractor", None)
+        if isinstance(features, _Features) and source.length > LAZY_FEATURES_MIN_S * SAMPLE_RATE:
+            audio = features.lazy(source)
+        else:
+            audio = samples if chunks is None else source.read(0, source.length)
+        segments, info = self._model.transcribe(audio, vad_filter=False, **self._kwargs())
+        if chunks is None:
+            return segments, info
         return restore_speech_timestamps(segments, chunks, SAMPLE_RATE), info
 
     def _transcribe_batched(self, samples: np.ndarray, speech: tuple[Span, ...] | None):
@@ -199,16 +210,15 @@ class FasterWhisper(AsrBackend):
         merged), the way WhisperX's ``merge_chunks`` prepares its batches. As in the sequential path, only the
         speech is decoded (regions concatenated) and timestamps, words included, are mapped back."""
         from faster_whisper.transcribe import restore_speech_timestamps
-        from faster_whisper.vad import collect_chunks
 
         if speech is None:  # no VAD: the whole recording is one region, cut at pauses into ≤ 30 s clips
             chunks = [{"start": 0, "end": len(samples)}]
             joined = samples
         else:
             chunks = [{"start": int(s.start * SAMPLE_RATE), "end": int(s.end * SAMPLE_RATE)} for s in speech]
-            audio_chunks, _ = collect_chunks(samples, chunks)
-            joined = np.concatenate(audio_chunks)
-        clips = plan_clips(joined, [len(a) for a in ([joined] if speech is None else audio_chunks)])
+            # one copy of the speech (faster-whisper's collect_chunks grows it region by region: quadratic)
+            joined = _Joined(samples, [(c["start"], c["end"]) for c in chunks]).read(0, None)
+        clips = plan_clips(joined, [c["end"] - c["start"] for c in chunks])
         segments, info = self._batched.transcribe(
             joined, vad_filter=False, batch_size=self.options.batch_size,
             clip_timestamps=[{"start": a / SAMPLE_RATE, "end": b / SAMPLE_RATE} for a, b in clips], **self._kwargs(),
@@ -268,6 +278,140 @@ def _quietest(audio: np.ndarray, lo: int, hi: int) -> int:
     left, right = np.clip(centres - half - a, 0, b - a), np.clip(centres + half - a, 0, b - a)
     energy = (power[right] - power[left]) / np.maximum(right - left, 1)
     return int(centres[int(np.argmin(energy))])
+
+
+#: Past this many seconds of (gated) audio, the sequential path computes Whisper's log-mel features a block at a
+#: time (:class:`_LazyMel`) instead of for the whole recording at once (whose STFT takes ~2 GB per hour of audio;
+#: ~170 MB at this bound). Below it the path is faster-whisper's own, bit for bit: the block-wise mel product rounds
+#: the last bit differently (BLAS), which can change a word (the meeting sample: 19.0 % vs 19.5 % WER).
+LAZY_FEATURES_MIN_S = 300.0
+_BLOCK_FRAMES = 3000  # features computed (and cached) 30 s at a time
+
+
+class _Joined:
+    """Speech regions of ``samples`` read as one signal (what faster-whisper's ``collect_chunks`` would concatenate)
+    without copying them: ``read(a, b)`` returns samples ``a:b`` of the concatenation as float32."""
+
+    def __init__(self, samples: np.ndarray, chunks: list[tuple[int, int]] | None = None):
+        self.samples = samples
+        chunks = chunks if chunks is not None else [(0, len(samples))]
+        self.starts = np.array([a for a, _ in chunks], dtype=np.int64)
+        lengths = np.array([b - a for a, b in chunks], dtype=np.int64)
+        self.offsets = np.concatenate(([0], np.cumsum(lengths)))
+        self.length = int(self.offsets[-1])
+
+    def read(self, a: int, b: int | None) -> np.ndarray:
+        a, b = max(a, 0), self.length if b is None else min(b, self.length)
+        if b <= a:
+            return np.zeros(0, np.float32)
+        first = int(np.searchsorted(self.offsets, a, side="right")) - 1
+        last = int(np.searchsorted(self.offsets, b, side="left"))
+        parts = []
+        for i in range(first, last):
+            lo, hi = max(a, self.offsets[i]), min(b, self.offsets[i + 1])
+            if hi > lo:
+                s = self.starts[i] - self.offsets[i]
+                parts.append(self.samples[s + lo : s + hi])
+        out = np.concatenate(parts) if len(parts) != 1 else parts[0]
+        return np.asarray(out, dtype=np.float32)
+
+
+class _LazyMel:
+    """Whisper's log-mel features of a long signal, computed a block of frames at a time when sliced.
+
+    Equal (up to float rounding in the mel product) to ``FeatureExtractor.__call__(signal)`` (faster-whisper 1.x):
+    the same 160-sample end padding, reflect padding of ``n_fft // 2`` on both sides, STFT, mel filter bank and
+    log10; its one global step — the floor at the recording's maximum minus 8 — takes the maximum from a first
+    pass over the blocks. faster-whisper's decoding loop reads features only through ``shape`` and slices
+    ``[:, a:b]`` / ``[..., a:b]``, which is all this supports."""
+
+    ndim = 2
+
+    def __init__(self, extractor, source: _Joined, padding: int = 160, block: int = _BLOCK_FRAMES):
+        self._fe, self._src, self._block = extractor, source, block
+        self._hop, self._n_fft = extractor.hop_length, extractor.n_fft
+        self._ext = source.length + padding  # the signal with its end padding
+        frames = 1 + self._ext // self._hop  # STFT frames of the reflect-padded signal; the last one is dropped
+        self.shape = (extractor.mel_filters.shape[0], frames - 1)
+        self._window = np.hanning(self._n_fft + 1)[:-1].astype("float32")
+        self._cache: dict[int, np.ndarray] = {}
+        peak = max(float(self._mel(i * block, min((i + 1) * block, self.shape[1])).max())
+                   for i in range(self._nblocks()))
+        self._floor = np.log10(np.clip(np.float32(peak), a_min=1e-10, a_max=None)) - 8.0
+
+    def _nblocks(self) -> int:
+        return -(-self.shape[1] // self._block)
+
+    def _mel(self, a: int, b: int) -> np.ndarray:
+        """Mel power of frames ``a:b``."""
+        half = self._n_fft // 2
+        idx = np.arange(a * self._hop, (b - 1) * self._hop + self._n_fft, dtype=np.int64) - half
+        idx = np.abs(idx)  # reflect at the start
+        over = idx >= self._ext
+        idx[over] = 2 * (self._ext - 1) - idx[over]  # reflect at the end
+        lo, hi = int(idx.min()), int(idx.max()) + 1
+        base = np.zeros(hi - lo, np.float32)
+        got = self._src.read(lo, hi)
+        base[: len(got)] = got  # past the signal: the zero end padding
+        stft = self._fe.stft(base[idx - lo], self._n_fft, self._hop, window=self._window, center=False,
+                             return_complex=True).astype("complex64")
+        return self._fe.mel_filters @ (np.abs(stft) ** 2)
+
+    def _block_features(self, i: int) -> np.ndarray:
+        if i not in self._cache:
+            a, b = i * self._block, min((i + 1) * self._block, self.shape[1])
+            log_spec = np.log10(np.clip(self._mel(a, b), a_min=1e-10, a_max=None))
+            log_spec = np.maximum(log_spec, self._floor)
+            if len(self._cache) >= 2:  # decoding moves forward: keep the current block and the next
+                self._cache.pop(min(self._cache))
+            self._cache[i] = (log_spec + 4.0) / 4.0
+        return self._cache[i]
+
+    def __getitem__(self, key) -> np.ndarray:
+        if not isinstance(key, tuple) or len(key) != 2 or not isinstance(key[1], slice) or (
+                key[0] is not Ellipsis and key[0] != slice(None)):
+            raise TypeError(f"lazy features support [:, a:b] and [..., a:b] only, not {key!r}")
+        a, b, step = key[1].indices(self.shape[1])
+        if step != 1:
+            raise TypeError("lazy features support contiguous slices only")
+        if b <= a:
+            return np.zeros((self.shape[0], 0), np.float32)
+        parts = []
+        for i in range(a // self._block, (b - 1) // self._block + 1):
+            block = self._block_features(i)
+            lo = max(a - i * self._block, 0)
+            parts.append(block[:, lo : min(b - i * self._block, block.shape[1])])
+        return np.concatenate(parts, axis=1) if len(parts) > 1 else parts[0].copy()
+
+
+class _Features:
+    """Stands in for ``WhisperModel.feature_extractor``: features of a signal handed over with :meth:`lazy` are a
+    :class:`_LazyMel`; every other call (the batched pipeline's ≤ 30 s clips, language detection) is the
+    extractor's own."""
+
+    def __init__(self, extractor):
+        self._fe = extractor
+        self._pending: tuple[np.ndarray, _Joined] | None = None
+
+    def lazy(self, source: _Joined) -> np.ndarray:
+        """A stand-in waveform (of the signal's length, no memory) to pass to ``transcribe``."""
+        stand_in = np.lib.stride_tricks.as_strided(np.zeros(1, np.float32), shape=(source.length,), strides=(0,),
+                                                   writeable=False)
+        self._pending = (stand_in, source)
+        return stand_in
+
+    def __call__(self, waveform, padding=160, chunk_length=None):
+        if self._pending is not None and waveform is self._pending[0]:
+            source = self._pending[1]
+            self._pending = None
+            if chunk_length is not None:  # as FeatureExtractor.__call__ does
+                self._fe.n_samples = chunk_length * self._fe.sampling_rate
+                self._fe.nb_max_frames = self._fe.n_samples // self._fe.hop_length
+            return _LazyMel(self._fe, source, padding)
+        return self._fe(waveform, padding=padding, chunk_length=chunk_length)
+
+    def __getattr__(self, name):
+        return getattr(self._fe, name)
 
 
 class _SamplingWatch:

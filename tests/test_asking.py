@@ -401,3 +401,40 @@ def test_a_refused_question_records_the_strategy_and_a_recipe_without_an_answer_
     with pytest.raises(AnswerRefused, match=r"no \[answer\] stage") as raised:
         none.answer(CONVERSATION, 200.0, YESNO)
     assert raised.value.strategy is None
+
+
+def test_an_answer_whose_call_stopped_at_its_token_cap_is_flagged_cut_short():
+    from workbench.audio_llm.backends import Reply
+    from workbench.pipelines.answering import LLMAnswerer, answer_from_audio
+    from workbench.tasks import task_result
+
+    class Capped(LLMAnswerer):
+        def __init__(self, cut, output_tokens=None):
+            from workbench.pipelines.answering import AnswerOptions
+
+            self.options, self.cut, self.output_tokens = AnswerOptions(), cut, output_tokens
+
+        def complete(self, system, user, max_tokens):
+            return "(B) Friday because", 10, self.output_tokens, self.cut
+
+        def count_tokens(self, text):
+            return len(text.split())
+
+        def context_window(self):
+            return 100_000
+
+    assert Capped(True).answer(CONVERSATION, 200.0, CHOICE).cut_short is True
+    assert Capped(False, 32).answer(CONVERSATION, 200.0, CHOICE).cut_short is False
+    assert Capped(None, 32).answer(CONVERSATION, 200.0, CHOICE).cut_short is True  # no word: at the cap counts
+
+    class Audio:
+        def max_audio_s(self):
+            return 30.0
+
+        def generate(self, samples, system, prompt, max_new_tokens=None, summary=False):
+            return Reply("Yes, and then", 5, max_new_tokens, "length", max_new_tokens)
+
+    a = answer_from_audio(Audio(), np.zeros(16000, np.float32), CHOICE)
+    assert a.cut_short is True
+    r = task_result(CHOICE, a.text, cut_short=a.cut_short)
+    assert r.cut_short is True and type(r).from_json(r.to_json()) == r

@@ -275,7 +275,7 @@ def test_a_task_result_round_trips_through_json_with_the_issues_fields_plus_key_
                     usage=Usage(audio_s=0.0, calls=1, input_tokens=120, output_tokens=9))
     row = json.loads(json.dumps(r.to_json()))
     assert set(row) == {"id", "category", "kind", "prompt", "answer", "parsed", "correct", "score", "error_s",
-                        "judge", "latency_s", "usage", "key", "error", "strategy", "windows"}
+                        "judge", "latency_s", "usage", "key", "error", "strategy", "windows", "cut_short"}
     # the issue's fields, plus what it is scored against and how the recording was covered (issue 13 asking)
     assert row["key"] == {"answer": [57.2, 62.2], "tolerance_s": 2.0} and row["error"] is None
     assert TaskResult.from_json(row) == r

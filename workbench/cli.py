@@ -287,7 +287,9 @@ def _print_answers(results) -> None:
             for t in r.tasks:
                 if t.id == qid:
                     answer = " ".join((t.answer or "").split()) or "—"
-                    how = f" [dim][{t.strategy}, {t.windows} parts][/]" if t.strategy == "combine" else ""
+                    how = f" [dim]{escape(f'[{t.strategy}, {t.windows} parts]')}[/]" if t.strategy == "combine" else ""
+                    if t.cut_short:
+                        how += " [yellow](cut short: an answering call stopped at its token cap)[/]"
                     out.print(f"  [cyan]{escape(r.recipe)}[/]: {escape(answer)}  → {_mark(t)}{how}", soft_wrap=True)
 
 

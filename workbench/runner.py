@@ -483,7 +483,7 @@ class RecipeRun:
             record["answer_s"] += latency
             tasks.append(task_result(question, answer.text, latency_s=latency,
                                      usage=Usage(answer.audio_s, answer.calls, answer.input_tokens, answer.output_tokens),
-                                     strategy=answer.strategy, windows=answer.windows))
+                                     strategy=answer.strategy, windows=answer.windows, cut_short=answer.cut_short))
         self.hook("answer", None, total=len(asked), completed=len(asked))
         record["answer_s"] = round(record["answer_s"], 3)
         return tuple(tasks), record

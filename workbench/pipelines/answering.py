@@ -61,16 +61,18 @@ class Answer:
     strategy: str = WHOLE
     windows: int = 1
     audio_s: float = 0.0  # seconds of audio the calls carried (0: text only)
+    cut_short: bool = False  # some call's output stopped at its token cap
 
 
 class _Tokens:
     """Adds up the calls of one answer (tokens unknown once any call did not say)."""
 
     def __init__(self):
-        self.calls, self.tin, self.tout, self.known = 0, 0, 0, True
+        self.calls, self.tin, self.tout, self.known, self.cut = 0, 0, 0, True, False
 
-    def add(self, tin: int | None, tout: int | None) -> None:
+    def add(self, tin: int | None, tout: int | None, cut: bool = False) -> None:
         self.calls += 1
+        self.cut = self.cut or bool(cut)
         if tin is None or tout is None:
             self.known = False
         else:
@@ -78,7 +80,7 @@ class _Tokens:
 
     def answer(self, text: str, strategy: str, windows: int, audio_s: float = 0.0) -> Answer:
         return Answer(text.strip(), self.calls, self.tin if self.known else None, self.tout if self.known else None,
-                      strategy, windows, round(audio_s, 3))
+                      strategy, windows, round(audio_s, 3), self.cut)
 
 
 # --- the cascade's [answer] stage -------------------------------------------------------------------------
@@ -119,7 +121,8 @@ class LLMAnswerer(AnswerBackend):
 
     def _call(self, tokens: _Tokens, user: str, cap: int) -> str:
         reply = Completion(*self.complete(self.options.system_prompt, user, cap))
-        tokens.add(reply.input_tokens, reply.output_tokens)
+        cut = reply.cut if reply.cut is not None else reply.output_tokens is not None and reply.output_tokens >= cap
+        tokens.add(reply.input_tokens, reply.output_tokens, cut)
         return reply.text
 
     def _room(self, fixed: str, cap: int) -> int:
@@ -229,7 +232,7 @@ def answer_from_audio(backend, samples, question: Question, *, long_audio: str =
 
     def ask(chunk, prompt: str) -> str:
         reply = backend.generate(chunk, ANSWER_SYSTEM, prompt, max_new_tokens=cap, summary=True)
-        tokens.add(reply.input_tokens, reply.output_tokens)
+        tokens.add(reply.input_tokens, reply.output_tokens, reply.cut_at_cap)
         return reply.text
 
     if len(windows) == 1:
@@ -245,6 +248,6 @@ def answer_from_audio(backend, samples, question: Question, *, long_audio: str =
                  "it does not tell.\n")
         partial.append((f"part {i} ({w.start:.0f}–{w.end:.0f} s)", ask(chunk, where + question_prompt(question, offset_s=w.start))))
     reply = backend.generate_text(ANSWER_SYSTEM, combine_prompt(question, partial), max_new_tokens=cap)
-    tokens.add(reply.input_tokens, reply.output_tokens)
+    tokens.add(reply.input_tokens, reply.output_tokens, reply.cut_at_cap)
     return tokens.answer(reply.text, COMBINE, len(windows), duration)
 

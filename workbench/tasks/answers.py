@@ -100,6 +100,8 @@ class TaskResult:
     strategy: str | None = None
     #: the parts (cascade: transcript parts; audio-LLM: audio windows) the answer was asked over
     windows: int | None = None
+    #: an answering call's output stopped at its token cap (the answer may be cut short); None: not recorded
+    cut_short: bool | None = None
 
     @property
     def judged(self) -> bool:
@@ -118,7 +120,8 @@ class TaskResult:
                 "answer": self.answer, "parsed": parsed, "correct": self.correct, "score": self.score,
                 "error_s": self.error_s, "judge": self.judge.to_json() if self.judge else None,
                 "latency_s": self.latency_s, "usage": asdict(self.usage) if self.usage else None,
-                "key": self.key, "error": self.error, "strategy": self.strategy, "windows": self.windows}
+                "key": self.key, "error": self.error, "strategy": self.strategy, "windows": self.windows,
+                "cut_short": self.cut_short}
 
     @classmethod
     def from_json(cls, row: dict) -> TaskResult:
@@ -128,7 +131,7 @@ class TaskResult:
                    Judge.from_json(row.get("judge")), row.get("latency_s"),
                    Usage(**{k: v for k, v in usage.items() if k in Usage.__dataclass_fields__})
                    if usage is not None else None, row.get("key"), row.get("error"), row.get("strategy"),
-                   row.get("windows"))
+                   row.get("windows"), row.get("cut_short"))
 
 
 # --- yes / no ---------------------------------------------------------------------------------------
@@ -429,7 +432,7 @@ def question_key(question: Question) -> dict:
 
 def task_result(question: Question, answer: str, *, latency_s: float | None = None,
                 usage: Usage | None = None, error: str | None = None, strategy: str | None = None,
-                windows: int | None = None) -> TaskResult:
+                windows: int | None = None, cut_short: bool | None = None) -> TaskResult:
     """A question's answer, scored (keyed kinds: by the rules; judged kinds: not judged). With ``error`` (the
     answering call failed) the answer is wrong and counted, whatever the kind. ``strategy``/``windows``: how the
     recording was covered (see :class:`TaskResult`)."""
@@ -441,4 +444,4 @@ def task_result(question: Question, answer: str, *, latency_s: float | None = No
     judge = None if question.kind in JUDGED_KINDS else Judge(RULES, s.note)
     return TaskResult(question.id, question.category, question.kind, question.prompt, answer or "", s.parsed,
                       s.correct, s.score, s.error_s, judge, latency_s, usage, question_key(question), None,
-                      strategy, windows)
+                      strategy, windows, cut_short)

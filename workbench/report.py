@@ -336,7 +336,7 @@ def _questions_html(f: QuestionFigures) -> str:
 
 QUESTION_CSV_COLUMNS = ["run_id", "recipe", "recipe_hash", "recording", "path", "question", "category", "kind", "prompt",
                         "answer", "parsed", "correct", "score", "error_s", "judge", "latency_s", "input_tokens",
-                        "output_tokens", "error"]
+                        "output_tokens", "error", "cut_short"]
 
 
 def to_questions_csv(rows: Sequence[RunResult | dict]) -> str:
@@ -356,7 +356,7 @@ def to_questions_csv(rows: Sequence[RunResult | dict]) -> str:
             cells = [r.run_id, labels[recipe_key(r)], r.recipe_hash, r.recording.id, r.recording.path, t.id, t.category,
                      t.kind, t.prompt, t.answer, parsed, t.correct, t.score, t.error_s,
                      t.judge.by if t.judge else None, t.latency_s, t.usage.input_tokens if t.usage else None,
-                     t.usage.output_tokens if t.usage else None, t.error]
+                     t.usage.output_tokens if t.usage else None, t.error, t.cut_short]
             writer.writerow([_csv_safe(c) for c in cells])
     return buf.getvalue()
 

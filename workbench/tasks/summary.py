@@ -328,6 +328,8 @@ def mark(t: TaskResult | None) -> str:
         parts.append(f"{100 * t.score:.0f}% of points" if t.kind == "keypoints" else f"score {t.score:g}/5")
     if t.error_s is not None:
         parts.append(f"{t.error_s:.1f} s off")
+    if t.cut_short:
+        parts.append("cut short at the token cap")
     if t.error:
         parts.append(f"no answer: {t.error}")
     elif t.correct is False and t.parsed is None and t.judge and t.judge.note:

@@ -83,3 +83,13 @@ def test_asking_reuses_the_loaded_models(env):
     assert [e for e in EVENTS if e[0] == "load"] == loads  # no model loaded again
     assert ("answer", "fake-exact", "question") in EVENTS and ("answer", "fake-half", "question") in EVENTS
     assert "wb-ask-answers" in html_text(at)
+
+
+def test_a_recording_no_longer_on_disk_cannot_be_asked_about(env):
+    at = compared()
+    [kept] = (env / "out" / stored(env)[0]["run_id"] / "input").glob("*.wav")
+    kept.unlink()  # the retention period deleted the upload
+    at.run()
+    assert not at.exception, at.exception
+    assert "The recording is no longer on disk" in " ".join(c.value for c in at.caption)
+    assert not [t for t in at.text_input if t.key == "ask-question"] and not [b for b in at.button if b.key == "ask-run"]

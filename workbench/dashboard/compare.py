@@ -1,6 +1,7 @@
 """The Compare page: upload a recording (and optionally a reference and a speaker count), pick recipes, run them
-with live per-stage progress, and see the results — or a run opened from the Runs page. Below them, the blind Judge
-panel (:mod:`workbench.dashboard.judge`) for the run's answers to questions.
+with live per-stage progress, and see the results — or a run opened from the Runs page. Below them, the Ask panel
+(:mod:`workbench.dashboard.ask`: a free question every selected recipe answers, run as a comparison) and the blind
+Judge panel (:mod:`workbench.dashboard.judge`) for the run's answers to questions.
 
 Each comparison is a run in the result store (tag ``dashboard``) with its uploads, ``results.jsonl`` and
 ``summary.md`` under ``<out>/<run-id>/``: results are stored as each recipe finishes, so a run cut short
@@ -89,9 +90,11 @@ def _too_big(references: Sequence, max_mb: float) -> str | None:
     return None
 
 
-def run_comparison(audio, references: Sequence, speakers: int | None, recipe_names: Sequence[str]) -> str | None:
-    """Run the recipes on the recording — one comparison at a time on the server, this one waiting its turn
-    with its place shown; returns the run id, or None after showing why nothing ran."""
+def run_comparison(audio, references: Sequence, speakers: int | None, recipe_names: Sequence[str],
+                   question: str | None = None) -> str | None:
+    """Run the recipes on the recording (each also answering ``question``, if given: the Ask panel) — one
+    comparison at a time on the server, this one waiting its turn with its place shown; returns the run id, or None
+    after showing why nothing ran."""
     s = settings()
     refused = _too_big(references, s.max_reference_mb)
     if refused:
@@ -105,10 +108,11 @@ def run_comparison(audio, references: Sequence, speakers: int | None, recipe_nam
 
     with run_queue().turn(show_place):
         waiting.empty()
-        return _run_comparison(audio, references, speakers, recipe_names)
+        return _run_comparison(audio, references, speakers, recipe_names, question)
 
 
-def _run_comparison(audio, references: Sequence, speakers: int | None, recipe_names: Sequence[str]) -> str | None:
+def _run_comparison(audio, references: Sequence, speakers: int | None, recipe_names: Sequence[str],
+                    question: str | None = None) -> str | None:
     from workbench.dashboard.retention import prune_uploads
     from workbench.runner import run_recipes
     from workbench.session import RunSettings, start_run
@@ -116,10 +120,13 @@ def _run_comparison(audio, references: Sequence, speakers: int | None, recipe_na
 
     s = settings()
     prune_uploads(s.out, s.keep_uploads_days)  # the retention period also holds on a server that runs for weeks
-    run_settings = RunSettings(hardware=s.hardware, max_duration_s=s.max_duration_s, speakers=speakers)
+    run_settings = RunSettings(hardware=s.hardware, max_duration_s=s.max_duration_s, speakers=speakers,
+                               question=question)
     try:
-        run = start_run(s.out, list(recipe_names), run_settings, store=s.store, tags=["dashboard"],
-                        command=["workbench", "dashboard", "compare", *recipe_names], hook=LiveProgress())
+        run = start_run(s.out, list(recipe_names), run_settings, store=s.store,
+                        tags=["dashboard", *(["ask"] if question else [])], hook=LiveProgress(),
+                        command=["workbench", "dashboard", "ask" if question else "compare", *recipe_names,
+                                 *([question] if question else [])])
     except WorkbenchError as exc:
         st.error(f"Nothing was run: {views.plain(str(exc))}")
         return None
@@ -227,6 +234,7 @@ def _page() -> None:
             st.info(f"Run {views.code(shown['run'])} has no results in the store.")
             return
         views.render_run(rows, shown["run"], key="compare")
-        from workbench.dashboard.judge import panel
+        from workbench.dashboard import ask, judge
 
-        panel(rows, shown["run"])
+        ask.panel(rows, shown["run"], chosen, int(speakers) if speakers else None, run_comparison)
+        judge.panel(rows, shown["run"])

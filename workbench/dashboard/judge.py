@@ -110,7 +110,8 @@ def _panel(rows: Sequence[dict], run_id: str, key: str) -> None:
     candidates = pairs(rows)
     if not candidates:
         st.caption("Nothing to judge blind here: no question of this run was answered by two recipes on the same "
-                   "recording (ask questions with `workbench ask … --tasks FILE`, or open such a run from the Runs page).")
+                   "recording (ask one in the Ask panel above, or with `workbench ask … --tasks FILE`, or open such a run "
+                   "from the Runs page).")
         return
     if error := st.session_state.pop(ERROR, None):
         st.error(views.plain(error))

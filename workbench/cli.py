@@ -149,11 +149,40 @@ def metric_grid(headers: list[str], body: list[list[str]], title: str) -> Table:
     return grid
 
 
+def _run_on(run, item) -> bool:
+    """The run's recipes on one recording, with progress; True when interrupted (the results so far are kept)."""
+    from workbench import runner
+
+    try:
+        with _progress() as progress:
+            run.call(runner.run_recipes, [item], hook=ProgressHook(progress))
+    except KeyboardInterrupt:
+        console.print("[yellow]interrupted: results finished so far are kept[/]")
+        return True
+    return False
+
+
+def _print_failures(results, run) -> None:
+    """Which recipes did not run or failed (and why), then where the run's files are."""
+    for r in results:
+        if r.error and not r.did_run:
+            out.print(f"[yellow]{escape(r.recipe)} did not run:[/] {escape(r.error)}", soft_wrap=True)
+        elif r.error:
+            out.print(f"[red]{escape(r.recipe)} failed:[/] {escape(r.error)}", soft_wrap=True)
+    out.print(escape(run.paths()), soft_wrap=True)
+
+
+def _exit(results, interrupted: bool) -> None:
+    if interrupted:
+        raise typer.Exit(130)
+    if results and all(r.error for r in results):
+        raise typer.Exit(EXIT_FAILED)
+
+
 def _compare(recipe_names: list[str], audio: Path, references: list[Path] | None, out_dir: Path, hardware: str | None,
              prices: Path | None, normalizer: str, max_duration: float, speakers: int | None = None,
              phrases: Path | None = None, store_path: Path = DEFAULT_STORE, tasks: Path | None = None,
              judge: Path | None = None) -> None:
-    from workbench import runner
     from workbench.summary import markdown, summarize, table, verdict_lines
 
     try:
@@ -166,12 +195,7 @@ def _compare(recipe_names: list[str], audio: Path, references: list[Path] | None
         with _start_run(out_dir, recipe_names, settings, store_path, ["compare", audio, "--recipes", ",".join(recipe_names)]) as run:
             _say_same(run)
             item = run.load_item(audio, references or [])
-            try:
-                with _progress() as progress:
-                    run.call(runner.run_recipes, [item], hook=ProgressHook(progress))
-            except KeyboardInterrupt:
-                interrupted = True
-                console.print("[yellow]interrupted: results finished so far are kept[/]")
+            interrupted = _run_on(run, item)
             results = run.results
             if results:
                 run.write_summary(markdown(results, title=f"Comparison {run.run_id}"))
@@ -188,16 +212,8 @@ def _compare(recipe_names: list[str], audio: Path, references: list[Path] | None
         _print_question_tables(ran)
         if (price := next((r.price for r in ran if r.price), None)) is not None and price.note:
             out.print(f"[yellow]cost: {escape(price.note)}[/]", soft_wrap=True)
-        for r in results:
-            if r.error and not r.did_run:
-                out.print(f"[yellow]{escape(r.recipe)} did not run:[/] {escape(r.error)}", soft_wrap=True)
-            elif r.error:
-                out.print(f"[red]{escape(r.recipe)} failed:[/] {escape(r.error)}", soft_wrap=True)
-        out.print(escape(run.paths()), soft_wrap=True)
-    if interrupted:
-        raise typer.Exit(130)
-    if results and all(r.error for r in results):
-        raise typer.Exit(EXIT_FAILED)
+        _print_failures(results, run)
+    _exit(results, interrupted)
 
 
 def _print_question_tables(results) -> None:
@@ -312,7 +328,6 @@ def ask(
 ) -> None:
     """Ask every recipe questions about a recording (--tasks FILE, or one free question): each recipe transcribes
     it once, then answers; prints every answer side by side, whether it is correct, and accuracy per category."""
-    from workbench import runner
     from workbench.summary import markdown
 
     _setup_logging(verbose)
@@ -331,12 +346,7 @@ def ask(
             if not questions.questions_for(item.audio.recording.id):
                 raise BadInputError(f"no question of {questions.path or 'the question set'} applies to recording "
                                     f"{item.audio.recording.id!r} (their `recordings` name others)")
-            try:
-                with _progress() as progress:
-                    run.call(runner.run_recipes, [item], hook=ProgressHook(progress))
-            except KeyboardInterrupt:
-                interrupted = True
-                console.print("[yellow]interrupted: results finished so far are kept[/]")
+            interrupted = _run_on(run, item)
             results = run.results
             if results:
                 run.write_summary(markdown(results, title=f"Questions {run.run_id}"))
@@ -346,16 +356,8 @@ def ask(
     if results:
         _print_answers(results)
         _print_question_tables([r for r in results if r.did_run])
-        for r in results:
-            if r.error and not r.did_run:
-                out.print(f"[yellow]{escape(r.recipe)} did not run:[/] {escape(r.error)}", soft_wrap=True)
-            elif r.error:
-                out.print(f"[red]{escape(r.recipe)} failed:[/] {escape(r.error)}", soft_wrap=True)
-        out.print(escape(run.paths()), soft_wrap=True)
-    if interrupted:
-        raise typer.Exit(130)
-    if results and all(r.error for r in results):
-        raise typer.Exit(EXIT_FAILED)
+        _print_failures(results, run)
+    _exit(results, interrupted)
 
 
 @app.command()

@@ -64,3 +64,15 @@ def empty_reference(tmp_path: Path) -> Path:
     path = tmp_path / "silence.txt"
     path.write_text("")
     return path
+
+
+@pytest.fixture
+def fake(monkeypatch):
+    """The FAKE pipeline of tests/fake_pipeline.py registered for the test; its behaviour and event log cleared
+    after it."""
+    from fake_pipeline import BEHAVIOUR, EVENTS, register
+
+    register(monkeypatch)
+    yield
+    BEHAVIOUR.clear()
+    EVENTS.clear()

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from fake_pipeline import BEHAVIOUR, EVENTS, FAKE, register
+from fake_pipeline import BEHAVIOUR, EVENTS, FAKE
 from server_helpers import get_json, stop
 from typer.testing import CliRunner
 
@@ -225,14 +225,6 @@ def test_a_tiny_transformers_audio_llm_answers_and_combines_its_windows_text_onl
 
 
 # --- the runner ----------------------------------------------------------------------------------------------
-
-
-@pytest.fixture
-def fake(monkeypatch):
-    register(monkeypatch)
-    yield
-    BEHAVIOUR.clear()
-    EVENTS.clear()
 
 
 def fake_recipe(name: str, **behaviour) -> Recipe:

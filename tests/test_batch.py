@@ -269,18 +269,10 @@ def test_manifest_tags_reach_the_store(tmp_path):
 
 # --- wiring with the FAKE pipeline (no model): resume, one decoded recording at a time, one writer -------------
 
-from fake_pipeline import BEHAVIOUR, EVENTS, FAKE, register  # noqa: E402
+from fake_pipeline import BEHAVIOUR, EVENTS, FAKE  # noqa: E402
 
 from workbench import runner  # noqa: E402
 from workbench.recipes import Availability, Recipe  # noqa: E402
-
-
-@pytest.fixture
-def fake(monkeypatch):
-    register(monkeypatch)
-    yield
-    BEHAVIOUR.clear()
-    EVENTS.clear()
 
 
 def fake_recipe(name: str, **behaviour) -> Recipe:

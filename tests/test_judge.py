@@ -518,13 +518,13 @@ def test_a_reply_the_reader_chokes_on_is_not_judged_never_a_crash(monkeypatch):
 # --- --judge on a run: answers judged as they are written ---------------------------------------------------
 
 
-def test_ask_with_a_judge_writes_judged_rows_and_a_second_run_asks_the_judge_nothing(server, tmp_path, monkeypatch):
+def test_ask_with_a_judge_writes_judged_rows_and_a_second_run_asks_the_judge_nothing(server, fake, tmp_path,
+                                                                                   monkeypatch):
     from typer.testing import CliRunner
 
-    from fake_pipeline import BEHAVIOUR, EVENTS, FAKE, register
+    from fake_pipeline import BEHAVIOUR, FAKE
     from workbench.cli import app
 
-    register(monkeypatch)
     monkeypatch.delenv("JUDGE_API_KEY", raising=False)
     folder = tmp_path / "recipes"
     folder.mkdir()
@@ -538,23 +538,19 @@ def test_ask_with_a_judge_writes_judged_rows_and_a_second_run_asks_the_judge_not
     judge_file = s.judge_file(tmp_path)
     wav = ROOT / "samples" / "pyannote" / "sample.wav"
     store = tmp_path / "store.sqlite"
-    try:
-        for out in ("a", "b"):
-            result = CliRunner().invoke(app, ["ask", str(wav), "--tasks", str(tasks_file), "--recipes", "one", "--judge",
-                                              str(judge_file), "--out", str(tmp_path / out), "--store", str(store)])
-            assert result.exit_code == 0, result.output
-            [run_dir] = [p for p in (tmp_path / out).iterdir() if p.is_dir()]
-            [row] = [json.loads(line) for line in (run_dir / "results.jsonl").read_text().splitlines()]
-            [task] = row["tasks"]
-            assert (task["score"], task["correct"]) == (4.0, True)
-            assert task["judge"]["by"] == f"openai-compatible:fake-judge@127.0.0.1:{s.port}/v1"
-            with ResultStore(store) as st:  # the store holds the judged row too
-                [stored] = [r for r in st.rows() if r["run_id"] == row["run_id"]]
-                assert stored["tasks"][0]["score"] == 4.0
-        assert s.count() == 1  # the second run's judgement came from the store's cache
-    finally:
-        BEHAVIOUR.clear()
-        EVENTS.clear()
+    for out in ("a", "b"):
+        result = CliRunner().invoke(app, ["ask", str(wav), "--tasks", str(tasks_file), "--recipes", "one", "--judge",
+                                          str(judge_file), "--out", str(tmp_path / out), "--store", str(store)])
+        assert result.exit_code == 0, result.output
+        [run_dir] = [p for p in (tmp_path / out).iterdir() if p.is_dir()]
+        [row] = [json.loads(line) for line in (run_dir / "results.jsonl").read_text().splitlines()]
+        [task] = row["tasks"]
+        assert (task["score"], task["correct"]) == (4.0, True)
+        assert task["judge"]["by"] == f"openai-compatible:fake-judge@127.0.0.1:{s.port}/v1"
+        with ResultStore(store) as st:  # the store holds the judged row too
+            [stored] = [r for r in st.rows() if r["run_id"] == row["run_id"]]
+            assert stored["tasks"][0]["score"] == 4.0
+    assert s.count() == 1  # the second run's judgement came from the store's cache
 
 
 def test_a_judge_without_questions_is_bad_input(tmp_path):

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from fake_pipeline import BEHAVIOUR, EVENTS, FAKE, register
+from fake_pipeline import BEHAVIOUR, FAKE
 from workbench.hallucination.probes import generated_probes
 from workbench.hallucination.suite import probe_markdown, run_probes, summarize_probes
 from workbench.hallucination.understanding import DESCRIBE, PROBE_QUESTIONS, SAY, claims_speech
@@ -41,14 +41,6 @@ def test_an_answer_that_never_came_or_another_question_is_not_counted():
     assert claims_speech(task_result(SAY, "", error="ConnectionError: refused")) is None
     other = task_result(type(SAY)("x", "content", "open", "What?"), "He says hi.")
     assert claims_speech(other) is None
-
-
-@pytest.fixture
-def fake(monkeypatch):
-    register(monkeypatch)
-    yield
-    BEHAVIOUR.clear()
-    EVENTS.clear()
 
 
 def test_probes_asked_about_count_the_answers_claiming_speech_per_recipe(fake):

@@ -69,8 +69,11 @@ class FakeBatched:
         from faster_whisper.transcribe import Segment, Word
 
         self.calls.append((audio, clip_timestamps, kwargs))
-        segments = [Segment(i, 0, c["start"], c["end"], f"clip{i}", [], 0.0, 1.0, 0.0,
-                            [Word(c["start"] + 0.1, c["start"] + 0.3, f"clip{i}", 0.9)], 0.0)
+        def heard(c):  # what the clip starts with: the same clip gives the same text, whichever call it is in
+            return f"{float(audio[int(c['start'] * SR)]):.7f}"
+
+        segments = [Segment(i, 0, c["start"], c["end"], heard(c), [], 0.0, 1.0, 0.0,
+                            [Word(c["start"] + 0.1, c["start"] + 0.3, heard(c), 0.9)], 0.0)
                     for i, c in enumerate(clip_timestamps)]
         return iter(segments), types.SimpleNamespace(language="en")
 
@@ -85,7 +88,7 @@ def test_no_clip_handed_to_the_batched_pipeline_exceeds_30_s_and_all_speech_is_c
     assert kwargs["vad_filter"] is False and kwargs["batch_size"] == 4
     speech_samples = sum(int(s.end * SR) - int(s.start * SR) for s in speech)
     assert len(joined) == speech_samples
-    bounds = [(round(c["start"] * SR), round(c["end"] * SR)) for c in clips]
+    bounds = [(int(c["start"] * SR), int(c["end"] * SR)) for c in clips]  # as faster-whisper reads them
     check_tiling(bounds, speech_samples)
     # timestamps (words included) come back in the recording's time, inside the speech regions
     for seg in transcript.segments:
@@ -99,7 +102,31 @@ def test_without_vad_the_whole_recording_is_cut_into_clips_of_at_most_30_s():
     backend._model, backend._batched = object(), FakeBatched()
     backend.transcribe(audio, None)
     [(joined, clips, _)] = backend._batched.calls
-    check_tiling([(round(c["start"] * SR), round(c["end"] * SR)) for c in clips], len(audio))
+    check_tiling([(int(c["start"] * SR), int(c["end"] * SR)) for c in clips], len(audio))
+
+
+def test_long_speech_goes_to_the_batched_pipeline_a_group_of_whole_batches_at_a_time(monkeypatch):
+    """The pipeline computes every clip's features before decoding: handed the speech of hours at once, its memory
+    grows with the recording. Groups of whole batches give the same clips, batches and timestamps as one call."""
+    from workbench.backends import asr
+
+    audio = speechlike(400.0, pauses=tuple(range(20, 400, 23)), seed=5)
+    speech = (Span(1.0, 120.0), Span(121.0, 250.0), Span(255.0, 399.0))
+
+    def run(group_clips):
+        monkeypatch.setattr(asr, "GROUP_CLIPS", group_clips)
+        backend = FasterWhisper(FasterWhisperOptions(batch_size=2, word_timestamps=True, language="en"))
+        backend._model, backend._batched = object(), FakeBatched()
+        return backend.transcribe(audio, speech), backend._batched.calls
+
+    whole, [(joined, all_clips, _)] = run(64)
+    grouped, calls = run(5)  # → 4 clips (two batches of 2) per call
+    assert len(calls) == -(-len(all_clips) // 4) > 1
+    assert [len(c[1]) for c in calls[:-1]] == [4] * (len(calls) - 1)
+    assert sum(len(c[0]) for c in calls) == len(joined)  # each sample of speech handed over once
+    assert all(len(c[0]) <= 4 * MAX for c in calls)
+    assert all(kw["language"] == "en" for _, _, kw in calls)
+    assert grouped == whole  # same segments, same times (words included), in the recording's time
 
 
 # --- on real speech -------------------------------------------------------------------------------------------
@@ -150,3 +177,32 @@ def test_batched_is_no_more_than_one_wer_point_worse_than_sequential_on_continuo
                     f"asr s sequential {asr_s:.2f}, batched {asr_b:.2f}")
     assert max(w.end for seg in bat.transcript.segments for w in seg.words) > 60.0  # the last 40 s were decoded
     assert wer_b <= wer_s + 0.01  # batched loses nothing: at most 1 WER point worse (measured: 1.9 points better)
+
+
+@pytest.mark.integration
+def test_decoding_the_clips_a_group_at_a_time_gives_what_one_call_gives(continuous_speech, monkeypatch):
+    """The real batched pipeline, clips handed over one batch per call (their words timed with the end of the speech
+    carried from the call before) against all at once: the same words at the same times (same process, threads)."""
+    from workbench.audio import load_audio
+    from workbench.backends import asr
+    from workbench.backends.vad import SileroOptions, SileroVad
+
+    wav, _ = continuous_speech
+    samples = load_audio(str(wav)).samples
+    vad = SileroVad(SileroOptions())
+    vad.load()
+    speech = vad.detect(samples)
+    backend = FasterWhisper(FasterWhisperOptions(model="tiny.en", language="en", word_timestamps=True, batch_size=1))
+    backend.load()
+    whole = backend.transcribe(samples, speech)
+    monkeypatch.setattr(asr, "GROUP_CLIPS", 1)
+    calls = []
+    real = backend._batched.transcribe
+    monkeypatch.setattr(backend._batched, "transcribe", lambda audio, **kw: calls.append(len(audio)) or real(audio, **kw))
+    grouped = backend.transcribe(samples, speech)
+    assert len(calls) >= 3  # 70.8 s of speech: at least three clips, one call each
+    assert [s.text for s in grouped.segments] == [s.text for s in whole.segments]
+    words = [(w.text, w.start, w.end) for s in grouped.segments for w in s.words]
+    assert [w[0] for w in words] == [w.text for s in whole.segments for w in s.words]
+    for (_, a, b), w in zip(words, (w for s in whole.segments for w in s.words)):
+        assert abs(a - w.start) <= 0.002 and abs(b - w.end) <= 0.002

@@ -121,7 +121,7 @@ class FasterWhisper(AsrBackend):
         self._model.model = _SamplingWatch(self._model.model)
         if hasattr(self._model, "feature_extractor"):
             self._model.feature_extractor = _Features(self._model.feature_extractor)
-        self._batched = BatchedInferencePipeline(self._model) if self.options.batch_size else None
+        self._batched = _batched_pipeline(BatchedInferencePipeline, self._model) if self.options.batch_size else None
 
     def unload(self) -> None:
         self._model = self._batched = None
@@ -208,24 +208,47 @@ class FasterWhisper(AsrBackend):
         first 30 s of each clip it is given (``pad_or_trim`` to 3000 feature frames), so the speech is first cut
         into clips of at most 30 s (:func:`plan_clips`: long regions split at their quietest point, short ones
         merged), the way WhisperX's ``merge_chunks`` prepares its batches. As in the sequential path, only the
-        speech is decoded (regions concatenated) and timestamps, words included, are mapped back."""
+        speech is decoded (regions read in place) and timestamps, words included, are mapped back.
+
+        The pipeline computes (and stacks) the features of every clip it is handed before it decodes, so the clips
+        go to it :func:`group_size` at a time (whole batches: the batches are those of one call), each group's
+        speech copied only while it decodes: memory does not grow with the recording."""
         from faster_whisper.transcribe import restore_speech_timestamps
 
-        if speech is None:  # no VAD: the whole recording is one region, cut at pauses into ≤ 30 s clips
-            chunks = [{"start": 0, "end": len(samples)}]
-            joined = samples
-        else:
-            chunks = [{"start": int(s.start * SAMPLE_RATE), "end": int(s.end * SAMPLE_RATE)} for s in speech]
-            # one copy of the speech (faster-whisper's collect_chunks grows it region by region: quadratic)
-            joined = _Joined(samples, [(c["start"], c["end"]) for c in chunks]).read(0, None)
-        clips = plan_clips(joined, [c["end"] - c["start"] for c in chunks])
-        segments, info = self._batched.transcribe(
-            joined, vad_filter=False, batch_size=self.options.batch_size,
-            clip_timestamps=[{"start": a / SAMPLE_RATE, "end": b / SAMPLE_RATE} for a, b in clips], **self._kwargs(),
-        )
+        regions = [(0, len(samples))] if speech is None else [
+            (int(s.start * SAMPLE_RATE), int(s.end * SAMPLE_RATE)) for s in speech]
+        joined = _Joined(samples, regions)
+        clips = plan_clips(joined, [b - a for a, b in regions])
+        size = group_size(self.options.batch_size)
+        groups = [clips[i : i + size] for i in range(0, len(clips), size)]
+        kwargs = self._kwargs()
+        pipeline = self._batched
+        pipeline.carried = 0.0
+
+        def decode(group, language):
+            lo = group[0][0]
+            # faster-whisper turns clip times back into samples with int(t * rate): the half sample keeps them exact
+            stamps = [{"start": (a - lo + 0.5) / SAMPLE_RATE, "end": (b - lo + 0.5) / SAMPLE_RATE} for a, b in group]
+            # word timing looks at the end of the speech before (faster-whisper zeroes it after each call)
+            pipeline.last_speech_timestamp = pipeline.carried - lo / SAMPLE_RATE
+            return pipeline.transcribe(joined.read(lo, group[-1][1]), vad_filter=False,
+                                       batch_size=self.options.batch_size, clip_timestamps=stamps,
+                                       **{**kwargs, "language": language})
+
+        first, info = decode(groups[0], kwargs["language"])
+
+        def segments():
+            for k, group in enumerate(groups):
+                shift = group[0][0] / SAMPLE_RATE
+                # the first group's language (given, or detected on its first 30 s, as one call would) for the rest
+                decoded = first if k == 0 else decode(group, info.language)[0]
+                for seg in decoded:
+                    yield _shifted(seg, shift)
+                pipeline.carried += shift  # into the joined speech's time
+
         if speech is None:
-            return segments, info
-        return restore_speech_timestamps(segments, chunks, SAMPLE_RATE), info
+            return segments(), info
+        return restore_speech_timestamps(segments(), [{"start": a, "end": b} for a, b in regions], SAMPLE_RATE), info
 
     def describe(self) -> dict:
         info = super().describe()
@@ -269,6 +292,43 @@ def plan_clips(audio: np.ndarray, region_lengths: list[int], max_samples: int = 
     return clips
 
 
+#: Clips handed to the batched pipeline per call: it computes and stacks every clip's features before decoding
+#: (about 2 MB per clip, twice), so this bounds the batched path's memory at any recording length.
+GROUP_CLIPS = 64
+
+
+def group_size(batch_size: int) -> int:
+    """Clips per call to the batched pipeline: whole batches, about :data:`GROUP_CLIPS` clips."""
+    return batch_size * max(1, GROUP_CLIPS // batch_size)
+
+
+def _batched_pipeline(base, model):
+    """faster-whisper's ``BatchedInferencePipeline`` that keeps, as ``carried``, the end of the last speech its word
+    timing saw (it zeroes it at the end of each call): decoding the clips over several calls then times words as
+    one call would."""
+
+    class Pipeline(base):
+        carried = 0.0
+
+        def forward(self, *args, **kwargs):
+            out = super().forward(*args, **kwargs)
+            self.carried = self.last_speech_timestamp
+            return out
+
+    return Pipeline(model)
+
+
+def _shifted(seg, seconds: float):
+    """A faster-whisper segment (words included) moved ``seconds`` later."""
+    if not seconds:
+        return seg
+    import dataclasses
+
+    words = None if seg.words is None else [
+        dataclasses.replace(w, start=w.start + seconds, end=w.end + seconds) for w in seg.words]
+    return dataclasses.replace(seg, start=seg.start + seconds, end=seg.end + seconds, words=words)
+
+
 def _quietest(audio: np.ndarray, lo: int, hi: int) -> int:
     """The sample in (lo, hi] at the centre of the quietest window there (10 ms grid)."""
     half, hop = int(PAUSE_WINDOW_S * SAMPLE_RATE) // 2, SAMPLE_RATE // 100
@@ -299,6 +359,16 @@ class _Joined:
         lengths = np.array([b - a for a, b in chunks], dtype=np.int64)
         self.offsets = np.concatenate(([0], np.cumsum(lengths)))
         self.length = int(self.offsets[-1])
+
+    def __len__(self) -> int:
+        return self.length
+
+    def __getitem__(self, key: slice) -> np.ndarray:
+        """``joined[a:b]``, as :meth:`read` (what :func:`plan_clips` reads)."""
+        if not isinstance(key, slice) or key.step not in (None, 1):
+            raise TypeError("joined speech supports contiguous slices only")
+        a, b, _ = key.indices(self.length)
+        return self.read(a, b)
 
     def read(self, a: int, b: int | None) -> np.ndarray:
         a, b = max(a, 0), self.length if b is None else min(b, self.length)

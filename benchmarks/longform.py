@@ -198,7 +198,7 @@ def main() -> None:
             row = run_recipe(recipe.strip(), wav)
             print(report(row, duration), flush=True)
             if args.json:
-                keep = {k: row.get(k) for k in ("recipe", "rtfx", "processing_s", "peak_rss_mb", "timings",
+                keep = {k: row.get(k) for k in ("recipe", "rtfx", "processing_s", "peak_rss_mb", "timings", "cpu_timings",
                                                 "stage_details", "metrics", "error")}
                 with args.json.open("a") as f:
                     f.write(json.dumps({"minutes": args.minutes, "dense": args.dense, **keep}) + "\n")

@@ -14,8 +14,9 @@ Each side runs in its own process, load and decoding excluded (the timed span is
     language="en")`` then ``transcribe(samples, batch_size=B)``; its own defaults otherwise (beam 5, no word
     timestamps: WhisperX gets words from a separate alignment model, not run here);
   - workbench: a VAD+ASR recipe (silero VAD → faster-whisper base, int8, N threads, beam 5, word timestamps, as
-    the shipped cascade recipes), sequential (``batch_size = 0``) and batched (``batch_size = B``), through the
-    runner; the time is its ``vad`` + ``asr`` stage timings.
+    the shipped cascade recipes), sequential (``batch_size = 0``) and batched (the shipped ``cascade`` recipe's
+    ``batch_size``, or ``--workbench-batch-size``), through the runner; the time is its ``vad`` + ``asr`` stage
+    timings.
 Both get the same 16 kHz samples (decoded once by the workbench). Sides alternate within each repeat; the script
 prints each run, the medians, the speed ratio workbench / WhisperX (> 1: the workbench is faster) and each
 side's WER against the reference (workbench metric: Whisper English normalisation, jiwer alignment).
@@ -25,7 +26,7 @@ between turns, exact reference) repeated ``--copies`` times, or ``dense`` (sampl
 dense two-speaker telephone speech) repeated, or any ``--audio FILE --reference FILE``.
 
     .venv/bin/python benchmarks/peer_whisperx.py [--recording meeting|dense] [--copies 3] [--repeats 2]
-        [--threads N] [--batch-size 8] [--venv DIR]
+        [--threads N] [--batch-size 8] [--workbench-batch-size N] [--venv DIR]
 """
 
 from __future__ import annotations
@@ -196,6 +197,13 @@ def recipe_table(threads: int, batch_size: int) -> dict:
     }
 
 
+def shipped_batch_size() -> int:
+    """The shipped ``cascade`` recipe's ASR batch size (the path the benchmark measures by default)."""
+    from workbench.recipes import load_recipe_file
+
+    return load_recipe_file(ROOT / "pipelines" / "cascade.toml").stage("asr").options.batch_size
+
+
 def workbench_worker(args) -> None:
     from workbench import runner
     from workbench.recipes import parse_recipe
@@ -250,7 +258,9 @@ def main() -> None:
     parser.add_argument("--reference", help="its reference (STM, RTTM-less text, …: what workbench reads)")
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
-    parser.add_argument("--batch-size", type=int, default=8, help="WhisperX's and the workbench's batched path")
+    parser.add_argument("--batch-size", type=int, default=8, help="WhisperX's batch size (its default: 8)")
+    parser.add_argument("--workbench-batch-size", type=int, default=None,
+                        help="the workbench's batched path (default: the shipped cascade recipe's batch_size)")
     parser.add_argument("--venv", type=Path, default=default_venv())
     parser.add_argument("--install-only", action="store_true", help="build the WhisperX venv and stop")
     # internal: the worker processes
@@ -282,6 +292,7 @@ def main() -> None:
     from workbench.model_sources import resolve_whisper
 
     model = resolve_whisper("base").location
+    ours = args.workbench_batch_size or shipped_batch_size()
     with tempfile.TemporaryDirectory() as tmp:
         if args.audio:
             from workbench.references import load_reference
@@ -300,11 +311,11 @@ def main() -> None:
                                                        "whisperx", "--samples", str(Path(tmp) / "samples.npy"),
                                                        "--model", model, "--batch-size", str(args.batch_size)],
             "workbench sequential (batch_size 0)": [*me, "--worker", "workbench", "--audio", str(audio), "--batch-size", "0"],
-            f"workbench batched (batch_size {args.batch_size})": [*me, "--worker", "workbench", "--audio", str(audio),
-                                                                  "--batch-size", str(args.batch_size)],
+            f"workbench batched (batch_size {ours})": [*me, "--worker", "workbench", "--audio", str(audio),
+                                                       "--batch-size", str(ours)],
         }
         print(f"recording: {what}, {duration / 60:.1f} min; model faster-whisper base ({model}), int8, "
-              f"{args.threads} threads each, batch {args.batch_size}; timed: VAD + ASR (load and decoding excluded)")
+              f"{args.threads} threads each, WhisperX batch {args.batch_size}; timed: VAD + ASR (load and decoding excluded)")
         runs: dict[str, list[dict]] = {k: [] for k in sides}
         for i in range(args.repeats):
             for name, cmd in sides.items():

@@ -83,3 +83,19 @@ def cpu_threads() -> int:
 
 def thread_limit() -> int | None:
     return _limit
+
+
+def release_freed_memory() -> bool:
+    """Hand the heap's free pages back to the system (glibc's ``malloc_trim``); True when it could.
+
+    Freed NumPy buffers of a few MB stay in the process (glibc raises its mmap threshold after the first ones), so a
+    stage that allocates and frees such buffers chunk after chunk grows its resident memory; trimming between chunks
+    keeps it at one chunk's worth. A no-op where the C library is not glibc."""
+    import ctypes
+    import ctypes.util
+
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        return bool(libc.malloc_trim(0))
+    except (OSError, AttributeError):
+        return False

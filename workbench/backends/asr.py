@@ -18,7 +18,7 @@ from workbench.audio import SAMPLE_RATE
 from workbench.backends.base import Backend, BackendOptions
 from workbench.datamodel import Segment, Span, Transcript, Word
 from workbench.errors import BackendUnavailable
-from workbench.execution import cpu_threads
+from workbench.execution import cpu_threads, release_freed_memory
 from workbench.model_sources import ModelSource, hub_offline, resolve_whisper
 from workbench.registry import Registry
 
@@ -241,6 +241,8 @@ class FasterWhisper(AsrBackend):
             for k, group in enumerate(groups):
                 shift = group[0][0] / SAMPLE_RATE
                 # the first group's language (given, or detected on its first 30 s, as one call would) for the rest
+                if k:
+                    release_freed_memory()  # the last group's speech and features
                 decoded = first if k == 0 else decode(group, info.language)[0]
                 for seg in decoded:
                     yield _shifted(seg, shift)
@@ -294,7 +296,7 @@ def plan_clips(audio: np.ndarray, region_lengths: list[int], max_samples: int = 
 
 #: Clips handed to the batched pipeline per call: it computes and stacks every clip's features before decoding
 #: (about 2 MB per clip, twice), so this bounds the batched path's memory at any recording length.
-GROUP_CLIPS = 64
+GROUP_CLIPS = 16
 
 
 def group_size(batch_size: int) -> int:

@@ -47,6 +47,31 @@ def wait_healthy(url: str, proc: subprocess.Popen, timeout_s: float = 90) -> Non
     raise AssertionError("the dashboard did not answer within 90 s")
 
 
+def settled(page) -> None:
+    """Wait until Streamlit is not rerunning the script (each upload starts a rerun): a click that lands during a
+    rerun can be lost (seen once in CI: "Run comparison" clicked right after the uploads, nothing ran)."""
+    from playwright.sync_api import expect
+
+    page.wait_for_timeout(300)  # the running icon shows a moment after a rerun starts
+    expect(page.locator("[data-testid=stStatusWidgetRunningIcon]")).to_have_count(0, timeout=60_000)
+
+
+def pick_option(page, combobox: str, index: int) -> None:
+    """Open a select box and pick its ``index``-th option; a rerun that lands in between closes the list, so
+    settle first and try again (three times) when the options do not show."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    for _ in range(3):
+        settled(page)
+        page.get_by_role("combobox", name=combobox).click()
+        try:
+            page.get_by_role("option").nth(index).click(timeout=10_000)
+            return
+        except PlaywrightTimeout:
+            page.keyboard.press("Escape")
+    raise AssertionError(f"the options of {combobox!r} never showed")
+
+
 @pytest.fixture
 def dashboard(tmp_path):
     port = free_port()
@@ -86,6 +111,7 @@ def test_upload_compare_two_recipes_and_download_the_report(dashboard, tmp_path)
         expect(chips).to_have_count(2)  # the two default recipes
         assert sorted(chips.all_inner_texts()) == ["cascade-fast", "whisper-raw"]
 
+        settled(page)
         page.get_by_role("button", name="Run comparison").click()
         expect(page.get_by_text("Running 2 recipe(s) on sample")).to_be_visible(timeout=30_000)  # live progress
         table = page.locator("[data-testid=wb-metrics]")
@@ -114,8 +140,7 @@ def test_upload_compare_two_recipes_and_download_the_report(dashboard, tmp_path)
         page.wait_for_function(f"() => document.querySelector('audio') && document.querySelector('audio').currentTime >= {at_s - 0.05}",
                                timeout=30_000)
         # or pick one from the list
-        page.get_by_role("combobox", name="Jump to a segment").click()
-        page.get_by_role("option").nth(1).click()
+        pick_option(page, "Jump to a segment", 1)
         expect(page.get_by_text(re.compile(rf"Player at (?!{at_s:.2f})\d+\.\d\d s\."))).to_be_visible(timeout=30_000)
 
         shots = ROOT / "reports"

@@ -14,6 +14,7 @@ nothing is changed: models get every core, as before.
 
 from __future__ import annotations
 
+import functools
 import os
 import sys
 from dataclasses import dataclass, field
@@ -91,11 +92,17 @@ def release_freed_memory() -> bool:
     Freed NumPy buffers of a few MB stay in the process (glibc raises its mmap threshold after the first ones), so a
     stage that allocates and frees such buffers chunk after chunk grows its resident memory; trimming between chunks
     keeps it at one chunk's worth. A no-op where the C library is not glibc."""
+    trim = _malloc_trim()
+    return bool(trim(0)) if trim is not None else False
+
+
+@functools.cache
+def _malloc_trim():
+    """glibc's ``malloc_trim``, or None (looked up once: ``find_library`` runs ``ldconfig``)."""
     import ctypes
     import ctypes.util
 
     try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        return bool(libc.malloc_trim(0))
+        return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim
     except (OSError, AttributeError):
-        return False
+        return None

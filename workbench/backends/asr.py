@@ -240,9 +240,9 @@ class FasterWhisper(AsrBackend):
         def segments():
             for k, group in enumerate(groups):
                 shift = group[0][0] / SAMPLE_RATE
-                # the first group's language (given, or detected on its first 30 s, as one call would) for the rest
                 if k:
                     release_freed_memory()  # the last group's speech and features
+                # the first group's language (given, or detected on its first 30 s, as one call would) for the rest
                 decoded = first if k == 0 else decode(group, info.language)[0]
                 for seg in decoded:
                     yield _shifted(seg, shift)

@@ -12,8 +12,13 @@ Then it times, alternately in one process:
      the same library call ``workbench compare`` makes (its load includes the runner's 2 s warm-up);
   B. faster-whisper called directly (decode_audio, WhisperModel, transcribe with vad_filter=True, segments
      consumed).
-Both include model load. Prints what each side ran, each pair's ratio A/B, the median ratio and the
-load-excluded ratio, and checks both produced the same words.
+Both include model load; the side that goes first alternates from pair to pair. Prints what each side ran, each
+pair's ratio A/B, the median ratio and the load-excluded ratio, and checks both produced the same words (when not,
+how many words apart). Past ``LAZY_FEATURES_MIN_S`` of speech the workbench by default computes Whisper's features
+a window at a time (bounded memory), equal to faster-whisper's up to float rounding — enough to change words in
+sequential decoding, and with them the decoding work — so in this process it computes them as faster-whisper does
+(the threshold set to infinity, checked with the other settings); that step's own cost is timed apart and printed
+last.
 
     .venv/bin/python benchmarks/cascade_overhead.py [--repeats 3] [--minutes 10 | --copies 20] [--threads N]
 """
@@ -66,6 +71,7 @@ def make_long_recording(path: Path, copies: int) -> float:
 
 def workbench_settings(recipe) -> dict:
     """The effective settings the workbench will run with, read from its own backends."""
+    from workbench.backends import asr
     from workbench.backends.asr import FasterWhisper
     from workbench.model_sources import resolve_whisper
 
@@ -79,6 +85,7 @@ def workbench_settings(recipe) -> dict:
         "device": asr_options.device,
         "compute_type": asr_options.compute_type,
         "cpu_threads": asr_options.cpu_threads,
+        "features": "whole signal" if asr_options.batch_size or asr.LAZY_FEATURES_MIN_S == math.inf else "windowed",
         "transcribe": {**backend._kwargs(), "vad_filter": True},
         "vad": {"threshold": vad_o.threshold, "neg_threshold": vad_o.neg_threshold,
                 "min_speech_duration_ms": vad_o.min_speech_duration_ms,
@@ -101,6 +108,7 @@ def direct_settings(threads: int) -> dict:
         "device": "cpu",
         "compute_type": "int8",
         "cpu_threads": threads,
+        "features": "whole signal",
         "transcribe": {**defaults, **DIRECT_TRANSCRIBE},
         "vad": dataclasses.asdict(VadOptions()),
     }
@@ -108,7 +116,7 @@ def direct_settings(threads: int) -> dict:
 
 def assert_equal_work(wb: dict, direct: dict) -> None:
     problems = [f"{k}: workbench {wb[k]!r} vs direct {direct[k]!r}"
-                for k in ("model", "device", "compute_type", "cpu_threads") if wb[k] != direct[k]]
+                for k in ("model", "device", "compute_type", "cpu_threads", "features") if wb[k] != direct[k]]
     for group in ("transcribe", "vad"):
         for key, value in wb[group].items():
             if key not in direct[group]:
@@ -152,10 +160,45 @@ def run_direct(settings: dict, audio: Path) -> tuple[float, float, str]:
     return wall, wall - t_load, text
 
 
+def word_difference(reference: str, other: str) -> str:
+    """How far two transcripts of the same audio are apart, in words (jiwer's alignment)."""
+    import jiwer
+
+    ref, hyp = reference.split(), other.split()
+    out = jiwer.process_words(" ".join(ref) or "-", " ".join(hyp) or "-")
+    edits = out.substitutions + out.deletions + out.insertions
+    return (f"faster-whisper {len(ref)} words, workbench {len(hyp)}, {edits} edits apart = "
+            f"{100 * edits / max(len(ref), 1):.2f} %")
+
+
+def window_features_cost(audio: Path, repeats: int) -> tuple[float, float]:
+    """Median seconds to compute the whole recording's Whisper features at once (faster-whisper) and a window at a
+    time (the workbench's default past ``LAZY_FEATURES_MIN_S`` of speech): what the comparison leaves out, on the
+    whole recording (an upper bound for its speech)."""
+    from faster_whisper.audio import decode_audio
+    from faster_whisper.feature_extractor import FeatureExtractor
+
+    from workbench.backends.asr import _BLOCK_FRAMES, _Joined, _LazyMel
+
+    samples, extractor = decode_audio(str(audio)), FeatureExtractor()
+    whole, windowed = [], []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        extractor(samples)
+        whole.append(time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        mel = _LazyMel(extractor, _Joined(samples))
+        for a in range(0, mel.shape[1], _BLOCK_FRAMES):  # as decoding reads them: forward, a window at a time
+            mel[:, a : a + _BLOCK_FRAMES]
+        windowed.append(time.perf_counter() - t0)
+    return statistics.median(whole), statistics.median(windowed)
+
+
 def describe(settings: dict) -> str:
     t = settings["transcribe"]
     return (f"model {Path(settings['model']).name} ({settings['device']}, {settings['compute_type']}, "
-            f"{settings['cpu_threads']} threads), language {t['language']}, beam {t['beam_size']}, "
+            f"{settings['cpu_threads']} threads), features of the {settings['features']}, language {t['language']}, "
+            f"beam {t['beam_size']}, "
             f"word_timestamps {t['word_timestamps']}, temperature {_norm(t['temperature'])}, "
             f"VAD threshold {settings['vad']['threshold']}, min silence {settings['vad']['min_silence_duration_ms']} ms, "
             f"pad {settings['vad']['speech_pad_ms']} ms")
@@ -171,6 +214,12 @@ def main() -> None:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     from workbench.recipes import parse_recipe
 
+    from workbench.backends import asr
+
+    # equal work: faster-whisper's whole-signal features at any length in this process (the workbench's default
+    # computes them a window at a time past LAZY_FEATURES_MIN_S of speech: equal up to float rounding, which can
+    # change words and so the decoding work); that step's own cost is timed apart (window_features_cost)
+    lazy_min_s, asr.LAZY_FEATURES_MIN_S = asr.LAZY_FEATURES_MIN_S, math.inf
     recipe = parse_recipe(recipe_table(args.threads), name="overhead-vad-asr")
     wb, direct = workbench_settings(recipe), direct_settings(args.threads)
     assert_equal_work(wb, direct)
@@ -184,15 +233,21 @@ def main() -> None:
               + f"; {describe(wb)}")
         print(f"B faster-whisper {_fw_version()} direct: decode_audio → WhisperModel.transcribe(vad_filter=True); "
               f"{describe(direct)}")
-        print("settings checked equal on both sides: model, device, compute type, threads, "
+        print("settings checked equal on both sides: model, device, compute type, threads, features, "
               f"{len(wb['transcribe'])} decode arguments, {len(wb['vad'])} VAD options")
         run_direct(direct, audio)  # warm-up: page cache, model files, joined base model
         ratios, ratios_no_load, rows = [], [], []
         for i in range(args.repeats):
-            wb_wall, wb_noload, wb_text = run_workbench(recipe, audio, Path(tmp) / "reports")
-            fw_wall, fw_noload, fw_text = run_direct(direct, audio)
+            # sides alternate which goes first (ABBA…), so a drift in the machine's speed favours neither
+            if i % 2 == 0:
+                wb_wall, wb_noload, wb_text = run_workbench(recipe, audio, Path(tmp) / "reports")
+                fw_wall, fw_noload, fw_text = run_direct(direct, audio)
+            else:
+                fw_wall, fw_noload, fw_text = run_direct(direct, audio)
+                wb_wall, wb_noload, wb_text = run_workbench(recipe, audio, Path(tmp) / "reports")
             if wb_text.split() != fw_text.split():
-                print("warning: the two runs produced different words; the comparison is not like for like")
+                print(f"warning: the two runs produced different words ({word_difference(fw_text, wb_text)}); "
+                      "the decoding work differs with them")
             ratios.append(wb_wall / fw_wall)
             ratios_no_load.append(wb_noload / fw_noload)
             rows.append((wb_wall, fw_wall))
@@ -201,8 +256,15 @@ def main() -> None:
         med = statistics.median(ratios)
         print(f"median ratio workbench / faster-whisper: {med:.4f} (overhead {100 * (med - 1):+.1f}%), "
               f"load excluded: {statistics.median(ratios_no_load):.4f}; min–max {min(ratios):.4f}–{max(ratios):.4f}")
+        fw_median = statistics.median(r[1] for r in rows)
         print(f"median wall: workbench {statistics.median(r[0] for r in rows):.2f} s, "
-              f"faster-whisper {statistics.median(r[1] for r in rows):.2f} s; target: median ratio ≤ 1.02")
+              f"faster-whisper {fw_median:.2f} s; target: median ratio ≤ 1.02")
+        if duration > lazy_min_s:
+            whole_s, windowed_s = window_features_cost(audio, max(3, args.repeats))
+            print(f"left out above: the workbench's default features a window at a time past "
+                  f"{lazy_min_s:.0f} s of speech take {windowed_s:.2f} s for this recording against "
+                  f"{whole_s:.2f} s at once, {100 * (windowed_s - whole_s) / fw_median:+.2f} % of faster-whisper's "
+                  f"run (they bound memory; equal up to float rounding, which can change words)")
 
 
 def _fw_version() -> str:

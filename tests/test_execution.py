@@ -221,3 +221,48 @@ def test_freed_heap_memory_goes_back_to_the_system():
     assert release_freed_memory() is True
     assert resident_mb() < before - 60  # most of the 120 MB went back
     del pins
+
+
+_HEAP_PROBE = """
+import os, sys
+import numpy as np
+from workbench.execution import bound_heap_growth
+
+applied = bound_heap_growth() if sys.argv[1] == "apply" else None
+
+def resident_mb():
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+big = np.ones(6 * 2**20, np.float32)
+del big  # a freed 24 MB mapping: by default glibc now serves buffers below 24 MB from the heap
+held, pins = [], []
+for _ in range(20):  # 240 MB of 12 MB buffers, each followed by a 64 KB survivor that keeps the heap from shrinking
+    held.append(np.ones(3 * 2**20, np.float32))
+    pins.append(np.ones(2**14, np.float32))
+before = resident_mb()
+del held
+print(applied, round(before - resident_mb()))
+"""
+
+
+@pytest.mark.parametrize("how, user_threshold, returned", [
+    ("default", None, False), ("apply", None, True), ("apply", str(32 * 2**20), False)])
+def test_bounded_heap_growth_returns_freed_buffers_unless_the_user_set_glibc(how, user_threshold, returned):
+    """After ``bound_heap_growth`` (what the runner calls before loading models) a freed 12 MB buffer goes back to
+    the system at once; by default glibc keeps it. A threshold the user set in ``MALLOC_MMAP_THRESHOLD_`` wins."""
+    import ctypes.util
+    import platform
+    import subprocess
+
+    if platform.system() != "Linux" or "libc" not in (ctypes.util.find_library("c") or ""):
+        pytest.skip("glibc's allocator only")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MALLOC_")}
+    if user_threshold:
+        env["MALLOC_MMAP_THRESHOLD_"] = user_threshold
+    done = subprocess.run([sys.executable, "-c", _HEAP_PROBE, how], capture_output=True, text=True, env=env,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr
+    applied, freed_mb = done.stdout.split()
+    assert applied == {"default": "None", "apply": "True"}[how]
+    assert (int(freed_mb) > 150) is returned, freed_mb

@@ -25,7 +25,7 @@ from workbench.audio import SAMPLE_RATE, Audio, load_audio
 from workbench.cost import ApiPrice, HardwarePrice
 from workbench.datamodel import Recording, Reference, StageTiming, Transcript
 from workbench.errors import BackendUnavailable, WorkbenchError
-from workbench.execution import Execution, apply_torch_threads, limit_threads
+from workbench.execution import Execution, apply_torch_threads, bound_heap_growth, limit_threads
 from workbench.hooks import Hook, null_hook
 from workbench.measure import StageClock, peak_rss_mb, reset_peak_rss
 from workbench.datamodel import Usage
@@ -287,6 +287,7 @@ def run_recipes(
     apply to it (``RunResult.tasks``; see :meth:`RecipeRun.ask`)."""
     # the cores of the machine this runs on (a Ray task's host may not be the driver's)
     execution = replace(execution or Execution(), cpu_count=os.cpu_count())
+    bound_heap_growth()  # before the models load and start their threads
     if execution.threads:
         limit_threads(execution.threads)
     context = RunContext(writer, run_id, price, normalizer, hook, api_prices or {}, phrases, pool, execution, questions)

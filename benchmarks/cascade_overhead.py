@@ -212,9 +212,8 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1, help="CPU threads on both sides")
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    from workbench.recipes import parse_recipe
-
     from workbench.backends import asr
+    from workbench.recipes import parse_recipe
 
     # equal work: faster-whisper's whole-signal features at any length in this process (the workbench's default
     # computes them a window at a time past LAZY_FEATURES_MIN_S of speech: equal up to float rounding, which can

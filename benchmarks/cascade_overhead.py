@@ -161,14 +161,13 @@ def run_direct(settings: dict, audio: Path) -> tuple[float, float, str]:
 
 
 def word_difference(reference: str, other: str) -> str:
-    """How far two transcripts of the same audio are apart, in words (jiwer's alignment)."""
-    import jiwer
+    """How far two transcripts of the same audio are apart: the workbench's WER of one against the other (Whisper
+    English normalisation, jiwer's alignment), so case and punctuation do not count."""
+    from workbench.metrics import word_errors
 
-    ref, hyp = reference.split(), other.split()
-    out = jiwer.process_words(" ".join(ref) or "-", " ".join(hyp) or "-")
-    edits = out.substitutions + out.deletions + out.insertions
-    return (f"faster-whisper {len(ref)} words, workbench {len(hyp)}, {edits} edits apart = "
-            f"{100 * edits / max(len(ref), 1):.2f} %")
+    counts = word_errors(reference, other)
+    return (f"{counts.reference_length} words from faster-whisper, {counts.errors} word edits apart after Whisper "
+            f"normalisation = {100 * (counts.rate or 0.0):.2f} %")
 
 
 def window_features_cost(audio: Path, repeats: int) -> tuple[float, float]:

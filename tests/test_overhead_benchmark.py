@@ -51,3 +51,9 @@ def test_a_difference_stops_it_and_names_the_setting(bench, whole_features, chan
     table["asr"].update(change)
     with pytest.raises(SystemExit, match=named):
         bench.assert_equal_work(bench.workbench_settings(_recipe(table)), bench.direct_settings(2))
+
+
+def test_differing_transcripts_are_compared_after_normalisation(bench):
+    """Case and punctuation are not a difference in words; a changed word is."""
+    assert "0 word edits" in bench.word_difference("Hello, world.", "hello world")
+    assert "1 word edits apart after Whisper normalisation = 50.00 %" in bench.word_difference("Hello, world.", "hello word")

@@ -85,7 +85,8 @@ def workbench_settings(recipe) -> dict:
         "device": asr_options.device,
         "compute_type": asr_options.compute_type,
         "cpu_threads": asr_options.cpu_threads,
-        "features": "whole signal" if asr_options.batch_size or asr.LAZY_FEATURES_MIN_S == math.inf else "windowed",
+        "features": ("clips (batched)" if asr_options.batch_size else
+                     "whole signal" if asr.LAZY_FEATURES_MIN_S == math.inf else "windowed"),
         "transcribe": {**backend._kwargs(), "vad_filter": True},
         "vad": {"threshold": vad_o.threshold, "neg_threshold": vad_o.neg_threshold,
                 "min_speech_duration_ms": vad_o.min_speech_duration_ms,

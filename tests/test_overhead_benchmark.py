@@ -45,7 +45,8 @@ def test_the_window_at_a_time_features_would_not_be_the_same_work(bench):
         bench.assert_equal_work(bench.workbench_settings(_recipe(bench.recipe_table(2))), bench.direct_settings(2))
 
 
-@pytest.mark.parametrize("change, named", [({"beam_size": 1}, "beam_size"), ({"cpu_threads": 1}, "cpu_threads")])
+@pytest.mark.parametrize("change, named", [({"beam_size": 1}, "beam_size"), ({"cpu_threads": 1}, "cpu_threads"),
+                                           ({"batch_size": 4}, "features")])  # batched: per-clip features
 def test_a_difference_stops_it_and_names_the_setting(bench, whole_features, change, named):
     table = bench.recipe_table(2)
     table["asr"].update(change)

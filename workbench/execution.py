@@ -92,8 +92,8 @@ def release_freed_memory() -> bool:
     Freed NumPy buffers of a few MB stay in the process (glibc raises its mmap threshold after the first ones), so a
     stage that allocates and frees such buffers chunk after chunk grows its resident memory; trimming between chunks
     keeps it at one chunk's worth. A no-op where the C library is not glibc."""
-    trim = _malloc_trim()
-    return bool(trim(0)) if trim is not None else False
+    libc = _libc()
+    return bool(libc.malloc_trim(0)) if libc is not None else False
 
 
 #: glibc malloc settings :func:`bound_heap_growth` applies (``mallopt``'s M_ARENA_MAX and M_MMAP_THRESHOLD)
@@ -115,7 +115,7 @@ def bound_heap_growth() -> bool:
     recordings"); a threshold of 1 MB saved more but decoded 36 % slower. What the user set through
     ``MALLOC_ARENA_MAX`` / ``MALLOC_MMAP_THRESHOLD_`` (glibc's own variables) is left alone; a no-op off glibc."""
     libc = _libc()
-    if libc is None or not hasattr(libc, "mallopt"):
+    if libc is None:
         return False
     done = False
     for variable, option, value in (("MALLOC_ARENA_MAX", _M_ARENA_MAX, MALLOC_ARENAS),
@@ -138,9 +138,3 @@ def _libc():
         return libc
     except (OSError, AttributeError):
         return None
-
-
-def _malloc_trim():
-    """glibc's ``malloc_trim``, or None."""
-    libc = _libc()
-    return None if libc is None else libc.malloc_trim

@@ -217,8 +217,16 @@ def workbench_worker(args) -> None:
     if result.error:
         sys.exit(f"workbench run failed: {result.error}")
     stages = {t.stage: t.wall_s for t in result.timings}
+    asr = result.components.get("asr", {})
     print(json.dumps({"seconds": stages.get("vad", 0.0) + stages["asr"], "load_s": result.load_s,
-                      "text": result.transcript.text}))
+                      "text": result.transcript.text, "ran": decoding(asr)}))
+
+
+def decoding(asr: dict) -> str:
+    """How the workbench's ASR decoded: threads, and model replicas when more than one."""
+    if asr.get("replicas", 1) > 1:
+        return f"{asr['replicas']} replicas × {asr['threads_per_replica']} thread(s)"
+    return f"{asr.get('threads', '?')} thread(s)"
 
 
 # --- the comparison --------------------------------------------------------------------------------------
@@ -322,7 +330,8 @@ def main() -> None:
                 out = _run(cmd)
                 out["wer"] = word_errors(reference, out["text"]).rate
                 runs[name].append(out)
-                print(f"  repeat {i + 1} {name}: {out['seconds']:.1f} s (RTFx {duration / out['seconds']:.1f}), "
+                ran = f" [{out['ran']}]" if out.get("ran") else ""
+                print(f"  repeat {i + 1} {name}{ran}: {out['seconds']:.1f} s (RTFx {duration / out['seconds']:.1f}), "
                       f"WER {100 * out['wer']:.1f} %", flush=True)
     wx = statistics.median(r["seconds"] for r in runs[next(iter(runs))])
     print(f"\n| path | VAD+ASR s (median of {args.repeats}) | RTFx | speed vs WhisperX | WER |")

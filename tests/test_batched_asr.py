@@ -82,9 +82,9 @@ def test_no_clip_handed_to_the_batched_pipeline_exceeds_30_s_and_all_speech_is_c
     audio = speechlike(160.0, pauses=(50.0, 70.0, 95.0), seed=3)
     speech = (Span(1.0, 3.0), Span(5.0, 80.0), Span(82.0, 83.5), Span(90.0, 150.0))
     backend = FasterWhisper(FasterWhisperOptions(batch_size=4, word_timestamps=True))
-    backend._model, backend._batched = object(), FakeBatched()
+    backend._model, backend._batched = object(), [FakeBatched()]
     transcript = backend.transcribe(audio, speech)
-    [(joined, clips, kwargs)] = backend._batched.calls
+    [(joined, clips, kwargs)] = backend._batched[0].calls
     assert kwargs["vad_filter"] is False and kwargs["batch_size"] == 4
     speech_samples = sum(int(s.end * SR) - int(s.start * SR) for s in speech)
     assert len(joined) == speech_samples
@@ -99,9 +99,9 @@ def test_no_clip_handed_to_the_batched_pipeline_exceeds_30_s_and_all_speech_is_c
 def test_without_vad_the_whole_recording_is_cut_into_clips_of_at_most_30_s():
     audio = speechlike(70.0, pauses=(25.0, 48.0), seed=4)
     backend = FasterWhisper(FasterWhisperOptions(batch_size=2, vad_gating=False))
-    backend._model, backend._batched = object(), FakeBatched()
+    backend._model, backend._batched = object(), [FakeBatched()]
     backend.transcribe(audio, None)
-    [(joined, clips, _)] = backend._batched.calls
+    [(joined, clips, _)] = backend._batched[0].calls
     check_tiling([(int(c["start"] * SR), int(c["end"] * SR)) for c in clips], len(audio))
 
 
@@ -116,8 +116,8 @@ def test_long_speech_goes_to_the_batched_pipeline_a_group_of_whole_batches_at_a_
     def run(group_clips):
         monkeypatch.setattr(asr, "GROUP_CLIPS", group_clips)
         backend = FasterWhisper(FasterWhisperOptions(batch_size=2, word_timestamps=True, language="en"))
-        backend._model, backend._batched = object(), FakeBatched()
-        return backend.transcribe(audio, speech), backend._batched.calls
+        backend._model, backend._batched = object(), [FakeBatched()]
+        return backend.transcribe(audio, speech), backend._batched[0].calls
 
     whole, [(joined, all_clips, _)] = run(64)
     grouped, calls = run(5)  # → 4 clips (two batches of 2) per call
@@ -127,6 +127,85 @@ def test_long_speech_goes_to_the_batched_pipeline_a_group_of_whole_batches_at_a_
     assert all(len(c[0]) <= 4 * MAX for c in calls)
     assert all(kw["language"] == "en" for _, _, kw in calls)
     assert grouped == whole  # same segments, same times (words included), in the recording's time
+
+
+def test_two_replicas_on_a_cpu_with_two_threads_and_a_batch_of_two_or_more():
+    from workbench.backends.asr import replicas
+
+    assert replicas("cpu", 2, 4) == 2 and replicas("cpu", 8, 2) == 2
+    assert replicas("cpu", 1, 4) == 1  # one thread (e.g. a batch worker's share of the cores)
+    assert replicas("cpu", 2, 1) == 1 and replicas("cpu", 2, 0) == 1
+    assert replicas("cuda", 8, 8) == 1
+
+
+def test_with_two_replicas_each_call_gets_one_batch_and_every_clip_is_decoded_once():
+    audio = speechlike(200.0, pauses=tuple(range(20, 200, 23)), seed=6)
+    backend = FasterWhisper(FasterWhisperOptions(batch_size=4, word_timestamps=True, language="en", vad_gating=False))
+    fakes = [FakeBatched(), FakeBatched()]
+    backend._model, backend._batched = object(), fakes
+    transcript = backend.transcribe(audio, None)
+    calls = [c for fake in fakes for c in fake.calls]
+    assert all(kw["batch_size"] == 2 and len(clips) <= 2 for _, clips, kw in calls)  # half the batch each
+    assert sum(len(joined) for joined, _, _ in calls) == len(audio)
+    starts = [seg.start for seg in transcript.segments]
+    assert starts == sorted(starts) and len(starts) == sum(len(clips) for _, clips, _ in calls)  # in clip order
+
+
+def test_a_group_that_fails_fails_the_transcription_and_holds_nothing_up():
+    audio = speechlike(200.0, pauses=tuple(range(20, 200, 23)), seed=6)
+    backend = FasterWhisper(FasterWhisperOptions(batch_size=4, language="en", vad_gating=False))
+
+    class Failing(FakeBatched):
+        def transcribe(self, audio, **kwargs):
+            if len(self.calls) == 1:
+                raise RuntimeError("decoder failed")
+            return super().transcribe(audio, **kwargs)
+
+    backend._model, backend._batched = object(), [Failing(), Failing()]
+    with pytest.raises(RuntimeError, match="decoder failed"):
+        backend.transcribe(audio, None)
+
+
+def test_words_are_timed_in_clip_order_whichever_group_finishes_first():
+    """The group after waits for the one before (its alignment does not) and starts from the end of its speech."""
+    import threading
+
+    from workbench.backends.asr import _CallTiming, _OrderedWords, _WordTiming
+
+    class Model:
+        def __init__(self):
+            self.timed, self.aligned = [], []
+
+        def find_alignment(self, tokenizer, tokens, encoder_output, num_frames):
+            self.aligned.append(tokens)
+            return [f"aligned {tokens}"]
+
+        def add_word_timestamps(self, segments, tokenizer, encoder_output, num_frames, prepend, append, last):
+            tokens = [[t for sub in seg for t in sub["tokens"] if t < tokenizer.eot] for seg in segments]
+            [alignment] = self.find_alignment(tokenizer, tokens, encoder_output, num_frames)
+            self.timed.append((alignment, last))
+            return segments[-1][-1]["end"]
+
+    model, timing = Model(), _WordTiming()
+    tokenizer = types.SimpleNamespace(eot=100)
+    later = types.SimpleNamespace(timing=_CallTiming(timing, 1, 30.0))
+    first = types.SimpleNamespace(timing=_CallTiming(timing, 0, 0.0))
+    segments = [[{"tokens": [1, 2, 100], "end": 25.0}]]
+    done = threading.Event()
+    thread = threading.Thread(target=lambda: (_OrderedWords(model, later).add_word_timestamps(
+        [[{"tokens": [3, 100], "end": 4.0}]], tokenizer, None, [3000], "", "", 0.0), done.set()))
+    thread.start()
+    assert not done.wait(0.3)  # aligned, but its words wait for the group before
+    assert model.aligned == [[[3]]] and model.timed == []
+    _OrderedWords(model, first).add_word_timestamps(segments, tokenizer, None, [3000], "", "", 0.0)
+    timing.done(0)
+    thread.join(10)
+    assert done.is_set()
+    # each timed with its own alignment (not aligned twice), the later from the end of the speech before (25 s,
+    # which is -5 s in its own time)
+    assert model.timed == [("aligned [[1, 2]]", 0.0), ("aligned [[3]]", -5.0)]
+    assert model.aligned == [[[3]], [[1, 2]]]
+    assert timing.end == 34.0
 
 
 # --- on real speech -------------------------------------------------------------------------------------------
@@ -197,8 +276,8 @@ def test_decoding_the_clips_a_group_at_a_time_gives_what_one_call_gives(continuo
     whole = backend.transcribe(samples, speech)
     monkeypatch.setattr(asr, "GROUP_CLIPS", 1)
     calls = []
-    real = backend._batched.transcribe
-    monkeypatch.setattr(backend._batched, "transcribe", lambda audio, **kw: calls.append(len(audio)) or real(audio, **kw))
+    real = backend._batched[0].transcribe
+    monkeypatch.setattr(backend._batched[0], "transcribe", lambda audio, **kw: calls.append(len(audio)) or real(audio, **kw))
     grouped = backend.transcribe(samples, speech)
     assert len(calls) >= 3  # 70.8 s of speech: at least three clips, one call each
     assert [s.text for s in grouped.segments] == [s.text for s in whole.segments]
@@ -206,3 +285,41 @@ def test_decoding_the_clips_a_group_at_a_time_gives_what_one_call_gives(continuo
     assert [w[0] for w in words] == [w.text for s in whole.segments for w in s.words]
     for (_, a, b), w in zip(words, (w for s in whole.segments for w in s.words)):
         assert abs(a - w.start) <= 0.002 and abs(b - w.end) <= 0.002
+
+
+@pytest.mark.integration
+def test_two_replicas_decoding_concurrently_give_what_one_call_gives(continuous_speech, monkeypatch):
+    """Two single-thread replicas decoding one clip each at a time, concurrently, against one single-thread replica
+    decoding every clip in one call (batches of one on both sides: the same computation per clip): the same words
+    at the same times — each group's words are timed after the speech of the group before, whichever ends first."""
+    import threading
+
+    from workbench.audio import load_audio
+    from workbench.backends.vad import SileroOptions, SileroVad
+
+    wav, _ = continuous_speech
+    samples = load_audio(str(wav)).samples
+    vad = SileroVad(SileroOptions())
+    vad.load()
+    speech = vad.detect(samples)
+    options = dict(model="tiny.en", language="en", word_timestamps=True)
+    one = FasterWhisper(FasterWhisperOptions(**options, batch_size=1, cpu_threads=1))
+    one.load()
+    assert len(one._batched) == 1
+    whole = one.transcribe(samples, speech)
+    two = FasterWhisper(FasterWhisperOptions(**options, batch_size=2, cpu_threads=2))
+    two.load()
+    assert len(two._batched) == 2 and two.describe()["replicas"] == 2 and two.describe()["threads_per_replica"] == 1
+    threads = []
+    for pipeline in two._batched:
+        real = pipeline.transcribe
+        monkeypatch.setattr(pipeline, "transcribe", lambda audio, real=real, **kw: threads.append(
+            threading.current_thread().name) or real(audio, **kw))
+    concurrent = two.transcribe(samples, speech)
+    assert len(threads) >= 3 and len(set(threads)) == 2  # one clip per call, on two threads
+    assert [s.text for s in concurrent.segments] == [s.text for s in whole.segments]
+    got = [(w.text, w.start, w.end) for s in concurrent.segments for w in s.words]
+    want = [(w.text, w.start, w.end) for s in whole.segments for w in s.words]
+    assert [w[0] for w in got] == [w[0] for w in want]
+    for (_, a, b), (_, c, d) in zip(got, want):
+        assert abs(a - c) <= 0.002 and abs(b - d) <= 0.002

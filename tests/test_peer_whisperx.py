@@ -52,3 +52,9 @@ def test_the_shipped_base_cascades_decode_batched(name):
     recipe = load_recipe_file(ROOT / "pipelines" / f"{name}.toml")
     assert recipe.stage("asr").options.batch_size == 4
     assert _script().shipped_batch_size() == 4
+
+
+def test_the_benchmark_says_how_the_workbench_decoded():
+    peer = _script()
+    assert peer.decoding({"threads": 2, "replicas": 2, "threads_per_replica": 1}) == "2 replicas × 1 thread(s)"
+    assert peer.decoding({"threads": 2}) == "2 thread(s)"

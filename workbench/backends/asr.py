@@ -8,7 +8,12 @@ the result equals calling faster-whisper directly with the same VAD settings.
 from __future__ import annotations
 
 import logging
+import queue
+import threading
+import types
+from collections import deque
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Literal
 
 import numpy as np
@@ -56,7 +61,8 @@ class FasterWhisperOptions(BackendOptions):
     no_repeat_ngram_size: int = Field(0, ge=0)
     hallucination_silence_threshold: float | None = None
     vad_gating: bool = Field(True, description="transcribe only the VAD stage's speech regions")
-    batch_size: int = Field(0, ge=0, description="0 = sequential decoding; N > 0 = BatchedInferencePipeline with batch N")
+    batch_size: int = Field(0, ge=0, description="0 = sequential decoding; N > 0 = BatchedInferencePipeline, N clips "
+                            "decoding at once (on CPU split over two model replicas, see replicas())")
 
 
 @ASR_BACKENDS.register("faster-whisper")
@@ -71,6 +77,7 @@ class FasterWhisper(AsrBackend):
         self._source: ModelSource | None = None
         self._device = self._compute_type = None
         self._threads: int | None = None
+        self._replicas = 1
 
     @classmethod
     def check(cls, options: FasterWhisperOptions) -> None:
@@ -111,17 +118,20 @@ class FasterWhisper(AsrBackend):
     def _build(self) -> None:
         from faster_whisper import BatchedInferencePipeline, WhisperModel
 
+        self._replicas = replicas(self._device, self._threads, self.options.batch_size)
         self._model = WhisperModel(
             self._source.location,
             device=self._device,
             compute_type=self._compute_type,
-            cpu_threads=self._threads,
+            cpu_threads=self._threads // self._replicas,
+            num_workers=self._replicas,
             local_files_only=hub_offline(),
         )
         self._model.model = _SamplingWatch(self._model.model)
         if hasattr(self._model, "feature_extractor"):
             self._model.feature_extractor = _Features(self._model.feature_extractor)
-        self._batched = _batched_pipeline(BatchedInferencePipeline, self._model) if self.options.batch_size else None
+        self._batched = [_batched_pipeline(BatchedInferencePipeline, self._model)
+                         for _ in range(self._replicas)] if self.options.batch_size else None
 
     def unload(self) -> None:
         self._model = self._batched = None
@@ -211,43 +221,78 @@ class FasterWhisper(AsrBackend):
         speech is decoded (regions read in place) and timestamps, words included, are mapped back.
 
         The pipeline computes (and stacks) the features of every clip it is handed before it decodes, so the clips
-        go to it :func:`group_size` at a time (whole batches: the batches are those of one call), each group's
-        speech copied only while it decodes: memory does not grow with the recording."""
+        go to it a group at a time (:func:`group_size`: whole batches), each group's speech copied only while it
+        decodes: memory does not grow with the recording. With several model replicas (:func:`replicas`) each
+        group is one batch and the groups decode concurrently, one per replica; words are timed in clip order
+        whatever the order the groups finish in (:class:`_WordTiming`), so the transcript is the one a single
+        call gives."""
         from faster_whisper.transcribe import restore_speech_timestamps
 
         regions = [(0, len(samples))] if speech is None else [
             (int(s.start * SAMPLE_RATE), int(s.end * SAMPLE_RATE)) for s in speech]
         joined = _Joined(samples, regions)
         clips = plan_clips(joined, [b - a for a, b in regions])
-        size = group_size(self.options.batch_size)
+        pipelines = self._batched
+        batch = max(1, self.options.batch_size // len(pipelines))  # per call; batch_size clips decode at once
+        size = group_size(batch) if len(pipelines) == 1 else batch
         groups = [clips[i : i + size] for i in range(0, len(clips), size)]
         kwargs = self._kwargs()
-        pipeline = self._batched
-        pipeline.carried = 0.0
+        timing = _WordTiming()
+        free: queue.SimpleQueue = queue.SimpleQueue()
+        for pipeline in pipelines:
+            free.put(pipeline)
 
-        def decode(group, language):
+        def decode(k: int, language: str | None):
+            """Group ``k`` decoded (segments in the group's time, and faster-whisper's info) by a free replica."""
+            group = groups[k]
             lo = group[0][0]
             # faster-whisper turns clip times back into samples with int(t * rate): the half sample keeps them exact
             stamps = [{"start": (a - lo + 0.5) / SAMPLE_RATE, "end": (b - lo + 0.5) / SAMPLE_RATE} for a, b in group]
-            # word timing looks at the end of the speech before (faster-whisper zeroes it after each call)
-            pipeline.last_speech_timestamp = pipeline.carried - lo / SAMPLE_RATE
-            return pipeline.transcribe(joined.read(lo, group[-1][1]), vad_filter=False,
-                                       batch_size=self.options.batch_size, clip_timestamps=stamps,
-                                       **{**kwargs, "language": language})
+            pipeline = free.get()
+            try:
+                pipeline.timing = _CallTiming(timing, k, lo / SAMPLE_RATE)
+                decoded, info = pipeline.transcribe(joined.read(lo, group[-1][1]), vad_filter=False,
+                                                    batch_size=batch, clip_timestamps=stamps,
+                                                    **{**kwargs, "language": language})
+                return list(decoded), info  # decoding happens here, lazily
+            finally:
+                timing.done(k)  # a group that failed does not hold up the words of the next
+                free.put(pipeline)
 
-        first, info = decode(groups[0], kwargs["language"])
+        pool = ThreadPoolExecutor(len(pipelines), thread_name_prefix="whisper-batch")
+        pending: deque = deque()
+        language = kwargs["language"]
+        try:
+            pending.append(pool.submit(decode, 0, language))
+            # the first group's language (given, or detected on its first 30 s, as one call would) for the rest
+            info = pending[0].result()[1] if language is None or len(groups) == 1 else None
+            language = info.language if info is not None else language
+        except BaseException:
+            pool.shutdown(cancel_futures=True)
+            raise
+        window = 2 * len(pipelines)  # groups in flight: each holds its clips' speech and features
 
         def segments():
-            for k, group in enumerate(groups):
-                shift = group[0][0] / SAMPLE_RATE
-                if k:
-                    release_freed_memory()  # the last group's speech and features
-                # the first group's language (given, or detected on its first 30 s, as one call would) for the rest
-                decoded = first if k == 0 else decode(group, info.language)[0]
-                for seg in decoded:
-                    yield _shifted(seg, shift)
-                pipeline.carried += shift  # into the joined speech's time
+            submitted, since_trim = 1, 0
+            try:
+                for k in range(len(groups)):
+                    while submitted < len(groups) and submitted < k + window:
+                        pending.append(pool.submit(decode, submitted, language))
+                        submitted += 1
+                    decoded, _ = pending.popleft().result()
+                    since_trim += len(groups[k])
+                    if since_trim >= GROUP_CLIPS:  # the speech and features of the groups decoded since
+                        # (not after every small group: trimming holds the heap's lock while replicas decode)
+                        release_freed_memory()
+                        since_trim = 0
+                    shift = groups[k][0][0] / SAMPLE_RATE
+                    for seg in decoded:
+                        yield _shifted(seg, shift)
+            finally:
+                pool.shutdown(cancel_futures=True)
 
+        if info is None:
+            info = types.SimpleNamespace(language=language)
         if speech is None:
             return segments(), info
         return restore_speech_timestamps(segments(), [{"start": a, "end": b} for a, b in regions], SAMPLE_RATE), info
@@ -258,6 +303,8 @@ class FasterWhisper(AsrBackend):
             info.update(model_source=self._source.provenance, model_location=self._source.location)
         if self._device:
             info.update(device=self._device, compute_type=self._compute_type, threads=self._threads)
+            if self._replicas > 1:
+                info.update(replicas=self._replicas, threads_per_replica=self._threads // self._replicas)
         return info
 
 
@@ -304,20 +351,95 @@ def group_size(batch_size: int) -> int:
     return batch_size * max(1, GROUP_CLIPS // batch_size)
 
 
+def replicas(device: str, threads: int, batch_size: int) -> int:
+    """Model replicas the batched path decodes with: two on a CPU with at least two threads and a batch of two or
+    more clips, each replica with half the threads and half the batch; otherwise one.
+
+    Why: on CPU, beam search over a small batch multiplies small matrices that do not keep two threads busy, and
+    the encoder of one batch waits for nothing from another. Two single-thread replicas decoding batches of 2
+    concurrently beat one two-thread replica decoding batches of 4 (same clips, same words; 2-core AMD machine:
+    1.30× on dense speech, 1.09× on the meeting sample, see the README's "ASR path"). GPUs keep one replica."""
+    return 2 if device == "cpu" and threads >= 2 and batch_size >= 2 else 1
+
+
+class _WordTiming:
+    """Hands the end of the last timed speech from one group of clips to the next, in clip order.
+
+    faster-whisper times each batch's words after the end of the speech before it (``last_speech_timestamp``: the
+    first word after a long pause is kept short). Groups decoded concurrently still take it in order: a group's
+    words wait for the group before it (its decoding does not), so the words come out as one call times them."""
+
+    def __init__(self):
+        self._turn = threading.Condition()
+        self._next = 0  # the group whose words may be timed now
+        self.end = 0.0  # the end of the last timed speech, in the joined speech's time
+
+    def wait(self, k: int) -> None:
+        with self._turn:
+            self._turn.wait_for(lambda: self._next >= k)
+
+    def done(self, k: int) -> None:
+        with self._turn:
+            self._next = max(self._next, k + 1)
+            self._turn.notify_all()
+
+
+class _CallTiming:
+    """One call's place in the word timing: its group ``index`` and its time ``offset`` in the joined speech."""
+
+    def __init__(self, timing: _WordTiming, index: int, offset: float):
+        self.timing, self.index, self.offset = timing, index, offset
+
+
+class _OrderedWords:
+    """Stands in for the ``WhisperModel`` a batched pipeline decodes with: its ``add_word_timestamps`` aligns the
+    words at once (CTranslate2's ``align``, the costly part, concurrently with other groups), then times them in
+    clip order (:class:`_WordTiming`), from the end of the speech the group before timed; everything else is the
+    model's own."""
+
+    def __init__(self, model, pipeline):
+        self._model, self._pipeline = model, pipeline
+
+    def add_word_timestamps(self, segments, tokenizer, encoder_output, num_frames, prepend, append, _last):
+        call = self._pipeline.timing
+        aligned = None
+        if segments:  # the text tokens faster-whisper aligns (WhisperModel.add_word_timestamps)
+            tokens = [[t for sub in seg for t in sub["tokens"] if t < tokenizer.eot] for seg in segments]
+            aligned = (tokens, self._model.find_alignment(tokenizer, tokens, encoder_output, num_frames))
+        call.timing.wait(call.index)
+        end = type(self._model).add_word_timestamps(_Aligned(self._model, aligned), segments, tokenizer,
+                                                    encoder_output, num_frames, prepend, append,
+                                                    call.timing.end - call.offset)
+        if end is not None:
+            call.timing.end = end + call.offset
+        return end
+
+    def __getattr__(self, name):
+        return getattr(self._model, name)
+
+
+class _Aligned:
+    """The model, whose ``find_alignment`` returns the alignment already computed for the same text tokens."""
+
+    def __init__(self, model, aligned):
+        self._model, self._aligned = model, aligned
+
+    def find_alignment(self, tokenizer, text_tokens, encoder_output, num_frames, *args, **kwargs):
+        if self._aligned is not None and self._aligned[0] == text_tokens:
+            return self._aligned[1]
+        return self._model.find_alignment(tokenizer, text_tokens, encoder_output, num_frames, *args, **kwargs)
+
+    def __getattr__(self, name):
+        return getattr(self._model, name)
+
+
 def _batched_pipeline(base, model):
-    """faster-whisper's ``BatchedInferencePipeline`` that keeps, as ``carried``, the end of the last speech its word
-    timing saw (it zeroes it at the end of each call): decoding the clips over several calls then times words as
-    one call would."""
-
-    class Pipeline(base):
-        carried = 0.0
-
-        def forward(self, *args, **kwargs):
-            out = super().forward(*args, **kwargs)
-            self.carried = self.last_speech_timestamp
-            return out
-
-    return Pipeline(model)
+    """faster-whisper's ``BatchedInferencePipeline`` whose words are timed in clip order across calls and threads
+    (:class:`_OrderedWords`; ``timing`` is set before each call)."""
+    pipeline = base(model)
+    pipeline.timing = _CallTiming(_WordTiming(), 0, 0.0)
+    pipeline.model = _OrderedWords(model, pipeline)
+    return pipeline
 
 
 def _shifted(seg, seconds: float):

@@ -151,6 +151,20 @@ def test_with_two_replicas_each_call_gets_one_batch_and_every_clip_is_decoded_on
     assert starts == sorted(starts) and len(starts) == sum(len(clips) for _, clips, _ in calls)  # in clip order
 
 
+def test_the_last_round_of_groups_keeps_both_replicas_busy():
+    from workbench.backends.asr import balanced_groups
+
+    clips = list(range(6))
+    assert balanced_groups(clips, 2, 2) == [[0, 1], [2, 3], [4], [5]]  # not 2, 2, 2 (the last alone)
+    assert balanced_groups(list(range(7)), 2, 2) == [[0, 1], [2, 3], [4, 5], [6]]
+    assert balanced_groups(list(range(8)), 2, 2) == [[0, 1], [2, 3], [4, 5], [6, 7]]
+    assert balanced_groups([0], 2, 2) == [[0]] and balanced_groups([], 2, 2) == []
+    for n in range(1, 40):
+        groups = balanced_groups(list(range(n)), 3, 2)
+        assert sum(groups, []) == list(range(n)) and all(0 < len(g) <= 3 for g in groups)
+        assert len(groups) % 2 == 0 or len(groups) == n
+
+
 def test_a_group_that_fails_fails_the_transcription_and_holds_nothing_up():
     audio = speechlike(200.0, pauses=tuple(range(20, 200, 23)), seed=6)
     backend = FasterWhisper(FasterWhisperOptions(batch_size=4, language="en", vad_gating=False))

@@ -234,8 +234,11 @@ class FasterWhisper(AsrBackend):
         clips = plan_clips(joined, [b - a for a, b in regions])
         pipelines = self._batched
         batch = max(1, self.options.batch_size // len(pipelines))  # per call; batch_size clips decode at once
-        size = group_size(batch) if len(pipelines) == 1 else batch
-        groups = [clips[i : i + size] for i in range(0, len(clips), size)]
+        if len(pipelines) == 1:
+            size = group_size(batch)
+            groups = [clips[i : i + size] for i in range(0, len(clips), size)]
+        else:
+            groups = balanced_groups(clips, batch, len(pipelines))
         kwargs = self._kwargs()
         timing = _WordTiming()
         free: queue.SimpleQueue = queue.SimpleQueue()
@@ -431,6 +434,23 @@ class _Aligned:
 
     def __getattr__(self, name):
         return getattr(self._model, name)
+
+
+def balanced_groups(clips: list, batch: int, replicas: int) -> list[list]:
+    """Consecutive groups of at most ``batch`` clips, as many as a multiple of ``replicas`` (while there are clips
+    enough) and of sizes that differ by at most one, larger first: the last round keeps every replica busy (six
+    clips on two replicas with batches of 2: 2, 2, 1, 1 rather than 2, 2, 2, the last alone on one core)."""
+    count = -(-len(clips) // batch)
+    count = min(count + (-count) % replicas, len(clips))
+    if not count:
+        return []
+    small, extra = divmod(len(clips), count)
+    groups, start = [], 0
+    for i in range(count):
+        end = start + small + (i < extra)
+        groups.append(clips[start:end])
+        start = end
+    return groups
 
 
 def _batched_pipeline(base, model):

@@ -360,8 +360,9 @@ def replicas(device: str, threads: int, batch_size: int) -> int:
 
     Why: on CPU, beam search over a small batch multiplies small matrices that do not keep two threads busy, and
     the encoder of one batch waits for nothing from another. Two single-thread replicas decoding batches of 2
-    concurrently beat one two-thread replica decoding batches of 4 (same clips, same words; 2-core AMD machine:
-    1.30× on dense speech, 1.09× on the meeting sample, see the README's "ASR path"). GPUs keep one replica."""
+    concurrently beat one two-thread replica decoding batches of 4 (same clips, same words; 2-core AMD machine,
+    paired in one process: 1.15–1.25× on dense speech and the meeting sample, see the README's "ASR path"). GPUs
+    keep one replica; more than two on machines with more cores were not measured."""
     return 2 if device == "cpu" and threads >= 2 and batch_size >= 2 else 1
 
 

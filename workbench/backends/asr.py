@@ -267,12 +267,12 @@ class FasterWhisper(AsrBackend):
         language = kwargs["language"]
         try:
             pending.append(pool.submit(decode, 0, language))
-            # the first group's language (given, or detected on its first 30 s, as one call would) for the rest
-            info = pending[0].result()[1] if language is None or len(groups) == 1 else None
-            language = info.language if info is not None else language
+            if language is None:  # detected on the first group's first 30 s, as one call would, for the rest
+                language = pending[0].result()[1].language
         except BaseException:
             pool.shutdown(cancel_futures=True)
             raise
+        info = types.SimpleNamespace(language=language)  # all the caller reads of faster-whisper's info
         window = 2 * len(pipelines)  # groups in flight: each holds its clips' speech and features
 
         def segments():
@@ -294,8 +294,6 @@ class FasterWhisper(AsrBackend):
             finally:
                 pool.shutdown(cancel_futures=True)
 
-        if info is None:
-            info = types.SimpleNamespace(language=language)
         if speech is None:
             return segments(), info
         return restore_speech_timestamps(segments(), [{"start": a, "end": b} for a, b in regions], SAMPLE_RATE), info
